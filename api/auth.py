@@ -1,0 +1,87 @@
+"""API tokens with roles, checked once for every request before any resolver runs.
+
+ITAM_API_TOKENS="token:role,token:role" (roles: reader < ingester < admin). Without tokens the
+API serves anonymous readers only on a loopback address; binding elsewhere needs tokens.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from dataclasses import dataclass
+from enum import IntEnum
+
+from fastapi import HTTPException, Request
+
+
+class Role(IntEnum):
+    READER = 1
+    INGESTER = 2
+    ADMIN = 3
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+
+
+class TokenConfigError(ValueError):
+    pass
+
+
+def parse_tokens(text: str) -> dict[str, Role]:
+    """'secret1:reader,secret2:admin' -> {secret: role}; tokens shorter than 16 characters are refused."""
+    tokens: dict[str, Role] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        token, _, role = item.rpartition(":")
+        if not token or role.upper() not in Role.__members__:
+            raise TokenConfigError(f"ITAM_API_TOKENS entry must be 'token:role' with role in "
+                                   f"{', '.join(r.name.lower() for r in Role)}")
+        if len(token) < 16:
+            raise TokenConfigError("ITAM_API_TOKENS: every token needs at least 16 characters")
+        tokens[token] = Role[role.upper()]
+    return tokens
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class TokenAuth:
+    """A FastAPI dependency: the caller's principal, or 401/403."""
+
+    def __init__(self, tokens: dict[str, Role], allow_anonymous: bool):
+        self.tokens = tokens
+        self.allow_anonymous = allow_anonymous and not tokens
+
+    @classmethod
+    def from_env(cls, bind_host: str) -> "TokenAuth":
+        tokens = parse_tokens(os.environ.get("ITAM_API_TOKENS", ""))
+        if not tokens and not is_loopback(bind_host):
+            raise TokenConfigError(f"refusing to serve on {bind_host} without ITAM_API_TOKENS")
+        return cls(tokens, allow_anonymous=is_loopback(bind_host))
+
+    def principal(self, request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() == "bearer" and presented:
+            for token, role in self.tokens.items():
+                if hmac.compare_digest(token.encode(), presented.strip().encode()):
+                    return Principal(f"token-{role.name.lower()}", role)
+            raise HTTPException(401, "invalid API token", headers={"WWW-Authenticate": "Bearer"})
+        if self.allow_anonymous:
+            return Principal("anonymous (loopback, no tokens configured)", Role.READER)
+        raise HTTPException(401, "an API token is required: Authorization: Bearer <token>",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    def require(self, role: Role):
+        def dependency(request: Request) -> Principal:
+            principal = self.principal(request)
+            if principal.role < role:
+                raise HTTPException(403, f"needs role {role.name.lower()}")
+            return principal
+        return dependency

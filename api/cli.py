@@ -1,0 +1,319 @@
+"""The `itam` command: the local database, ingest, the responder's host query, the API, the demo."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from graph.config import Settings
+from graph.local import LauncherError, LocalNeo4j
+from graph.store import Store, connect_async
+from ingest.errors import IngestError
+from ingest.pipeline import IngestSummary, ingest_files
+from queries.catalog import CATALOG, GraphReader
+from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
+from queries.ops import ingest_runs, open_conflicts
+
+app = typer.Typer(help="itam-graph: one honest record per IT asset, on Neo4j.", no_args_is_help=True)
+db_app = typer.Typer(help="The local Neo4j (embedded Neo4j Community 5.26).", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load a source's files into the graph (one run, all or nothing).", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo organisation.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(demo_app, name="demo")
+console = Console()
+err = Console(stderr=True)
+
+Files = Annotated[list[Path], typer.Argument(help="Files to ingest", show_default=False)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would change without writing")]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _local(settings: Settings) -> LocalNeo4j:
+    return LocalNeo4j(settings.home, port=settings.bolt_port,
+                      heap_mb=int(os.environ.get("ITAM_NEO4J_HEAP_MB", "2048")),
+                      pagecache_mb=int(os.environ.get("ITAM_NEO4J_PAGECACHE_MB", "512")))
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Fetch Neo4j's jars if needed, start the database and wait until Bolt answers."""
+    settings = _settings()
+    try:
+        pid = _local(settings).start()
+    except LauncherError as exc:
+        _fail(str(exc))
+    store = Store.from_settings(settings)
+    try:
+        store.apply_schema()
+    finally:
+        store.close()
+    console.print(f"Neo4j running (pid {pid}) on {settings.neo4j_uri}, data in {settings.home / 'db'}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the local database cleanly (SIGTERM)."""
+    try:
+        stopped = _local(_settings()).stop()
+    except LauncherError as exc:
+        _fail(str(exc))
+    console.print("Neo4j stopped" if stopped else "Neo4j was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Is the local database running and answering?"""
+    local = _local(_settings())
+    pid = local.pid()
+    if pid is None:
+        console.print("Neo4j is not running")
+        raise typer.Exit(3)
+    console.print(f"Neo4j pid {pid} on {local.uri}: {'ready' if local.is_ready() else 'not answering'}")
+
+
+@db_app.command("reset")
+def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Really delete everything")] = False) -> None:
+    """Delete every node and relationship (the schema stays)."""
+    if not yes:
+        _fail("this deletes the whole graph; pass --yes")
+    store = Store.from_settings(_settings())
+    try:
+        store.wipe()
+    finally:
+        store.close()
+    console.print("graph emptied")
+
+
+def _print_summary(summary: IngestSummary, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(summary.as_dict()))
+        return
+    table = Table(title=f"{summary.source}: {summary.status}" + (" (nothing written)" if summary.dry_run else ""))
+    for column in ("records", "created", "updated", "unchanged", "conflicts", "skipped"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(getattr(summary, c)) for c in ("records", "created", "updated", "unchanged",
+                                                       "conflicts", "skipped")))
+    console.print(table)
+    for line in summary.conflict_details[:20]:
+        console.print(f"  [yellow]conflict[/] {line}", highlight=False)
+    if not summary.dry_run:
+        console.print(f"run {summary.run_id}", style="dim")
+
+
+def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: bool = False,
+               settings: Settings | None = None) -> IngestSummary:
+    """Ingest files of one source with a progress bar; exits non-zero with the problems on bad input."""
+    settings = settings or _settings()
+    store = Store.from_settings(settings)
+    try:
+        store.apply_schema()
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      console=err, transient=True, disable=as_json) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(f"{source} {stage}", total=total)
+                bar.update(tasks[stage], completed=done)
+            summary = ingest_files(store, source, files, settings, dry_run=dry_run, progress=progress)
+    except IngestError as exc:
+        _fail(f"nothing was written\n{exc}", code=2)
+    finally:
+        store.close()
+    _print_summary(summary, as_json)
+    return summary
+
+
+@ingest_app.command("snipeit-assets")
+def ingest_snipeit(files: Files, dry_run: DryRun = False, as_json: AsJson = False) -> None:
+    """Snipe-IT hardware export CSV: the inventory of record, with owners and lifecycle."""
+    run_ingest("snipeit", files, dry_run, as_json)
+
+
+@ingest_app.command("nmap")
+def ingest_nmap(files: Files, dry_run: DryRun = False, as_json: AsJson = False) -> None:
+    """nmap XML (-sV -O -oX): hosts, addresses, names, open ports, OS guesses."""
+    run_ingest("nmap", files, dry_run, as_json)
+
+
+@ingest_app.command("hr")
+def ingest_hr(files: Files, dry_run: DryRun = False, as_json: AsJson = False) -> None:
+    """HR directory CSV: people, teams, managers, departure dates."""
+    run_ingest("hr", files, dry_run, as_json)
+
+
+def _read(work):
+    """Run an async query function against the configured database."""
+    settings = _settings()
+
+    async def main():
+        driver = connect_async(settings)
+        try:
+            return await work(GraphReader(driver, settings.neo4j_database))
+        finally:
+            await driver.close()
+    return asyncio.run(main())
+
+
+@ingest_app.command("runs")
+def ingest_runs_cmd(source: Annotated[Optional[str], typer.Option(help="Only this source")] = None,
+                    as_json: AsJson = False) -> None:
+    """Recent ingest runs with status and counts."""
+    runs = _read(lambda reader: ingest_runs(reader, source))
+    if as_json:
+        console.print_json(json.dumps(runs, default=str))
+        return
+    table = Table("started", "source", "status", "records", "created", "updated", "unchanged", "conflicts")
+    for run in runs:
+        table.add_row(str(run["started"])[:19], run["source"], run["status"],
+                      *(str(run.get(k)) for k in ("records", "created", "updated", "unchanged", "conflicts")))
+    console.print(table)
+
+
+@app.command("host")
+def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC, serial, asset tag, "
+                                                        "cloud id or agent id; 'kind:value' picks a kind")],
+         as_json: AsJson = False,
+         max_hops: Annotated[int, typer.Option(help="Reachability depth (1-3)")] = 2) -> None:
+    """What is this host, who owns it, should it exist, what can it reach?"""
+    async def work(reader):
+        ctx = await host_context(reader, identifier)
+        return ctx, (await reachable(reader, ctx.id, max_hops) if ctx else [])
+    try:
+        ctx, reach = _read(work)
+    except (AmbiguousIdentifier, ValueError) as exc:
+        _fail(str(exc))
+    if ctx is None:
+        _fail(f"no asset has an identifier {identifier!r}", code=4)
+    if as_json:
+        data = ctx.as_dict()
+        data["reachable"] = [{"id": r.asset_id, "name": r.name, "hops": r.hops, "ports": list(r.ports)} for r in reach]
+        console.print_json(json.dumps(data, default=str))
+        return
+    console.print(_host_panel(ctx, reach))
+
+
+def _host_panel(ctx: AssetContext, reach) -> Panel:
+    p = ctx.props
+    colour = {"EXPECTED": "green", "REVIEW": "yellow", "UNEXPECTED": "red"}[ctx.verdict.verdict]
+    lines = [f"[bold]{p.get('name')}[/]  {p.get('kind', 'Host')}/{p.get('host_type') or '?'}  "
+             f"stage: {p.get('lifecycle_stage') or 'unknown'}  [{colour}]{ctx.verdict.verdict}[/]"]
+    lines += [f"  [{colour}]•[/] {reason}" for reason in ctx.verdict.reasons]
+    lines.append("identifiers: " + ", ".join(f"{i['kind']}={i['value']}" for i in ctx.identifiers))
+    owner = ctx.owner
+    if owner:
+        state = "active" if owner["active"] else f"departed {owner.get('end_date') or ''}".strip()
+        lines.append(f"owner: {owner.get('name') or ''} <{owner['email']}> ({state}), team: "
+                     f"{', '.join(owner['teams']) or '-'}")
+    else:
+        lines.append("owner: none")
+    for key, label in (("model", "model"), ("os_name", "os"), ("location", "location")):
+        if p.get(key):
+            lines.append(f"{label}: {p[key]}")
+    if ctx.ports:
+        lines.append("open ports: " + ", ".join(
+            f"{x['number']}/{x['protocol']} {x.get('service') or ''} {x.get('product') or ''}".strip()
+            for x in ctx.ports))
+    lines.append("sightings: " + "; ".join(f"{s['source']} {str(s['first_seen'])[:10]}..{str(s['last_seen'])[:10]}"
+                                           for s in ctx.sightings))
+    if reach:
+        shown = ", ".join(f"{r.name} ({r.hops} hop{'s' if r.hops > 1 else ''}: {' '.join(r.ports)})" for r in reach[:10])
+        lines.append(f"reaches {len(reach)} hosts: {shown}{' ...' if len(reach) > 10 else ''}")
+    return Panel("\n".join(lines), title=ctx.id, expand=False)
+
+
+@app.command("conflicts")
+def conflicts(as_json: AsJson = False) -> None:
+    """Records identity resolution refused to merge, for review."""
+    rows = _read(open_conflicts)
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("source", "record", "reason", "assets")
+    for row in rows:
+        table.add_row(row["source"], row["record"], row["reason"], ", ".join(a["name"] or a["id"] for a in row["assets"]))
+    console.print(table if rows else "no open conflicts")
+
+
+@app.command("queries")
+def queries_cmd() -> None:
+    """The catalogue of named queries."""
+    table = Table("name", "category", "description")
+    for query in sorted(CATALOG.values(), key=lambda q: (q.category, q.name)):
+        table.add_row(query.name, query.category, query.description)
+    console.print(table)
+
+
+@app.command("serve")
+def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless told otherwise)")] = "127.0.0.1",
+          port: Annotated[int, typer.Option()] = 8000,
+          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql")] = True) -> None:
+    """Serve GraphQL at /graphql."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import TokenAuth, TokenConfigError
+    try:
+        auth = TokenAuth.from_env(host)
+    except TokenConfigError as exc:
+        _fail(str(exc))
+    uvicorn.run(create_app(_settings(), auth, graphiql=graphiql), host=host, port=port, log_level="info")
+
+
+@demo_app.command("generate")
+def demo_generate(out: Annotated[Path, typer.Argument(help="Folder for the files")],
+                  hosts: Annotated[int, typer.Option(help="How many hosts")] = 300,
+                  seed: Annotated[int, typer.Option()] = 7) -> None:
+    """Write the demo organisation as real-format files (Snipe-IT CSV, HR CSV, nmap XML)."""
+    from ingest.demo_org import generate_org
+    manifest = generate_org(out, hosts=hosts, seed=seed)
+    console.print(f"wrote {len(manifest.files)} files to {out}")
+
+
+@demo_app.command("load")
+def demo_load(out: Annotated[Path, typer.Option("--dir", help="Folder for the generated files")] = Path("demo-data"),
+              hosts: Annotated[int, typer.Option(help="How many hosts")] = 300,
+              seed: Annotated[int, typer.Option()] = 7) -> None:
+    """Generate the demo organisation and ingest it through the real connectors."""
+    from ingest.demo_org import generate_org
+    manifest = generate_org(out, hosts=hosts, seed=seed)
+    by_source: dict[str, list[Path]] = {"hr": [], "snipeit": [], "nmap": []}
+    for path in manifest.files:
+        source = "hr" if path.name.startswith("hr") else "snipeit" if path.name.startswith("snipeit") else "nmap"
+        by_source[source].append(path)
+    for source, files in by_source.items():
+        run_ingest(source, files)
+    console.print("\n[bold]Try these[/] (CLI: itam host <identifier>, or GraphQL at http://127.0.0.1:8000/graphql):")
+    for name, host in manifest.highlights.items():
+        ids = ", ".join(f"{k}={host[k]}" for k in ("hostname", "ip", "mac", "serial") if host.get(k))
+        console.print(f"  {name}: {ids}\n    {host.get('story', '')}", highlight=False)
+    console.print('\n  query { asset(identifier: "<any of the above>") { name lifecycleStage owner { email active } '
+                  'openPorts { number service } sightings { source lastSeen } shouldExist { verdict reasons } '
+                  'reachable(maxHops: 2) { asset { name } hops ports } } }', highlight=False)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""The public GraphQL contract. Types are thin; every field reads an AssetContext loaded in one
+batched query per request (a DataLoader), so lists of assets cost one round trip, not N."""
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.dataloader import DataLoader
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.types import Info
+
+from queries.catalog import GraphReader
+from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
+                          encode_cursor, find_asset_id, list_asset_ids, reachable)
+
+MAX_DEPTH = 10
+MAX_ALIASES = 15
+MAX_TOKENS = 2000
+
+
+class UserError(GraphQLError):
+    """An error the caller can act on; shown as is (everything else is masked)."""
+
+
+class Context:
+    """Per request: the reader and a fresh DataLoader (a module-level one would cache forever)."""
+
+    def __init__(self, reader: GraphReader, principal):
+        self.reader = reader
+        self.principal = principal
+        self.assets = DataLoader(load_fn=lambda ids: asset_contexts(reader, list(ids)))
+
+
+@strawberry.enum
+class Verdict(Enum):
+    EXPECTED = "EXPECTED"
+    UNEXPECTED = "UNEXPECTED"
+    REVIEW = "REVIEW"
+
+
+@strawberry.type
+class Identifier:
+    kind: str
+    value: str
+
+
+@strawberry.type
+class Team:
+    name: str
+
+
+@strawberry.type
+class Owner:
+    name: str | None
+    email: str
+    active: bool
+    left_on: dt.date | None
+
+
+@strawberry.type
+class Software:
+    name: str
+    version: str | None
+
+
+@strawberry.type
+class License:
+    product: str | None
+    seats: int | None
+    expires_on: dt.date | None
+
+
+@strawberry.type
+class Credential:
+    kind: str | None
+    fingerprint: str
+    not_after: dt.datetime | None
+
+
+@strawberry.type
+class Port:
+    protocol: str
+    number: int
+    service: str | None
+    product: str | None
+    version: str | None
+
+
+@strawberry.type
+class Address:
+    address: str
+    current: bool
+    last_seen: dt.datetime | None
+
+
+@strawberry.type
+class Sighting:
+    source: str
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+
+
+@strawberry.type
+class ShouldExist:
+    verdict: Verdict
+    reasons: list[str]
+
+
+@strawberry.type
+class Reachable:
+    asset: "Asset"
+    hops: int
+    ports: list[str]
+
+
+def _date(value) -> dt.date | None:
+    return value if isinstance(value, dt.date) else None
+
+
+@strawberry.type
+class Asset:
+    """A managed thing (a host, for now) with everything known about it."""
+
+    id: strawberry.ID
+
+    async def _ctx(self, info: Info) -> AssetContext:
+        ctx = await info.context.assets.load(str(self.id))
+        if ctx is None:
+            raise UserError(f"asset {self.id} no longer exists")
+        return ctx
+
+    @strawberry.field
+    async def name(self, info: Info) -> str | None:
+        return (await self._ctx(info)).props.get("name")
+
+    @strawberry.field
+    async def kind(self, info: Info) -> str:
+        return (await self._ctx(info)).props.get("kind", "Host")
+
+    @strawberry.field
+    async def host_type(self, info: Info) -> str | None:
+        return (await self._ctx(info)).props.get("host_type")
+
+    @strawberry.field
+    async def lifecycle_stage(self, info: Info) -> str | None:
+        return (await self._ctx(info)).props.get("lifecycle_stage")
+
+    @strawberry.field
+    async def status_label(self, info: Info) -> str | None:
+        return (await self._ctx(info)).props.get("status_label")
+
+    @strawberry.field
+    async def model(self, info: Info) -> str | None:
+        return (await self._ctx(info)).props.get("model")
+
+    @strawberry.field
+    async def location(self, info: Info) -> str | None:
+        return (await self._ctx(info)).props.get("location")
+
+    @strawberry.field
+    async def os(self, info: Info) -> str | None:
+        return (await self._ctx(info)).props.get("os_name")
+
+    @strawberry.field
+    async def purchase_date(self, info: Info) -> dt.date | None:
+        return _date((await self._ctx(info)).props.get("purchase_date"))
+
+    @strawberry.field
+    async def warranty_end(self, info: Info) -> dt.date | None:
+        return _date((await self._ctx(info)).props.get("warranty_end"))
+
+    @strawberry.field
+    async def decommissioned_on(self, info: Info) -> dt.date | None:
+        return _date((await self._ctx(info)).props.get("decommissioned_on"))
+
+    @strawberry.field
+    async def identifiers(self, info: Info) -> list[Identifier]:
+        return [Identifier(**i) for i in (await self._ctx(info)).identifiers]
+
+    @strawberry.field
+    async def addresses(self, info: Info) -> list[Address]:
+        return [Address(**a) for a in (await self._ctx(info)).addresses]
+
+    @strawberry.field
+    async def owner(self, info: Info) -> Owner | None:
+        owner = (await self._ctx(info)).owner
+        if owner is None:
+            return None
+        return Owner(name=owner["name"], email=owner["email"], active=owner["active"], left_on=owner["end_date"])
+
+    @strawberry.field
+    async def team(self, info: Info) -> Team | None:
+        owner = (await self._ctx(info)).owner
+        return Team(name=owner["teams"][0]) if owner and owner["teams"] else None
+
+    @strawberry.field
+    async def software(self, info: Info) -> list[Software]:
+        return [Software(**s) for s in (await self._ctx(info)).software]
+
+    @strawberry.field
+    async def licenses(self, info: Info) -> list[License]:
+        return [License(**lic) for lic in (await self._ctx(info)).licenses]
+
+    @strawberry.field
+    async def credentials(self, info: Info) -> list[Credential]:
+        return [Credential(**c) for c in (await self._ctx(info)).credentials]
+
+    @strawberry.field
+    async def open_ports(self, info: Info) -> list[Port]:
+        return [Port(**p) for p in (await self._ctx(info)).ports]
+
+    @strawberry.field
+    async def sightings(self, info: Info) -> list[Sighting]:
+        return [Sighting(source=s["source"], first_seen=s["first_seen"], last_seen=s["last_seen"])
+                for s in (await self._ctx(info)).sightings]
+
+    @strawberry.field
+    async def internet_exposed(self, info: Info) -> bool:
+        return (await self._ctx(info)).internet_exposed
+
+    @strawberry.field
+    async def should_exist(self, info: Info) -> ShouldExist:
+        verdict = (await self._ctx(info)).verdict
+        return ShouldExist(verdict=Verdict(verdict.verdict), reasons=verdict.reasons)
+
+    @strawberry.field(description=f"Hosts this asset can reach, nearest first; maxHops 1..{MAX_HOPS}.")
+    async def reachable(self, info: Info, max_hops: int = 2) -> list[Reachable]:
+        try:
+            found = await reachable(info.context.reader, str(self.id), max_hops)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        return [Reachable(asset=Asset(id=strawberry.ID(r.asset_id)), hops=r.hops, ports=list(r.ports)) for r in found]
+
+
+@strawberry.type
+class AssetEdge:
+    cursor: str
+    node: Asset
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class AssetConnection:
+    edges: list[AssetEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The asset any identifier means: hostname, FQDN, IP, MAC, serial, asset tag, "
+                                  "cloud id or agent id; 'kind:value' picks a kind. Ambiguous: an error "
+                                  "listing the candidates.")
+    async def asset(self, info: Info, identifier: str) -> Asset | None:
+        try:
+            asset_id = await find_asset_id(info.context.reader, identifier)
+        except AmbiguousIdentifier as exc:
+            raise UserError(str(exc)) from None
+        return Asset(id=strawberry.ID(asset_id)) if asset_id else None
+
+    @strawberry.field(description=f"Assets in id order, {MAX_PAGE} at most per page.")
+    async def assets(self, info: Info, kind: str | None = None, host_type: str | None = None,
+                     lifecycle_stage: str | None = None, first: int = 50, after: str | None = None) -> AssetConnection:
+        try:
+            ids, more = await list_asset_ids(info.context.reader, first, after, kind, host_type, lifecycle_stage)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        edges = [AssetEdge(cursor=encode_cursor(i), node=Asset(id=strawberry.ID(i))) for i in ids]
+        return AssetConnection(edges=edges, page_info=PageInfo(has_next_page=more,
+                                                               end_cursor=edges[-1].cursor if edges else None))
+
+
+def _mask(error: GraphQLError) -> bool:
+    return not isinstance(error.original_error, UserError) and not isinstance(error, UserError) \
+        and error.original_error is not None
+
+
+schema = strawberry.Schema(
+    query=Query,
+    extensions=[
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        MaskErrors(should_mask_error=_mask),
+    ],
+)

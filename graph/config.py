@@ -1,0 +1,51 @@
+"""Configuration from the environment: the same code path for the local launcher and production."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}={raw!r} is not a whole number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the graph lives and how the product talks to it.
+
+    NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE pick the database (the
+    local launcher runs without auth); ITAM_HOME holds local state (Neo4j data,
+    pid file, logs); ITAM_MAX_FILE_MB caps any file an ingest reads.
+    """
+
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = ""
+    neo4j_password: str = ""
+    neo4j_database: str = "neo4j"
+    home: Path = field(default_factory=lambda: Path(".itam").resolve())
+    max_file_bytes: int = 256 * 1024 * 1024
+
+    @property
+    def bolt_port(self) -> int:
+        """The port of a local bolt:// URI (what the local launcher listens on)."""
+        tail = self.neo4j_uri.rsplit(":", 1)[-1].strip("/")
+        return int(tail) if tail.isdigit() else 7687
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        return cls(
+            neo4j_uri=env.get("NEO4J_URI", cls.neo4j_uri),
+            neo4j_user=env.get("NEO4J_USER", ""),
+            neo4j_password=env.get("NEO4J_PASSWORD", ""),
+            neo4j_database=env.get("NEO4J_DATABASE", "neo4j"),
+            home=Path(env.get("ITAM_HOME", ".itam")).resolve(),
+            max_file_bytes=_int_env("ITAM_MAX_FILE_MB", 256) * 1024 * 1024,
+        )

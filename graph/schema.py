@@ -1,0 +1,139 @@
+"""The whole graph model on one screen: labels, relationship verbs, keys and indexes, as data.
+
+Cypher elsewhere takes labels and relationship types only from here, never from
+input. `apply_schema` creates every constraint and index idempotently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class NodeType:
+    label: str
+    key: str
+    indexes: tuple[str, ...] = ()
+    about: str = ""
+
+
+@dataclass(frozen=True)
+class RelType:
+    verb: str
+    start: tuple[str, ...]
+    end: tuple[str, ...]
+    about: str = ""
+
+
+NODES: dict[str, NodeType] = {n.label: n for n in (
+    NodeType("Asset", "id", ("name", "kind", "lifecycle_stage"), "every managed thing; a kind label rides along"),
+    NodeType("Identifier", "key", ("value",), "{kind, value}; key is 'kind:value'"),
+    NodeType("Person", "email", ("employee_id",), "people, active or departed"),
+    NodeType("Team", "name", (), "departments and teams"),
+    NodeType("Software", "key", ("name",), "a product; the version lives on INSTALLED"),
+    NodeType("License", "id", ("product",), "seats of a product"),
+    NodeType("Credential", "fingerprint", ("kind",), "certificates, keys, access keys"),
+    NodeType("IPAddress", "address", (), "one IPv4 or IPv6 address"),
+    NodeType("Subnet", "cidr", (), "a network segment"),
+    NodeType("Port", "id", (), "a listening port of one host: '<asset id>/<proto>/<number>'"),
+    NodeType("Internet", "name", (), "the single node standing for the whole internet"),
+    NodeType("Source", "name", (), "where facts come from (nmap, snipeit, hr, ...)"),
+    NodeType("IngestRun", "id", ("source", "started"), "one ingest of one source"),
+    NodeType("Conflict", "id", ("status",), "a record that identity resolution would not merge"),
+)}
+
+# Kind labels that ride on :Asset.
+ASSET_KINDS = ("Host", "Application", "DataStore")
+
+RELS: dict[str, RelType] = {r.verb: r for r in (
+    RelType("IDENTIFIES", ("Identifier",), ("Asset",)),
+    RelType("OWNS", ("Person",), ("Asset",)),
+    RelType("MEMBER_OF", ("Person",), ("Team",)),
+    RelType("REPORTS_TO", ("Person",), ("Person",)),
+    RelType("INSTALLED", ("Asset",), ("Software",), "{version}"),
+    RelType("COVERS", ("License",), ("Software",)),
+    RelType("ASSIGNED_TO", ("License",), ("Asset", "Person")),
+    RelType("ISSUED_TO", ("Credential",), ("Person",)),
+    RelType("GRANTS_ACCESS_TO", ("Credential",), ("Asset",)),
+    RelType("STORED_ON", ("Credential",), ("Asset",)),
+    RelType("HAS_IP", ("Asset",), ("IPAddress",), "{current, first_seen, last_seen}"),
+    RelType("IN", ("IPAddress",), ("Subnet",)),
+    RelType("LISTENS_ON", ("Asset",), ("Port",)),
+    RelType("CAN_REACH", ("Asset", "Subnet", "Internet"), ("Asset",), "{ports, basis}"),
+    RelType("SEEN_BY", ("Asset", "Person"), ("Source",), "{first_seen, last_seen, run_id, digest}"),
+    RelType("INVOLVES", ("Conflict",), ("Asset",)),
+)}
+
+
+class IdentifierKind(StrEnum):
+    HOSTNAME = "hostname"
+    FQDN = "fqdn"
+    IP = "ip"
+    MAC = "mac"
+    SERIAL = "serial"
+    ASSET_TAG = "asset_tag"
+    CLOUD_ID = "cloud_id"
+    AGENT_ID = "agent_id"
+
+
+# Strong identifiers merge records into one asset; weak ones only join when unambiguous.
+STRONG_KINDS = frozenset({IdentifierKind.SERIAL, IdentifierKind.ASSET_TAG, IdentifierKind.CLOUD_ID,
+                          IdentifierKind.AGENT_ID, IdentifierKind.MAC})
+# An asset has at most one of each; two different values prove two different assets.
+SINGLE_VALUED_KINDS = frozenset({IdentifierKind.SERIAL, IdentifierKind.ASSET_TAG,
+                                 IdentifierKind.CLOUD_ID, IdentifierKind.AGENT_ID})
+# Order in which weak identifiers are tried; an IP belongs to the host that last held it.
+WEAK_PRECEDENCE = (IdentifierKind.FQDN, IdentifierKind.HOSTNAME, IdentifierKind.IP)
+
+
+class LifecycleStage(StrEnum):
+    PROCUREMENT = "procurement"
+    DEPLOYMENT = "deployment"
+    MAINTENANCE = "maintenance"
+    DECOMMISSIONED = "decommissioned"
+    DISPOSED = "disposed"
+
+
+RETIRED_STAGES = frozenset({LifecycleStage.DECOMMISSIONED, LifecycleStage.DISPOSED})
+
+
+class SourceRole(StrEnum):
+    INVENTORY = "inventory"   # what procurement says exists
+    DISCOVERY = "discovery"   # what answered on the network or reported in
+    DIRECTORY = "directory"   # who people are
+
+
+SOURCES: dict[str, SourceRole] = {
+    "snipeit": SourceRole.INVENTORY,
+    "nmap": SourceRole.DISCOVERY,
+    "hr": SourceRole.DIRECTORY,
+}
+
+INTERNET = "internet"
+
+
+def schema_statements() -> list[str]:
+    """DDL for every uniqueness constraint and index, each safe to run again."""
+    statements = []
+    for node in NODES.values():
+        name = node.label.lower()
+        statements.append(
+            f"CREATE CONSTRAINT {name}_{node.key} IF NOT EXISTS "
+            f"FOR (n:{node.label}) REQUIRE n.{node.key} IS UNIQUE")
+        for prop in node.indexes:
+            statements.append(f"CREATE INDEX {name}_{prop} IF NOT EXISTS FOR (n:{node.label}) ON (n.{prop})")
+    return statements
+
+
+def label(name: str) -> str:
+    """A node label from the vocabulary; anything else is a programming error."""
+    if name not in NODES and name not in ASSET_KINDS:
+        raise ValueError(f"{name!r} is not a label of the graph model")
+    return name
+
+
+def verb(name: str) -> str:
+    """A relationship type from the vocabulary; anything else is a programming error."""
+    if name not in RELS:
+        raise ValueError(f"{name!r} is not a relationship type of the graph model")
+    return name

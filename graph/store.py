@@ -1,0 +1,92 @@
+"""The store: one driver per process, the schema, batched writes inside one transaction."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from neo4j import AsyncDriver, AsyncGraphDatabase, Driver, GraphDatabase, ManagedTransaction, Transaction
+
+from graph.config import Settings
+from graph.schema import schema_statements
+
+BATCH_SIZE = 5000
+
+
+def _auth(settings: Settings) -> tuple[str, str] | None:
+    return (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_user else None
+
+
+def connect(settings: Settings) -> Driver:
+    """A synchronous driver (ingest, CLI); close it when done."""
+    return GraphDatabase.driver(settings.neo4j_uri, auth=_auth(settings), notifications_min_severity="OFF")
+
+
+def connect_async(settings: Settings) -> AsyncDriver:
+    """An async driver (the API); one per app, closed in its lifespan."""
+    return AsyncGraphDatabase.driver(settings.neo4j_uri, auth=_auth(settings), notifications_min_severity="OFF")
+
+
+class Store:
+    """Reads and writes against one database, always through parameters."""
+
+    def __init__(self, driver: Driver, database: str = "neo4j"):
+        self.driver = driver
+        self.database = database
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Store":
+        return cls(connect(settings), settings.neo4j_database)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def apply_schema(self) -> None:
+        """Create constraints and indexes (auto-commit, idempotent) and wait for them to be online."""
+        with self.driver.session(database=self.database) as session:
+            for statement in schema_statements():
+                session.run(statement).consume()
+            session.run("CALL db.awaitIndexes(300)").consume()
+            session.run("MERGE (:Internet {name: 'internet'})").consume()
+
+    def read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a read query and return its rows as dicts."""
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(cypher, params)]
+        with self.driver.session(database=self.database) as session:
+            return session.execute_read(work)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One explicit transaction: everything in it lands together or not at all."""
+        with self.driver.session(database=self.database) as session:
+            with session.begin_transaction() as tx:
+                yield tx
+                if not tx.closed():
+                    tx.commit()
+
+    def execute(self, cypher: str, **params: Any) -> None:
+        """A single write in its own transaction."""
+        with self.transaction() as tx:
+            tx.run(cypher, params).consume()
+
+    def counts(self) -> dict[str, int]:
+        """Node count per vocabulary label and relationship count per type, for checks and tests."""
+        rows = self.read("MATCH (n) UNWIND labels(n) AS l RETURN l AS name, count(*) AS n "
+                         "UNION ALL MATCH ()-[r]->() RETURN type(r) AS name, count(*) AS n")
+        return {row["name"]: row["n"] for row in rows}
+
+    def wipe(self) -> None:
+        """Delete every node and relationship (tests, `itam db reset`); the schema stays."""
+        with self.driver.session(database=self.database) as session:
+            session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+            session.run("MERGE (:Internet {name: 'internet'})").consume()
+
+
+def write_batches(tx: Transaction, cypher: str, rows: Sequence[dict[str, Any]],
+                  batch_size: int = BATCH_SIZE) -> int:
+    """Run `UNWIND $rows AS row ...` over rows in batches inside the caller's transaction."""
+    for start in range(0, len(rows), batch_size):
+        tx.run(cypher, rows=list(rows[start:start + batch_size])).consume()
+    return len(rows)
+

@@ -1,0 +1,67 @@
+"""Errors a user can act on: which file, which line or record, which field, what is wrong."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f" line {self.line}"
+        if self.field:
+            where += f", field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class IngestError(Exception):
+    """The input was refused; nothing was written. Carries every problem found (up to a limit)."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems[:MAX_PROBLEMS]
+        more = len(problems) - len(self.problems)
+        text = "\n".join(str(p) for p in self.problems)
+        if more > 0:
+            text += f"\n... and {more} more problems"
+        super().__init__(text)
+
+    @classmethod
+    def one(cls, file: str | Path, message: str, line: int | None = None, field: str | None = None) -> "IngestError":
+        return cls([Problem(str(file), message, line, field)])
+
+
+class ProblemList:
+    """Collects problems across a whole file so the user sees them all at once."""
+
+    def __init__(self, file: str | Path):
+        self.file = str(file)
+        self.problems: list[Problem] = []
+
+    def add(self, message: str, line: int | None = None, field: str | None = None) -> None:
+        self.problems.append(Problem(self.file, message, line, field))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise IngestError(self.problems)
+
+
+def read_limited(path: Path, limit_bytes: int) -> bytes:
+    """A file's bytes, refusing a missing file or one over the size limit before reading it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise IngestError.one(path, "no such file") from None
+    if not path.is_file():
+        raise IngestError.one(path, "not a regular file")
+    if size > limit_bytes:
+        raise IngestError.one(path, f"file is {size} bytes, over the limit of {limit_bytes} bytes (ITAM_MAX_FILE_MB)")
+    return path.read_bytes()

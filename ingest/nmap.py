@@ -1,0 +1,214 @@
+"""nmap XML (`-sV -O -oX`): discovery of hosts, addresses, names, open ports and OS guesses.
+
+Parsed as a stream with defusedxml's SAX parser, which refuses entity declarations
+and external references (XXE, billion laughs) and gives line numbers for errors.
+"""
+from __future__ import annotations
+
+import io
+import xml.sax
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import defusedxml.sax
+from defusedxml import DefusedXmlException
+from pydantic import ValidationError
+
+from graph.identifiers import canonical_ip, canonical_mac, split_hostname
+from graph.models import AssetProperties, HostObservation, Identifier, PortObservation
+from graph.schema import IdentifierKind
+from ingest.errors import IngestError, ProblemList, read_limited
+
+SOURCE = "nmap"
+
+
+@dataclass
+class _Host:
+    line: int
+    ordinal: int
+    state: str | None = None
+    started: int | None = None
+    ended: int | None = None
+    ips: list[str] = field(default_factory=list)
+    macs: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    ports: list[PortObservation] = field(default_factory=list)
+    os_name: str | None = None
+    os_accuracy: int = -1
+    os_family: str | None = None
+
+
+class _NmapHandler(xml.sax.ContentHandler):
+    """Collects <host> elements; every problem names the line of the element at fault."""
+
+    def __init__(self, problems: ProblemList):
+        super().__init__()
+        self.problems = problems
+        self.scan_start: int | None = None
+        self.saw_root = False
+        self.finished = False
+        self.hosts: list[_Host] = []
+        self.skipped_down = 0
+        self._host: _Host | None = None
+        self._port: dict | None = None
+        self._in_osmatch = False
+        self._locator = None
+
+    def setDocumentLocator(self, locator):  # noqa: N802 - SAX API
+        self._locator = locator
+
+    @property
+    def line(self) -> int:
+        return self._locator.getLineNumber() if self._locator else 0
+
+    def _int(self, attrs, name: str, element: str) -> int | None:
+        raw = attrs.get(name)
+        if raw is None:
+            self.problems.add(f"<{element}> without {name}", self.line, name)
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            self.problems.add(f"<{element} {name}={raw!r}> is not a whole number", self.line, name)
+            return None
+
+    def startElement(self, name, attrs):  # noqa: N802 - SAX API
+        if not self.saw_root:
+            if name != "nmaprun":
+                raise IngestError.one(self.problems.file, f"not nmap XML: root element is <{name}>, expected <nmaprun>", self.line)
+            self.saw_root = True
+            self.scan_start = int(attrs["start"]) if attrs.get("start", "").isdigit() else None
+            return
+        host = self._host
+        if name == "host":
+            self._host = _Host(self.line, len(self.hosts) + 1,
+                               started=int(attrs["starttime"]) if attrs.get("starttime", "").isdigit() else None,
+                               ended=int(attrs["endtime"]) if attrs.get("endtime", "").isdigit() else None)
+        elif name == "finished":
+            self.finished = True
+        elif host is None:
+            return
+        elif name == "status":
+            host.state = attrs.get("state")
+        elif name == "address":
+            self._address(host, attrs)
+        elif name == "hostname":
+            if attrs.get("name"):
+                host.names.append(attrs["name"])
+        elif name == "port":
+            number = self._int(attrs, "portid", "port")
+            protocol = attrs.get("protocol")
+            if protocol not in ("tcp", "udp", "sctp"):
+                self.problems.add(f"<port protocol={protocol!r}> is not tcp, udp or sctp", self.line, "protocol")
+            self._port = {"protocol": protocol, "number": number, "open": False}
+        elif name == "state" and self._port is not None:
+            self._port["open"] = attrs.get("state") == "open"
+        elif name == "service" and self._port is not None:
+            self._port.update(service=attrs.get("name"), product=attrs.get("product"), version=attrs.get("version"))
+        elif name == "osmatch":
+            self._in_osmatch = True
+            accuracy = int(attrs.get("accuracy", "0") or 0)
+            if accuracy > host.os_accuracy and attrs.get("name"):
+                host.os_name, host.os_accuracy, host.os_family = attrs["name"], accuracy, None
+        elif name == "osclass" and host.os_family is None:
+            host.os_family = attrs.get("osfamily")
+            if host.os_name is None and attrs.get("osfamily"):  # older nmap: <osclass> directly under <os>
+                host.os_name = " ".join(filter(None, (attrs.get("vendor"), attrs.get("osfamily"), attrs.get("osgen"))))
+
+    def _address(self, host: _Host, attrs) -> None:
+        addr, kind = attrs.get("addr"), attrs.get("addrtype")
+        if not addr:
+            self.problems.add("<address> without addr", self.line, "addr")
+            return
+        try:
+            if kind == "mac":
+                host.macs.append(canonical_mac(addr))
+            elif kind in ("ipv4", "ipv6"):
+                host.ips.append(canonical_ip(addr))
+            else:
+                self.problems.add(f"<address addrtype={kind!r}> is not ipv4, ipv6 or mac", self.line, "addrtype")
+        except ValueError as exc:
+            self.problems.add(str(exc), self.line, "addr")
+
+    def endElement(self, name):  # noqa: N802 - SAX API
+        if name == "port" and self._port is not None and self._host is not None:
+            port = self._port
+            self._port = None
+            if port["open"] and port["number"] is not None and port["protocol"] in ("tcp", "udp", "sctp"):
+                self._host.ports.append(PortObservation(
+                    protocol=port["protocol"], number=port["number"], service=port.get("service"),
+                    product=port.get("product"), version=port.get("version")))
+        elif name == "osmatch":
+            self._in_osmatch = False
+        elif name == "host" and self._host is not None:
+            host, self._host = self._host, None
+            if host.state != "up":
+                self.skipped_down += 1
+            elif not host.ips and not host.macs:
+                self.problems.add("<host> that is up has no <address>", host.line, "address")
+            else:
+                self.hosts.append(host)
+
+
+def _observation(path: Path, host: _Host, scan_start: int | None, problems: ProblemList) -> HostObservation | None:
+    moment = host.ended or host.started or scan_start
+    if moment is None:
+        problems.add("no endtime on <host> and no start on <nmaprun>: cannot date the sighting", host.line, "endtime")
+        return None
+    identifiers = [Identifier(kind=IdentifierKind.MAC, value=m) for m in host.macs]
+    identifiers += [Identifier(kind=IdentifierKind.IP, value=ip) for ip in host.ips]
+    short_name = None
+    for name in host.names:
+        try:
+            short, fqdn = split_hostname(name)
+        except ValueError:
+            problems.add(f"{name!r} is not a host name", host.line, "hostname")
+            continue
+        short_name = short_name or short
+        identifiers.append(Identifier(kind=IdentifierKind.HOSTNAME, value=short))
+        if fqdn:
+            identifiers.append(Identifier(kind=IdentifierKind.FQDN, value=fqdn))
+    try:
+        return HostObservation(
+            record=f"{path.name} line {host.line} (host #{host.ordinal})",
+            observed_at=datetime.fromtimestamp(moment, timezone.utc),
+            identifiers=tuple(dict.fromkeys(identifiers)),
+            properties=AssetProperties(name=short_name or host.ips[0] if host.ips else short_name,
+                                       os_name=host.os_name, os_family=host.os_family),
+            ips=tuple(dict.fromkeys(host.ips)),
+            ports=tuple(dict.fromkeys(host.ports)))
+    except ValidationError as exc:
+        problems.add(f"invalid host: {exc.errors()[0]['msg']}", host.line)
+        return None
+
+
+@dataclass
+class NmapScan:
+    observations: list[HostObservation]
+    skipped_down: int
+
+
+def parse_nmap(path: Path, limit_bytes: int) -> NmapScan:
+    """Every up host of an nmap XML file; IngestError for hostile, truncated or malformed files."""
+    data = read_limited(path, limit_bytes)
+    problems = ProblemList(path)
+    handler = _NmapHandler(problems)
+    parser = defusedxml.sax.make_parser()
+    parser.setContentHandler(handler)
+    parser.setFeature(xml.sax.handler.feature_external_ges, False)
+    parser.setFeature(xml.sax.handler.feature_external_pes, False)
+    source = xml.sax.xmlreader.InputSource(str(path))
+    source.setByteStream(io.BytesIO(data))
+    try:
+        parser.parse(source)
+    except DefusedXmlException as exc:
+        raise IngestError.one(path, f"refused: {exc} (entity declarations and external references are not allowed)") from None
+    except xml.sax.SAXParseException as exc:
+        raise IngestError.one(path, f"malformed or truncated XML: {exc.getMessage()} (column {exc.getColumnNumber()})",
+                              exc.getLineNumber()) from None
+    if not handler.finished:
+        problems.add("no <runstats><finished>: the scan was interrupted or the file is truncated", handler.line)
+    observations = [o for h in handler.hosts if (o := _observation(path, h, handler.scan_start, problems))]
+    problems.raise_if_any()
+    return NmapScan(observations, handler.skipped_down)

@@ -1,0 +1,165 @@
+"""One ingest run: read and validate every file, resolve identity, write in one transaction, record the run.
+
+A file that fails validation writes nothing at all; a write that fails rolls back and is
+recorded as a failed run; running the same files again changes nothing but the run log.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from graph.config import Settings
+from graph.models import HostObservation, PersonObservation
+from graph.schema import SOURCES, SourceRole
+from graph.store import Store
+from ingest import hr, nmap, snipeit
+from ingest.errors import IngestError
+from ingest.reconcile import Resolver
+from ingest.writer import existing_digests, write_hosts, write_people
+
+Progress = Callable[[str, int, int], None]
+
+RECORD_RUN = """
+MERGE (r:IngestRun {id: $run.run_id})
+SET r.source = $run.source, r.started = $run.started, r.finished = $run.finished, r.status = $run.status,
+    r.files = $run.files, r.records = $run.records, r.created = $run.created, r.updated = $run.updated,
+    r.unchanged = $run.unchanged, r.conflicts = $run.conflicts, r.skipped = $run.skipped, r.error = $run.error
+"""
+
+
+@dataclass
+class IngestSummary:
+    source: str
+    files: list[str]
+    run_id: str = field(default_factory=lambda: f"run-{uuid.uuid4()}")
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    finished: datetime | None = None
+    status: str = "running"
+    dry_run: bool = False
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+    error: str | None = None
+    conflict_details: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["started"] = self.started.isoformat()
+        data["finished"] = self.finished.isoformat() if self.finished else None
+        return data
+
+
+def _parse_hosts(source: str, paths: Sequence[Path], limit: int, progress: Progress) -> tuple[list[HostObservation], int]:
+    observations: list[HostObservation] = []
+    skipped = 0
+    for done, path in enumerate(paths, 1):
+        if source == "nmap":
+            scan = nmap.parse_nmap(path, limit)
+            observations += scan.observations
+            skipped += scan.skipped_down
+        else:
+            observations += snipeit.parse_snipeit_assets(path, limit)
+        progress("read", done, len(paths))
+    return observations, skipped
+
+
+def ingest_files(store: Store, source: str, paths: Sequence[Path | str], settings: Settings,
+                 dry_run: bool = False, progress: Progress | None = None) -> IngestSummary:
+    """Ingest files of one source as one run; raises IngestError (nothing written) on bad input."""
+    if source not in SOURCES:
+        raise IngestError.one(source, f"unknown source; known: {', '.join(sorted(SOURCES))}")
+    progress = progress or (lambda stage, done, total: None)
+    paths = [Path(p) for p in paths]
+    summary = IngestSummary(source=source, files=[str(p) for p in paths], dry_run=dry_run)
+    role = SOURCES[source]
+    if role == SourceRole.DIRECTORY:
+        people: list[PersonObservation] = []
+        for done, path in enumerate(paths, 1):
+            people += hr.parse_hr(path, settings.max_file_bytes)
+            progress("read", done, len(paths))
+        _duplicates_across_files(people)
+        return _run(store, summary, dry_run, progress, lambda tx: _write_people(tx, summary, people))
+    observations, summary.skipped = _parse_hosts(source, paths, settings.max_file_bytes, progress)
+    resolutions = Resolver(store, source).resolve(observations)
+    progress("resolve", 1, 1)
+    summary.records = len(observations)
+
+    def write(tx) -> None:
+        accepted = sorted({r.asset_id for r in resolutions if r.asset_id and not r.is_new})
+        before = existing_digests(tx, source, accepted)
+        new_ids = {r.asset_id for r in resolutions if r.is_new}
+        conflicts = [r.conflict for r in resolutions if r.conflict]
+        summary.conflicts = len({c.id for c in conflicts})
+        summary.conflict_details = [f"{c.record}: {c.reason}" for c in conflicts]
+        if dry_run:
+            after = {r.asset_id: None for r in resolutions if r.asset_id}
+        else:
+            after = write_hosts(tx, source, role, summary.run_id, resolutions, summary.started)
+        _count(summary, after, before, new_ids)
+    return _run(store, summary, dry_run, progress, write)
+
+
+def _write_people(tx, summary: IngestSummary, people: list[PersonObservation]) -> None:
+    summary.records = len(people)
+    emails = sorted(p.email for p in people)
+    before = {row["email"]: row["digest"] for row in tx.run(
+        "UNWIND $emails AS email MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) "
+        "RETURN email, s.digest AS digest", emails=emails, source=summary.source)}
+    known = {row["email"] for row in tx.run("UNWIND $emails AS email MATCH (p:Person {email: email}) RETURN email",
+                                            emails=emails)}
+    after = {p.email: None for p in people} if summary.dry_run else write_people(
+        tx, summary.source, summary.run_id, people, summary.started)
+    _count(summary, after, before, set(after) - known)
+
+
+def _count(summary: IngestSummary, after: dict, before: dict, new_ids: set) -> None:
+    for key, digest in after.items():
+        if key in new_ids:
+            summary.created += 1
+        elif digest is not None and before.get(key) == digest:
+            summary.unchanged += 1
+        else:
+            summary.updated += 1
+
+
+def _run(store: Store, summary: IngestSummary, dry_run: bool, progress: Progress, write) -> IngestSummary:
+    try:
+        with store.transaction() as tx:
+            write(tx)
+            summary.finished = datetime.now(timezone.utc)
+            summary.status = "dry-run" if dry_run else "succeeded"
+            if dry_run:
+                tx.rollback()
+                return summary
+            tx.run(RECORD_RUN, run=_run_params(summary)).consume()
+    except IngestError:
+        raise
+    except Exception as exc:
+        summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
+        summary.finished = datetime.now(timezone.utc)
+        summary.created = summary.updated = summary.unchanged = 0
+        store.execute(RECORD_RUN, run=_run_params(summary))
+        raise
+    progress("write", 1, 1)
+    return summary
+
+
+def _run_params(summary: IngestSummary) -> dict:
+    data = summary.as_dict()
+    data.pop("conflict_details")
+    data["started"], data["finished"] = summary.started, summary.finished
+    return data
+
+
+def _duplicates_across_files(people: list[PersonObservation]) -> None:
+    seen: dict[str, str] = {}
+    for person in people:
+        if person.email in seen:
+            raise IngestError.one(person.record, f"{person.email} also at {seen[person.email]}", field="email")
+        seen[person.email] = person.record

@@ -1,0 +1,147 @@
+"""Snipe-IT hardware export (CSV): the inventory of record, with owners and lifecycle."""
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from graph.identifiers import canonical_mac, split_hostname
+from graph.models import AssetProperties, HostObservation, HostType, Identifier, OwnerRef
+from graph.schema import IdentifierKind, LifecycleStage
+from ingest.csvfile import CsvRows, FieldReader
+from ingest.errors import ProblemList
+
+SOURCE = "snipeit"
+
+# Snipe-IT's export headers and importer field names, mapped onto ours.
+ALIASES = {
+    "name": "item_name", "asset_name": "item_name",
+    "model": "asset_model", "model_name": "asset_model",
+    "serial_number": "serial",
+    "status_label": "status",
+    "warranty": "warranty_months", "warranty_months_": "warranty_months",
+    "eol_date": "asset_eol_date", "eol": "asset_eol_date",
+    "checked_out_to": "full_name", "assigned_to": "full_name",
+    "user_email": "email", "username": "email",
+    "last_audit": "last_audit_date",
+    "mac": "mac_address",
+    "decommission_date": "decommissioned_date",
+    "cost": "purchase_cost",
+}
+REQUIRED = ("asset_tag", "status")
+
+STATUS_STAGES = {
+    "pending": LifecycleStage.PROCUREMENT, "ordered": LifecycleStage.PROCUREMENT,
+    "ready to deploy": LifecycleStage.PROCUREMENT, "in stock": LifecycleStage.PROCUREMENT,
+    "deployed": LifecycleStage.DEPLOYMENT, "in use": LifecycleStage.DEPLOYMENT,
+    "out for repair": LifecycleStage.MAINTENANCE, "in repair": LifecycleStage.MAINTENANCE,
+    "out for diagnostics": LifecycleStage.MAINTENANCE, "maintenance": LifecycleStage.MAINTENANCE,
+    "broken": LifecycleStage.MAINTENANCE,
+    "archived": LifecycleStage.DECOMMISSIONED, "retired": LifecycleStage.DECOMMISSIONED,
+    "decommissioned": LifecycleStage.DECOMMISSIONED, "lost/stolen": LifecycleStage.DECOMMISSIONED,
+    "disposed": LifecycleStage.DISPOSED, "recycled": LifecycleStage.DISPOSED,
+    "sold": LifecycleStage.DISPOSED, "destroyed": LifecycleStage.DISPOSED,
+}
+
+CATEGORY_TYPES = {
+    "servers": HostType.SERVER, "server": HostType.SERVER,
+    "desktops": HostType.WORKSTATION, "desktop": HostType.WORKSTATION, "workstations": HostType.WORKSTATION,
+    "laptops": HostType.LAPTOP, "laptop": HostType.LAPTOP, "notebooks": HostType.LAPTOP,
+    "networking": HostType.NETWORK, "network": HostType.NETWORK, "switches": HostType.NETWORK,
+    "routers": HostType.NETWORK, "firewalls": HostType.NETWORK,
+    "virtual machines": HostType.VM, "vms": HostType.VM,
+}
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _stage(status: str) -> LifecycleStage:
+    try:
+        return STATUS_STAGES[status.strip().lower()]
+    except KeyError:
+        known = ", ".join(sorted({s.title() for s in STATUS_STAGES}))
+        raise ValueError(f"unknown status {status!r}; known: {known}") from None
+
+
+def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | None = None) -> list[HostObservation]:
+    """Every row of a Snipe-IT hardware export as a host observation; IngestError lists every bad field."""
+    rows = CsvRows(path, limit_bytes, ALIASES, REQUIRED)
+    problems = ProblemList(path)
+    seen_tags: dict[str, int] = {}
+    seen_serials: dict[str, int] = {}
+    at = observed_at or file_observed_at(path)
+    observations = []
+    for line, row in rows:
+        field = FieldReader(problems, line, row)
+        before = len(problems.problems)
+        tag = field.required("asset_tag")
+        status = field.required("status")
+        stage = field.check("status", _stage) if status else None
+        serial = field.text("serial")
+        name = field.text("item_name")
+        mac = field.check("mac_address", canonical_mac)
+        hostname = None
+        if name:
+            try:
+                hostname = split_hostname(name)
+            except ValueError:
+                hostname = None  # a display name such as "Jane's MacBook" is a name, not a host name
+        purchase = field.date("purchase_date")
+        warranty = field.whole("warranty_months")
+        email = field.check("email", lambda v: OwnerRef(email=v).email if "@" in v else _not_email(v))
+        audit = field.date("last_audit_date")
+        decommissioned = field.date("decommissioned_date")
+        eol = field.date("asset_eol_date")
+        cost = field.number("purchase_cost")
+        if tag:
+            key = tag.upper()
+            if key in seen_tags:
+                problems.add(f"asset tag {tag!r} already on line {seen_tags[key]}", line, "asset_tag")
+            seen_tags.setdefault(key, line)
+        if serial:
+            key = serial.upper()
+            if key in seen_serials:
+                problems.add(f"serial {serial!r} already on line {seen_serials[key]}", line, "serial")
+            seen_serials.setdefault(key, line)
+        if len(problems.problems) > before or tag is None:
+            continue
+        identifiers = [Identifier.of(IdentifierKind.ASSET_TAG, tag)]
+        if serial:
+            identifiers.append(Identifier.of(IdentifierKind.SERIAL, serial))
+        if mac:
+            identifiers.append(Identifier(kind=IdentifierKind.MAC, value=mac))
+        if hostname:
+            identifiers.append(Identifier(kind=IdentifierKind.HOSTNAME, value=hostname[0]))
+            if hostname[1]:
+                identifiers.append(Identifier(kind=IdentifierKind.FQDN, value=hostname[1]))
+        category = field.text("category")
+        props = AssetProperties(
+            name=name or tag,
+            host_type=CATEGORY_TYPES.get((category or "").lower(), HostType.OTHER if category else None),
+            lifecycle_stage=stage, status_label=status, asset_tag=tag.upper(),
+            serial=serial.upper() if serial else None, model=field.text("asset_model"),
+            manufacturer=field.text("manufacturer"), category=category, location=field.text("location"),
+            purchase_date=purchase, purchase_cost=cost,
+            warranty_end=_add_months(purchase, warranty) if purchase and warranty is not None else None,
+            eol_date=eol, decommissioned_on=decommissioned, last_audit=audit,
+        )
+        owner = OwnerRef(email=email, name=field.text("full_name"), department=field.text("department")) if email else None
+        observations.append(HostObservation(
+            record=f"{path.name} line {line}", observed_at=at,
+            identifiers=tuple(identifiers), properties=props, owner=owner))
+    problems.raise_if_any()
+    return observations
+
+
+def _not_email(value: str) -> str:
+    raise ValueError(f"{value!r} is not an e-mail address (owners are keyed by e-mail)")
+
+
+def file_observed_at(path: Path) -> datetime:
+    """An export's moment: the file's modification time (exports carry no timestamp of their own)."""
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(microsecond=0)
+

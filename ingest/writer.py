@@ -1,0 +1,298 @@
+"""Batched `UNWIND ... MERGE` writes of resolved observations, all inside the caller's transaction."""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from neo4j import Transaction
+
+from graph.models import HostObservation, PersonObservation
+from graph.schema import INTERNET, IdentifierKind, SourceRole
+from graph.store import write_batches
+from ingest.reconcile import Resolution
+
+# Discovery may name an asset or guess its type, but never overrides the inventory of record.
+FILL_ONLY_FROM_DISCOVERY = frozenset({"name", "host_type"})
+
+UPSERT_ASSETS = """
+UNWIND $rows AS row
+MERGE (a:Asset {id: row.id})
+ON CREATE SET a:Host, a.first_seen = row.at, a.kind = 'Host'
+SET a += row.props,
+    a.last_seen = CASE WHEN a.last_seen > row.at THEN a.last_seen ELSE row.at END
+FOREACH (name IN CASE WHEN a.name IS NULL THEN [row.fill.name] ELSE [] END | SET a.name = name)
+FOREACH (t IN CASE WHEN a.host_type IS NULL THEN [row.fill.host_type] ELSE [] END | SET a.host_type = t)
+WITH a, row
+MATCH (s:Source {name: row.source})
+MERGE (a)-[seen:SEEN_BY]->(s)
+ON CREATE SET seen.first_seen = row.at
+SET seen.last_seen = CASE WHEN seen.last_seen > row.at THEN seen.last_seen ELSE row.at END,
+    seen.run_id = row.run_id, seen.digest = row.digest
+"""
+
+# Strong identifiers never move (resolution refused anything that would); an IP moves to
+# the host that held it last, and an older sighting never takes it back.
+LINK_IDENTIFIERS = """
+UNWIND $rows AS row
+MERGE (i:Identifier {key: row.key})
+ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
+WITH i, row
+MATCH (a:Asset {id: row.asset})
+OPTIONAL MATCH (i)-[old:IDENTIFIES]->(other:Asset) WHERE row.exclusive AND other.id <> row.asset
+WITH i, a, row, collect(old) AS olds, max(old.last_seen) AS newest
+WHERE newest IS NULL OR newest <= row.at
+FOREACH (o IN olds | DELETE o)
+MERGE (i)-[r:IDENTIFIES]->(a)
+ON CREATE SET r.first_seen = row.at
+SET r.last_seen = CASE WHEN r.last_seen > row.at THEN r.last_seen ELSE row.at END
+"""
+
+LINK_IPS = """
+UNWIND $rows AS row
+MERGE (ip:IPAddress {address: row.address})
+ON CREATE SET ip.first_seen = row.at, ip.version = row.version, ip.public = row.public
+MERGE (net:Subnet {cidr: row.subnet})
+ON CREATE SET net.first_seen = row.at
+MERGE (ip)-[:IN]->(net)
+WITH ip, row
+MATCH (a:Asset {id: row.asset})
+OPTIONAL MATCH (other:Asset)-[old:HAS_IP {current: true}]->(ip) WHERE other <> a
+WITH ip, a, row, collect(old) AS olds, max(old.last_seen) AS newest
+WHERE newest IS NULL OR newest <= row.at
+FOREACH (o IN olds | SET o.current = false, o.until = row.at)
+MERGE (a)-[h:HAS_IP]->(ip)
+ON CREATE SET h.first_seen = row.at
+SET h.current = true, h.until = null,
+    h.last_seen = CASE WHEN h.last_seen > row.at THEN h.last_seen ELSE row.at END
+"""
+
+# A scan reports every open port of a host it reached: the newest scan's list replaces the last.
+REPLACE_PORTS = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})
+WHERE a.ports_observed_at IS NULL OR a.ports_observed_at <= row.at
+SET a.ports_observed_at = row.at
+WITH a, row
+CALL (a, row) {
+  MATCH (a)-[:LISTENS_ON]->(gone:Port) WHERE NOT gone.id IN [p IN row.ports | p.id]
+  DETACH DELETE gone
+}
+CALL (a, row) {
+  UNWIND row.ports AS port
+  MERGE (p:Port {id: port.id})
+  ON CREATE SET p.first_seen = row.at
+  SET p.protocol = port.protocol, p.number = port.number, p.service = port.service,
+      p.product = port.product, p.version = port.version, p.last_seen = row.at
+  MERGE (a)-[:LISTENS_ON]->(p)
+}
+"""
+
+# The inventory of record says who owns an asset now: its OWNS edge replaces the last one.
+SET_OWNERS = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})
+CALL (a, row) {
+  MATCH (previous:Person)-[o:OWNS {source: row.source}]->(a) WHERE previous.email <> row.email OR row.email IS NULL
+  DELETE o
+}
+WITH a, row WHERE row.email IS NOT NULL
+MERGE (p:Person {email: row.email})
+ON CREATE SET p.first_seen = row.at, p.name = row.name
+SET p.name = coalesce(p.name, row.name)
+MERGE (p)-[o:OWNS]->(a)
+ON CREATE SET o.first_seen = row.at
+SET o.last_seen = row.at, o.source = row.source
+WITH p, row WHERE row.department IS NOT NULL AND NOT EXISTS { (p)-[:MEMBER_OF]->(:Team) }
+MERGE (t:Team {name: row.department})
+MERGE (p)-[:MEMBER_OF]->(t)
+"""
+
+RECORD_CONFLICTS = """
+UNWIND $rows AS row
+MERGE (c:Conflict {id: row.id})
+ON CREATE SET c.first_seen = row.at, c.status = 'open'
+SET c.source = row.source, c.record = row.record, c.reason = row.reason,
+    c.identifiers = row.identifiers, c.last_seen = row.at, c.run_id = row.run_id
+WITH c, row
+UNWIND row.candidates AS candidate
+MATCH (a:Asset {id: candidate})
+MERGE (c)-[:INVOLVES]->(a)
+"""
+
+# Same-subnet reachability is one edge per listening host from its subnet, not n² host pairs;
+# a host with a public address and open ports is reachable from the Internet node.
+DERIVE_REACH = """
+UNWIND $rows AS id
+MATCH (a:Asset {id: id})
+OPTIONAL MATCH (a)-[:HAS_IP]->(:IPAddress)-[:IN]->(mine:Subnet)
+OPTIONAL MATCH (reaching:Subnet)-[:CAN_REACH]->(a)
+WITH collect(DISTINCT mine) + collect(DISTINCT reaching) AS nets
+UNWIND nets AS net
+WITH DISTINCT net
+CALL (net) {
+  MATCH (net)-[old:CAN_REACH {basis: 'same subnet'}]->() DELETE old
+}
+CALL (net) {
+  MATCH (net)<-[:IN]-(:IPAddress)<-[:HAS_IP {current: true}]-(h:Asset)-[:LISTENS_ON]->(p:Port)
+  WITH h, collect(DISTINCT p.protocol + '/' + toString(p.number)) AS ports
+  MERGE (net)-[r:CAN_REACH]->(h)
+  SET r.ports = ports, r.basis = 'same subnet'
+}
+"""
+DERIVE_INTERNET_REACH = """
+MATCH (inet:Internet {name: $internet})
+UNWIND $assets AS id
+MATCH (a:Asset {id: id})
+CALL (inet, a) {
+  MATCH (inet)-[old:CAN_REACH {basis: 'public address'}]->(a) DELETE old
+}
+CALL (inet, a) {
+  MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress {public: true})
+  WITH DISTINCT a
+  MATCH (a)-[:LISTENS_ON]->(p:Port)
+  WITH a, collect(DISTINCT p.protocol + '/' + toString(p.number)) AS ports
+  MERGE (inet)-[r:CAN_REACH]->(a)
+  SET r.ports = ports, r.basis = 'public address'
+}
+"""
+
+EXISTING_DIGESTS = """
+UNWIND $ids AS id
+MATCH (:Asset {id: id})-[s:SEEN_BY]->(:Source {name: $source})
+RETURN id, s.digest AS digest
+"""
+
+UPSERT_PEOPLE = """
+UNWIND $rows AS row
+MERGE (p:Person {email: row.email})
+ON CREATE SET p.first_seen = row.at
+SET p += row.props, p.active = row.active, p.last_seen = row.at
+WITH p, row
+MATCH (s:Source {name: row.source})
+MERGE (p)-[seen:SEEN_BY]->(s)
+ON CREATE SET seen.first_seen = row.at
+SET seen.last_seen = row.at, seen.run_id = row.run_id, seen.digest = row.digest
+WITH p, row
+CALL (p, row) {
+  MATCH (p)-[m:MEMBER_OF]->(t:Team) WHERE t.name <> row.department OR row.department IS NULL
+  DELETE m
+}
+CALL (p, row) {
+  WITH p, row WHERE row.department IS NOT NULL
+  MERGE (t:Team {name: row.department})
+  MERGE (p)-[:MEMBER_OF]->(t)
+}
+"""
+LINK_MANAGERS = """
+UNWIND $rows AS row
+MATCH (p:Person {email: row.email})
+CALL (p, row) {
+  MATCH (p)-[r:REPORTS_TO]->(m:Person) WHERE m.email <> row.manager OR row.manager IS NULL
+  DELETE r
+}
+WITH p, row WHERE row.manager IS NOT NULL
+MERGE (m:Person {email: row.manager})
+ON CREATE SET m.first_seen = row.at
+MERGE (p)-[:REPORTS_TO]->(m)
+"""
+
+
+def digest(payload: Any) -> str:
+    """A stable fingerprint of what a source said, to tell updated from unchanged."""
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def observation_digest(obs: HostObservation) -> str:
+    return digest(obs.model_dump(mode="json", exclude={"record", "observed_at"}))
+
+
+def subnet_of(address: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str:
+    ip = ipaddress.ip_address(address)
+    prefix = v4_prefix if ip.version == 4 else v6_prefix
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def existing_digests(tx: Transaction, source: str, asset_ids: list[str]) -> dict[str, str]:
+    rows = tx.run(EXISTING_DIGESTS, ids=asset_ids, source=source)
+    return {row["id"]: row["digest"] for row in rows}
+
+
+def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
+                resolutions: list[Resolution], now: datetime) -> dict[str, str]:
+    """Write every accepted resolution and record every conflict; returns {asset id: digest}."""
+    accepted = [r for r in resolutions if r.asset_id]
+    digests: dict[str, list[str]] = defaultdict(list)
+    asset_rows, ident_rows, ip_rows, port_rows, owner_rows = [], [], [], [], []
+    for res in accepted:
+        obs, asset = res.observation, res.asset_id
+        at = obs.observed_at
+        digests[asset].append(observation_digest(obs))
+        props = obs.properties.model_dump(exclude_none=True, mode="python")
+        fill = {k: props.pop(k) for k in list(props) if role == SourceRole.DISCOVERY and k in FILL_ONLY_FROM_DISCOVERY}
+        props = {k: (v.value if hasattr(v, "value") else v) for k, v in props.items()}
+        fill = {k: (v.value if hasattr(v, "value") else v) for k, v in fill.items()}
+        asset_rows.append({"id": asset, "props": props, "fill": {"name": fill.get("name"), "host_type": fill.get("host_type")},
+                           "at": at, "source": source, "run_id": run_id})
+        for ident in obs.identifiers:
+            ident_rows.append({"key": ident.key, "kind": ident.kind.value, "value": ident.value, "asset": asset,
+                               "at": at, "exclusive": ident.kind == IdentifierKind.IP})
+        for address in obs.ips:
+            ip = ipaddress.ip_address(address)
+            ip_rows.append({"asset": asset, "address": address, "version": ip.version, "public": ip.is_global,
+                            "subnet": subnet_of(address), "at": at})
+        if obs.ports is not None:
+            port_rows.append({"asset": asset, "at": at, "ports": [
+                {"id": f"{asset}/{p.protocol}/{p.number}", **p.model_dump()} for p in obs.ports]})
+        if role == SourceRole.INVENTORY:
+            owner = obs.owner
+            owner_rows.append({"asset": asset, "email": owner.email if owner else None,
+                               "name": owner.name if owner else None,
+                               "department": owner.department if owner else None, "at": at, "source": source})
+    combined = {asset: digest(sorted(parts)) for asset, parts in digests.items()}
+    for row in asset_rows:
+        row["digest"] = combined[row["id"]]
+    tx.run("MERGE (s:Source {name: $source}) SET s.role = $role", source=source, role=role.value).consume()
+    write_batches(tx, UPSERT_ASSETS, asset_rows)
+    write_batches(tx, LINK_IDENTIFIERS, _sorted(ident_rows, "key"))
+    write_batches(tx, LINK_IPS, _sorted(ip_rows, "address"))
+    write_batches(tx, REPLACE_PORTS, port_rows)
+    write_batches(tx, SET_OWNERS, owner_rows)
+    conflicts = [{"id": r.conflict.id, "record": r.conflict.record, "reason": r.conflict.reason,
+                  "identifiers": list(r.conflict.identifiers), "candidates": list(r.conflict.candidates),
+                  "source": source, "at": r.observation.observed_at, "run_id": run_id}
+                 for r in resolutions if r.conflict]
+    write_batches(tx, RECORD_CONFLICTS, conflicts)
+    if ip_rows or port_rows:
+        touched = sorted(combined)
+        write_batches(tx, DERIVE_REACH, touched)
+        tx.run(DERIVE_INTERNET_REACH, assets=touched, internet=INTERNET).consume()
+    return combined
+
+
+def write_people(tx: Transaction, source: str, run_id: str, people: list[PersonObservation],
+                 now: datetime) -> dict[str, str]:
+    """Upsert people with team and manager; returns {email: digest}."""
+    today = now.date()
+    rows, digests = [], {}
+    for person in people:
+        digests[person.email] = digest(person.model_dump(mode="json", exclude={"record"}))
+        props = person.model_dump(include={"name", "employee_id", "start_date", "end_date"})
+        active = person.end_date is None or person.end_date > today
+        rows.append({"email": person.email, "props": props, "active": active, "department": person.department,
+                     "manager": person.manager_email, "at": now, "source": source, "run_id": run_id,
+                     "digest": digests[person.email]})
+    tx.run("MERGE (s:Source {name: $source}) SET s.role = $role",
+           source=source, role=SourceRole.DIRECTORY.value).consume()
+    write_batches(tx, UPSERT_PEOPLE, rows)
+    write_batches(tx, LINK_MANAGERS, rows)
+    return digests
+
+
+def _sorted(rows: list[dict], key: str) -> list[dict]:
+    """Rows in key order: concurrent writers then take locks in the same order."""
+    return sorted(rows, key=lambda r: r[key])

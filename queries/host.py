@@ -1,0 +1,230 @@
+"""The responder's question: what is this host, who owns it, should it exist, what can it reach."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from graph.identifiers import lookup_keys
+from queries.catalog import GraphReader, named
+from queries.verdict import Verdict, is_departed, should_exist
+
+MAX_PAGE = 100
+MAX_HOPS = 3
+MAX_REACHABLE = 500
+
+FIND_BY_IDENTIFIER = named(
+    "find_by_identifier", "responder",
+    "Assets any of the given identifier keys ('kind:value') point at, with the keys that matched.",
+    """
+UNWIND $keys AS key
+MATCH (:Identifier {key: key})-[:IDENTIFIES]->(a:Asset)
+RETURN a.id AS id, a.name AS name, collect(key) AS matched
+ORDER BY name, id
+""")
+
+ASSET_CONTEXT = named(
+    "asset_context", "responder",
+    "Everything a responder needs about assets by id: identifiers, owner and team, software, licences, "
+    "credentials, open ports, addresses, sightings per source. One round trip for any number of assets.",
+    """
+UNWIND $ids AS id
+MATCH (a:Asset {id: id})
+RETURN a {.*} AS asset,
+  [(i:Identifier)-[:IDENTIFIES]->(a) | {kind: i.kind, value: i.value}] AS identifiers,
+  [(p:Person)-[:OWNS]->(a) | {name: p.name, email: p.email, active: p.active, end_date: p.end_date,
+                              teams: [(p)-[:MEMBER_OF]->(t:Team) | t.name]}] AS owners,
+  [(a)-[r:INSTALLED]->(s:Software) | {name: s.name, version: r.version}] AS software,
+  [(l:License)-[:ASSIGNED_TO]->(a) | {product: l.product, seats: l.seats, expires_on: l.expires_on}]
+    + [(a)-[:INSTALLED]->(:Software)<-[:COVERS]-(l:License) | {product: l.product, seats: l.seats,
+                                                                 expires_on: l.expires_on}] AS licenses,
+  [(c:Credential)-[:GRANTS_ACCESS_TO|STORED_ON]->(a) | {kind: c.kind, fingerprint: c.fingerprint,
+                                                        not_after: c.not_after}] AS credentials,
+  [(a)-[:LISTENS_ON]->(p:Port) | p {.protocol, .number, .service, .product, .version}] AS ports,
+  [(a)-[h:HAS_IP]->(ip:IPAddress) | {address: ip.address, current: h.current, last_seen: h.last_seen}] AS addresses,
+  [(a)-[s:SEEN_BY]->(src:Source) | {source: src.name, role: src.role, first_seen: s.first_seen,
+                                     last_seen: s.last_seen}] AS sightings,
+  EXISTS { (:Internet)-[:CAN_REACH]->(a) } AS internet_exposed
+""")
+
+LIST_ASSETS = named(
+    "list_assets", "inventory",
+    "A page of assets by kind, host type and lifecycle stage, in id order after a keyset cursor.",
+    """
+MATCH (a:Asset)
+WHERE ($kind IS NULL OR a.kind = $kind)
+  AND ($host_type IS NULL OR a.host_type = $host_type)
+  AND ($stage IS NULL OR a.lifecycle_stage = $stage)
+  AND ($after IS NULL OR a.id > $after)
+RETURN a.id AS id
+ORDER BY a.id
+LIMIT $limit
+""")
+
+REACH_STEP = named(
+    "reach_step", "responder",
+    "One hop of reachability from each given asset: hosts it reaches directly or through a subnet it sits in.",
+    """
+UNWIND $ids AS id
+MATCH (a:Asset {id: id})
+CALL (a) {
+  MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(:Subnet)-[r:CAN_REACH]->(t:Asset)
+  WHERE t <> a
+  RETURN t, r.ports AS ports
+  UNION
+  MATCH (a)-[r:CAN_REACH]->(t:Asset)
+  RETURN t, r.ports AS ports
+}
+RETURN t.id AS id, t.name AS name, ports
+ORDER BY name, id
+""")
+
+
+class AmbiguousIdentifier(Exception):
+    """The identifier points at more than one asset; the message lists them."""
+
+    def __init__(self, text: str, candidates: list[dict[str, Any]]):
+        self.candidates = candidates
+        listed = "; ".join(f"{c['name']} ({c['id']}, matched {', '.join(c['matched'])})" for c in candidates)
+        super().__init__(f"identifier {text!r} matches {len(candidates)} assets: {listed}. "
+                         f"Prefix the kind to choose, e.g. 'serial:{text}'.")
+
+
+@dataclass
+class AssetContext:
+    """One asset with everything the responder's question needs, as plain data."""
+
+    id: str
+    props: dict[str, Any]
+    identifiers: list[dict]
+    owners: list[dict]
+    software: list[dict]
+    licenses: list[dict]
+    credentials: list[dict]
+    ports: list[dict]
+    addresses: list[dict]
+    sightings: list[dict]
+    internet_exposed: bool
+    verdict: Verdict = field(init=False)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], today: date | None = None) -> "AssetContext":
+        ctx = cls(id=row["asset"]["id"], props=row["asset"], identifiers=sorted(row["identifiers"], key=_by_kind),
+                  owners=row["owners"], software=sorted(row["software"], key=lambda s: s["name"]),
+                  licenses=_unique(row["licenses"]), credentials=row["credentials"],
+                  ports=sorted(row["ports"], key=lambda p: (p["protocol"], p["number"])),
+                  addresses=sorted(row["addresses"], key=lambda a: (not a["current"], a["address"])),
+                  sightings=sorted(row["sightings"], key=lambda s: s["source"]),
+                  internet_exposed=row["internet_exposed"])
+        today = today or date.today()
+        for owner in ctx.owners:
+            owner["active"] = not is_departed(owner, today)
+        ctx.verdict = should_exist(ctx.props, ctx.owners, ctx.sightings, ctx.addresses, today)
+        return ctx
+
+    @property
+    def owner(self) -> dict | None:
+        return self.owners[0] if self.owners else None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "verdict"}
+        data["should_exist"] = {"verdict": self.verdict.verdict, "reasons": self.verdict.reasons}
+        return data
+
+
+def _by_kind(ident: dict) -> tuple:
+    order = ["asset_tag", "serial", "cloud_id", "agent_id", "mac", "hostname", "fqdn", "ip"]
+    return (order.index(ident["kind"]) if ident["kind"] in order else 99, ident["value"])
+
+
+def _unique(items: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for item in items:
+        key = tuple(sorted(item.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+async def find_asset_id(reader: GraphReader, text: str) -> str | None:
+    """The one asset an identifier means, None if none; AmbiguousIdentifier if several."""
+    keys = lookup_keys(text)
+    if not keys:
+        return None
+    candidates = await reader.rows(FIND_BY_IDENTIFIER, keys=keys)
+    if len(candidates) > 1:
+        raise AmbiguousIdentifier(text, candidates)
+    return candidates[0]["id"] if candidates else None
+
+
+async def asset_contexts(reader: GraphReader, ids: list[str], today: date | None = None) -> list[AssetContext | None]:
+    """Contexts in the order of ids (None where an id is unknown): the DataLoader's batch function."""
+    rows = await reader.rows(ASSET_CONTEXT, ids=list(dict.fromkeys(ids)))
+    by_id = {row["asset"]["id"]: AssetContext.from_row(row, today) for row in rows}
+    return [by_id.get(i) for i in ids]
+
+
+async def host_context(reader: GraphReader, text: str, today: date | None = None) -> AssetContext | None:
+    """The responder's one question: the asset an identifier means, with its whole context."""
+    asset_id = await find_asset_id(reader, text)
+    if asset_id is None:
+        return None
+    return (await asset_contexts(reader, [asset_id], today))[0]
+
+
+def encode_cursor(asset_id: str) -> str:
+    return base64.urlsafe_b64encode(f"asset:{asset_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("malformed cursor") from None
+    if kind != "asset" or not value:
+        raise ValueError("malformed cursor")
+    return value
+
+
+async def list_asset_ids(reader: GraphReader, first: int, after: str | None = None, kind: str | None = None,
+                         host_type: str | None = None, stage: str | None = None) -> tuple[list[str], bool]:
+    """A page of asset ids and whether more follow; `first` is capped at MAX_PAGE."""
+    if not 1 <= first <= MAX_PAGE:
+        raise ValueError(f"first must be between 1 and {MAX_PAGE}")
+    rows = await reader.rows(LIST_ASSETS, kind=kind, host_type=host_type, stage=stage,
+                             after=decode_cursor(after) if after else None, limit=first + 1)
+    ids = [r["id"] for r in rows]
+    return ids[:first], len(ids) > first
+
+
+@dataclass(frozen=True)
+class Reach:
+    asset_id: str
+    name: str | None
+    hops: int
+    ports: tuple[str, ...]
+
+
+async def reachable(reader: GraphReader, asset_id: str, max_hops: int = 2) -> list[Reach]:
+    """Hosts reachable from an asset within max_hops (capped at MAX_HOPS), nearest first, at most
+    MAX_REACHABLE; one query per hop over the whole frontier, so it never explodes."""
+    if not 1 <= max_hops <= MAX_HOPS:
+        raise ValueError(f"maxHops must be between 1 and {MAX_HOPS}")
+    found: dict[str, Reach] = {}
+    frontier, visited = [asset_id], {asset_id}
+    for hop in range(1, max_hops + 1):
+        if not frontier:
+            break
+        rows = await reader.rows(REACH_STEP, ids=frontier)
+        frontier = []
+        for row in rows:
+            if row["id"] in visited:
+                continue
+            visited.add(row["id"])
+            frontier.append(row["id"])
+            found[row["id"]] = Reach(row["id"], row["name"], hop, tuple(sorted(row["ports"] or ())))
+            if len(found) >= MAX_REACHABLE:
+                return list(found.values())
+    return list(found.values())
