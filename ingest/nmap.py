@@ -37,6 +37,7 @@ class _Host:
     os_name: str | None = None
     os_accuracy: int = -1
     os_family: str | None = None
+    bad_address: bool = False
 
 
 class _NmapHandler(xml.sax.ContentHandler):
@@ -120,6 +121,7 @@ class _NmapHandler(xml.sax.ContentHandler):
         addr, kind = attrs.get("addr"), attrs.get("addrtype")
         if not addr:
             self.problems.add("<address> without addr", self.line, "addr")
+            host.bad_address = True
             return
         try:
             if kind == "mac":
@@ -145,9 +147,9 @@ class _NmapHandler(xml.sax.ContentHandler):
             host, self._host = self._host, None
             if host.state != "up":
                 self.skipped_down += 1
-            elif not host.ips and not host.macs:
+            elif not host.ips and not host.macs and not host.bad_address:
                 self.problems.add("<host> that is up has no <address>", host.line, "address")
-            else:
+            elif host.ips or host.macs:
                 self.hosts.append(host)
 
 

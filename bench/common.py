@@ -1,0 +1,116 @@
+"""What both benchmarks share: a private Neo4j, the machine description, option parsing, statistics."""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.config import Settings
+from graph.local import LocalNeo4j, free_port
+from graph.store import Store
+
+HEAP_MB = 4096
+PAGECACHE_MB = 1024
+
+
+@dataclass
+class BenchDatabase:
+    """A running private Neo4j with the schema applied, and a Store connected to it."""
+
+    neo4j: LocalNeo4j
+    settings: Settings
+    store: Store
+
+
+@contextmanager
+def private_database(prefix: str) -> Iterator[BenchDatabase]:
+    """Start a throw-away Neo4j on a free port in a temporary directory; always stop and delete it."""
+    home = Path(tempfile.mkdtemp(prefix=f"{prefix}-neo4j-"))
+    neo4j = LocalNeo4j(home, port=free_port(), heap_mb=HEAP_MB, pagecache_mb=PAGECACHE_MB)
+    store = None
+    try:
+        started = time.perf_counter()
+        neo4j.start()
+        print(f"Neo4j started on {neo4j.uri} in {time.perf_counter() - started:.1f} s (data dir {home})")
+        settings = Settings(neo4j_uri=neo4j.uri, home=home)
+        store = Store.from_settings(settings)
+        store.apply_schema()
+        yield BenchDatabase(neo4j, settings, store)
+    finally:
+        if store is not None:
+            store.close()
+        neo4j.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def neo4j_version(store: Store) -> str:
+    rows = store.read("CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition")
+    return ", ".join(f"{r['name']} {'/'.join(r['versions'])} {r['edition']}" for r in rows)
+
+
+def print_machine(store: Store) -> None:
+    """The machine the figures belong to."""
+    print("Machine")
+    print(f"  nproc    {len(os.sched_getaffinity(0))}")
+    print(f"  CPU      {_cpu_model()}")
+    print(f"  RAM      {_ram_gib():.1f} GiB")
+    print(f"  Python   {platform.python_version()} ({platform.python_implementation()})")
+    print(f"  Neo4j    {neo4j_version(store)} (embedded, heap {HEAP_MB} MB, page cache {PAGECACHE_MB} MB)")
+    print()
+
+
+def host_counts(text: str) -> list[int]:
+    """'10000,100000' -> [10000, 100000] (argparse type)."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--hosts wants whole numbers separated by commas, got {text!r}") from None
+    if not counts or min(counts) < 10:
+        raise ValueError("--hosts wants at least one count, each 10 or more")
+    return counts
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The pct-th percentile with linear interpolation between closest ranks."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"

@@ -1,0 +1,46 @@
+"""Real-format input files written by tests: a Snipe-IT export row set and nmap XML scans."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+SNIPEIT_COLUMNS = ["asset_tag", "item_name", "asset_model", "category", "manufacturer", "serial", "mac_address",
+                   "status", "location", "purchase_date", "purchase_cost", "warranty_months", "asset_eol_date",
+                   "decommissioned_date", "full_name", "email", "department", "last_audit_date"]
+
+
+def snipeit_csv(path: Path, rows: list[dict]) -> Path:
+    """A Snipe-IT hardware export with the given rows (missing columns empty)."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, SNIPEIT_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({"status": "Deployed", "category": "Servers", **row})
+    return path
+
+
+def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600) -> Path:
+    """An nmap -sV -O XML scan: hosts as {ip, mac, name, ports: [(proto, number, service)], time}."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>', "<!DOCTYPE nmaprun>",
+             f'<nmaprun scanner="nmap" args="nmap -sV -O -oX {path.name}" start="{start}" version="7.94" '
+             'xmloutputversion="1.05">']
+    for host in hosts:
+        moment = host.get("time", start)
+        parts.append(f'<host starttime="{moment}" endtime="{moment}"><status state="{host.get("state", "up")}" '
+                     'reason="arp-response"/>')
+        parts.append(f'<address addr={quoteattr(host["ip"])} addrtype="ipv4"/>')
+        if host.get("mac"):
+            parts.append(f'<address addr={quoteattr(host["mac"].upper())} addrtype="mac" vendor="Dell"/>')
+        parts.append("<hostnames>")
+        if host.get("name"):
+            parts.append(f'<hostname name={quoteattr(host["name"])} type="PTR"/>')
+        parts.append("</hostnames><ports>")
+        for proto, number, service in host.get("ports", []):
+            parts.append(f'<port protocol="{proto}" portid="{number}"><state state="open" reason="syn-ack"/>'
+                         f'<service name="{service}" method="probed" conf="10"/></port>')
+        parts.append("</ports></host>")
+    parts.append(f'<runstats><finished time="{start + 60}" exit="success"/><hosts up="{len(hosts)}" down="0" '
+                 f'total="{len(hosts)}"/></runstats></nmaprun>')
+    path.write_text("\n".join(parts) + "\n")
+    return path

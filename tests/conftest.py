@@ -1,0 +1,72 @@
+"""One real Neo4j per test run (free port, temporary data directory); the graph is emptied before each test."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import TokenAuth
+from graph.config import Settings
+from graph.local import LocalNeo4j, free_port
+from graph.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory):
+    server = LocalNeo4j(tmp_path_factory.mktemp("neo4j"), port=free_port(), heap_mb=1024, pagecache_mb=256)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(neo4j_server, tmp_path_factory) -> Settings:
+    return Settings(neo4j_uri=neo4j_server.uri, home=tmp_path_factory.mktemp("itam-home"),
+                    max_file_bytes=8 * 1024 * 1024)
+
+
+@pytest.fixture(scope="session")
+def _schema(settings):
+    store = Store.from_settings(settings)
+    store.apply_schema()
+    store.close()
+
+
+@pytest.fixture
+def store(settings, _schema):
+    store = Store.from_settings(settings)
+    store.wipe()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def cli_env(settings, monkeypatch):
+    """The environment the `itam` command reads, pointed at the test database."""
+    monkeypatch.setenv("NEO4J_URI", settings.neo4j_uri)
+    monkeypatch.setenv("ITAM_HOME", str(settings.home))
+    monkeypatch.setenv("ITAM_MAX_FILE_MB", "8")
+    monkeypatch.setenv("COLUMNS", "200")
+    return os.environ
+
+
+@pytest.fixture
+def api(settings, store):
+    """A GraphQL client on the real app (lifespan and all), anonymous on loopback."""
+    app = create_app(settings, TokenAuth({}, allow_anonymous=True))
+    with TestClient(app) as client:
+        def gql(query: str, **variables):
+            response = client.post("/graphql", json={"query": query, "variables": variables})
+            assert response.status_code == 200, response.text
+            return response.json()
+        gql.client = client
+        yield gql
+
+
+def nmap_fixture(name: str) -> Path:
+    return FIXTURES / "nmap" / name

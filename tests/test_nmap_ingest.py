@@ -1,0 +1,117 @@
+"""nmap XML ingest: real scans from python-libnmap's test files, hostile and broken input."""
+from __future__ import annotations
+
+import pytest
+
+from ingest.errors import IngestError
+from ingest.pipeline import ingest_files
+from tests.builders import nmap_xml
+from tests.conftest import nmap_fixture
+
+
+def asset_graph(store) -> dict[str, int]:
+    """Counts of everything but the run log."""
+    return {k: v for k, v in store.counts().items() if k != "IngestRun"}
+
+
+def test_os_scan_becomes_hosts_with_macs_ports_and_os(store, settings):
+    summary = ingest_files(store, "nmap", [nmap_fixture("os_scan6.xml")], settings)
+    assert (summary.records, summary.created, summary.skipped) == (3, 3, 253)
+    rows = store.read("""
+        MATCH (a:Asset)-[:HAS_IP]->(ip:IPAddress {address: '192.168.1.1'})
+        RETURN a.os_name AS os, [(i:Identifier {kind: 'mac'})-[:IDENTIFIES]->(a) | i.value] AS macs,
+               [(a)-[:LISTENS_ON]->(p:Port) | p.number] AS ports""")
+    assert rows[0]["macs"] == ["6c:2e:85:19:af:00"]
+    assert rows[0]["os"]
+    assert 80 in rows[0]["ports"]
+
+
+def test_every_fact_has_provenance(store, settings):
+    summary = ingest_files(store, "nmap", [nmap_fixture("fullscan.xml")], settings)
+    rows = store.read("""
+        MATCH (a:Asset)-[s:SEEN_BY]->(:Source {name: 'nmap'})
+        RETURN count(a) AS seen, collect(DISTINCT s.run_id) AS runs,
+               all(x IN collect(a.first_seen IS NOT NULL AND a.last_seen IS NOT NULL) WHERE x) AS stamped""")
+    assert rows[0] == {"seen": summary.records, "runs": [summary.run_id], "stamped": True}
+    run = store.read("MATCH (r:IngestRun {id: $id}) RETURN r.status AS status, r.created AS created", id=summary.run_id)
+    assert run == [{"status": "succeeded", "created": summary.created}]
+
+
+def test_reingesting_the_same_scan_changes_nothing(store, settings):
+    first = ingest_files(store, "nmap", [nmap_fixture("os_scan6.xml"), nmap_fixture("2_hosts.xml")], settings)
+    before = asset_graph(store)
+    again = ingest_files(store, "nmap", [nmap_fixture("os_scan6.xml"), nmap_fixture("2_hosts.xml")], settings)
+    assert asset_graph(store) == before
+    assert (again.created, again.updated, again.unchanged) == (0, 0, first.created)
+
+
+def test_xxe_sample_is_refused_and_nothing_written(store, settings):
+    before = store.counts()
+    with pytest.raises(IngestError, match="defused_et_local_includer.xml: refused"):
+        ingest_files(store, "nmap", [nmap_fixture("defused_et_local_includer.xml")], settings)
+    assert store.counts() == before
+
+
+def test_billion_laughs_is_refused(store, settings, tmp_path):
+    bomb = tmp_path / "laughs.xml"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                    '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]><nmaprun>&lol2;</nmaprun>')
+    with pytest.raises(IngestError, match="refused"):
+        ingest_files(store, "nmap", [bomb], settings)
+
+
+def test_truncated_scan_names_the_line_and_writes_nothing(store, settings, tmp_path):
+    text = nmap_fixture("os_scan6.xml").read_text()
+    cut = tmp_path / "interrupted.xml"
+    cut.write_text(text[: len(text) // 2])
+    good = nmap_fixture("2_hosts.xml")
+    with pytest.raises(IngestError) as caught:
+        ingest_files(store, "nmap", [good, cut], settings)  # a good file before the bad one: still nothing
+    assert "interrupted.xml line" in str(caught.value)
+    assert asset_graph(store) == {"Internet": 1}
+
+
+def test_malformed_element_names_file_line_and_field(store, settings, tmp_path):
+    scan = nmap_xml(tmp_path / "scan.xml", [{"ip": "10.9.0.1", "name": "a"}, {"ip": "10.9.0.2", "name": "b"}])
+    lines = scan.read_text().splitlines()
+    broken = [ln.replace('addr="10.9.0.2" ', "") for ln in lines]
+    scan.write_text("\n".join(broken))
+    bad_line = next(i for i, ln in enumerate(broken, 1) if 'addrtype="ipv4"' in ln and "addr=" not in ln)
+    with pytest.raises(IngestError) as caught:
+        ingest_files(store, "nmap", [scan], settings)
+    assert str(caught.value) == f"{scan} line {bad_line}, field 'addr': <address> without addr"
+    assert asset_graph(store) == {"Internet": 1}
+
+
+def test_wrong_format_and_oversized_files_are_refused(store, settings, tmp_path):
+    not_xml = tmp_path / "assets.csv"
+    not_xml.write_text("asset_tag,status\nA-1,Deployed\n")
+    with pytest.raises(IngestError, match="assets.csv line 1: malformed or truncated XML"):
+        ingest_files(store, "nmap", [not_xml], settings)
+    other_xml = tmp_path / "other.xml"
+    other_xml.write_text("<?xml version='1.0'?><report/>")
+    with pytest.raises(IngestError, match="root element is <report>, expected <nmaprun>"):
+        ingest_files(store, "nmap", [other_xml], settings)
+    big = tmp_path / "big.xml"
+    big.write_bytes(b" " * (settings.max_file_bytes + 1))
+    with pytest.raises(IngestError, match="over the limit"):
+        ingest_files(store, "nmap", [big], settings)
+
+
+def test_same_subnet_hosts_reach_each_others_open_ports(store, settings, tmp_path):
+    scan = nmap_xml(tmp_path / "scan.xml", [
+        {"ip": "10.9.0.1", "mac": "00:14:22:00:00:01", "name": "web", "ports": [("tcp", 443, "https")]},
+        {"ip": "10.9.0.2", "mac": "00:14:22:00:00:02", "name": "db", "ports": [("tcp", 5432, "postgresql")]},
+        {"ip": "10.9.1.2", "mac": "00:14:22:00:00:03", "name": "elsewhere", "ports": [("tcp", 22, "ssh")]},
+        {"ip": "8.8.4.4", "mac": "00:14:22:00:00:04", "name": "edge", "ports": [("tcp", 25, "smtp")]},
+    ])
+    ingest_files(store, "nmap", [scan], settings)
+    rows = store.read("MATCH (s)-[r:CAN_REACH]->(h:Asset) RETURN coalesce(s.cidr, s.name) AS origin, "
+                      "h.name AS host, r.ports AS ports ORDER BY origin, host")
+    assert rows == [
+        {"origin": "10.9.0.0/24", "host": "db", "ports": ["tcp/5432"]},
+        {"origin": "10.9.0.0/24", "host": "web", "ports": ["tcp/443"]},
+        {"origin": "10.9.1.0/24", "host": "elsewhere", "ports": ["tcp/22"]},
+        {"origin": "8.8.4.0/24", "host": "edge", "ports": ["tcp/25"]},
+        {"origin": "internet", "host": "edge", "ports": ["tcp/25"]},
+    ]
