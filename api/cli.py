@@ -53,6 +53,17 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+@db_app.command("build")
+def db_build() -> None:
+    """Compile the launcher and fetch Neo4j's jars from Maven Central (once; ~/.m2 keeps them)."""
+    from graph.local import build
+    try:
+        target = build(quiet=False)
+    except LauncherError as exc:
+        _fail(str(exc))
+    console.print(f"Neo4j launcher ready in {target}")
+
+
 @db_app.command("start")
 def db_start() -> None:
     """Fetch Neo4j's jars if needed, start the database and wait until Bolt answers."""

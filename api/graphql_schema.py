@@ -8,6 +8,7 @@ from enum import Enum
 import strawberry
 from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import Info
 
@@ -24,10 +25,11 @@ class UserError(GraphQLError):
     """An error the caller can act on; shown as is (everything else is masked)."""
 
 
-class Context:
+class Context(BaseContext):
     """Per request: the reader and a fresh DataLoader (a module-level one would cache forever)."""
 
     def __init__(self, reader: GraphReader, principal):
+        super().__init__()
         self.reader = reader
         self.principal = principal
         self.assets = DataLoader(load_fn=lambda ids: asset_contexts(reader, list(ids)))

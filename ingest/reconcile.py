@@ -1,6 +1,6 @@
 """Identity resolution: which existing asset, if any, each observation is about.
 
-Rules (docs/MODEL.md has the long form):
+Rules (the README has them for users):
 1. Strong identifiers (serial, asset tag, cloud id, agent id, MAC) merge. If they point at
    two different assets, the record is a conflict and is not merged anywhere.
 2. Serial, asset tag, cloud id and agent id are single-valued: a record whose value differs

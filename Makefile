@@ -1,0 +1,43 @@
+# Everything a person does twice. `make demo` and `make test` set up a fresh machine on their own.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ITAM := $(VENV)/bin/itam
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: deps jars demo test bench schema stop clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+jars: deps
+	$(ITAM) db build
+
+# Deps, Neo4j, the demo organisation through the real connectors, then the API on 127.0.0.1:8000.
+demo: jars
+	$(ITAM) db start
+	$(ITAM) demo load --dir demo-data
+	$(ITAM) serve --host 127.0.0.1 --port 8000
+
+# The test suite starts its own Neo4j (free port, temporary data directory).
+test: jars
+	$(VENV)/bin/pytest
+
+bench: jars
+	$(PY) -m bench.ingest_bench --hosts 10000,100000
+	$(PY) -m bench.query_bench --hosts 10000,100000
+
+# Re-export the GraphQL contract after a deliberate change (a test compares against it).
+schema: deps
+	$(PY) -c "from api.graphql_schema import schema; open('api/schema.graphql', 'w').write(schema.as_str() + '\n')"
+
+stop:
+	-$(ITAM) db stop
+
+clean: stop
+	rm -rf $(VENV) .itam demo-data graph/neo4j_launcher/target

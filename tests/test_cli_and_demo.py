@@ -1,0 +1,96 @@
+"""The `itam` command end to end: the local database launcher, the demo organisation, the host panel."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from graph.local import LauncherError, LocalNeo4j, free_port
+from ingest.demo_org import generate_org
+
+runner = CliRunner()
+
+
+def itam(*args: str):
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def test_db_start_status_stop_manage_a_real_neo4j(tmp_path, monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("ITAM_HOME", str(tmp_path))
+    monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{port}")
+    monkeypatch.setenv("ITAM_NEO4J_HEAP_MB", "512")
+    monkeypatch.setenv("ITAM_NEO4J_PAGECACHE_MB", "64")
+    started = itam("db", "start")
+    assert started.exit_code == 0, started.output
+    pid = int((tmp_path / "neo4j.pid").read_text())
+    assert f"pid {pid}" in started.output
+    try:
+        status = itam("db", "status")
+        assert status.exit_code == 0 and "ready" in status.output
+        assert itam("db", "start").exit_code == 0  # idempotent: the same process
+        assert int((tmp_path / "neo4j.pid").read_text()) == pid
+    finally:
+        stopped = itam("db", "stop")
+    assert stopped.exit_code == 0 and "Neo4j stopped" in stopped.output
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert itam("db", "status").exit_code == 3
+
+
+def test_missing_java_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LauncherError, match="'java' is not on PATH"):
+        LocalNeo4j(tmp_path, port=free_port()).start()
+
+
+@pytest.fixture
+def demo(store, cli_env, tmp_path):
+    manifest = generate_org(tmp_path / "demo", hosts=80, seed=3)
+    for source, prefix in (("hr", "hr"), ("snipeit-assets", "snipeit"), ("nmap", "nmap")):
+        files = [str(p) for p in manifest.files if p.name.startswith(prefix)]
+        result = itam("ingest", source, *files)
+        assert result.exit_code == 0, result.output
+    return manifest
+
+
+@pytest.mark.parametrize("kind", ["hostname", "ip", "mac", "serial"])
+def test_demo_hosts_answer_by_every_identifier(demo, kind):
+    wanted = {"deployed_server": "EXPECTED", "decommissioned_alive": "UNEXPECTED", "departed_owner": "REVIEW"}
+    for name, verdict in wanted.items():
+        host = demo.highlights[name]
+        result = itam("host", host[kind], "--json")
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.output)
+        assert answer["props"]["name"] == host["hostname"]
+        assert answer["should_exist"]["verdict"] == verdict, (name, answer["should_exist"])
+        assert answer["ports"] and answer["reachable"]
+        assert {s["source"] for s in answer["sightings"]} == {"snipeit", "nmap"}
+
+
+def test_unknown_device_and_panel(demo):
+    unknown = demo.highlights["unknown_device"]
+    panel = itam("host", unknown["mac"])
+    assert panel.exit_code == 0, panel.output
+    assert "UNEXPECTED" in panel.output and "never procured" in panel.output
+    missing = itam("host", "no-such-host")
+    assert missing.exit_code == 4 and "no asset has an identifier 'no-such-host'" in missing.output
+
+
+def test_ingest_cli_reports_bad_input_and_reruns_change_nothing(demo, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("asset_tag,status,purchase_date\nITAM-X,Deployed,yesterday\n")
+    result = itam("ingest", "snipeit-assets", str(bad))
+    assert result.exit_code == 2
+    assert "nothing was written" in result.output and "bad.csv line 2, field 'purchase_date'" in result.output
+    nmap_files = [str(p) for p in demo.files if p.name.startswith("nmap")]
+    again = itam("ingest", "nmap", "--json", *nmap_files)
+    summary = json.loads(again.output)
+    assert (summary["created"], summary["updated"], summary["conflicts"]) == (0, 0, 0)
+    assert summary["unchanged"] == summary["records"]
+    runs = itam("ingest", "runs", "--json")
+    assert [r["status"] for r in json.loads(runs.output)][:1] == ["succeeded"]
