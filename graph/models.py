@@ -89,18 +89,106 @@ class AssetProperties(Frozen):
     last_audit: date | None = None
     os_name: str | None = None
     os_family: str | None = None
+    os_version: str | None = None
+    cloud_provider: str | None = None
+    cloud_account: str | None = None
+    cloud_region: str | None = None
+    cloud_state: str | None = None
+    instance_type: str | None = None
+    vpc_id: str | None = None
+    imds_v2_required: bool | None = None
+    launched_at: datetime | None = None
+
+
+class SoftwareObservation(Frozen):
+    """A product installed on, or bundled into, an asset."""
+
+    name: str = Field(min_length=1, max_length=512)
+    version: str | None = None
+    vendor: str | None = None
+    purl: str | None = None
+    cpe: str | None = None
+    package_type: str | None = None          # deb, rpm, program, npm, maven, ...
+    licenses: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Software nodes are products: the purl without its version, else vendor/name, lower-cased."""
+        if self.purl:
+            return self.purl.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[0].lower()
+        return f"{(self.vendor or '').strip().lower()}/{self.name.strip().lower()}"
+
+
+class CredentialKind(StrEnum):
+    X509 = "x509"
+    SSH_KEY = "ssh_key"
+    AWS_ACCESS_KEY = "aws_access_key"
+    AWS_PASSWORD = "aws_password"
+
+
+class CredentialObservation(Frozen):
+    """A certificate, key or account secret's public facts; the secret itself is never carried."""
+
+    record: str
+    kind: CredentialKind
+    fingerprint: str = Field(min_length=8, max_length=256)   # x509: SHA-256 hex of the DER
+    name: str | None = None
+    subject: str | None = None
+    issuer: str | None = None
+    serial_number: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    key_usage: tuple[str, ...] = ()
+    extended_key_usage: tuple[str, ...] = ()
+    client_auth: bool = False
+    active: bool | None = None
+    last_used: datetime | None = None
+    last_rotated: datetime | None = None
+    issued_to_email: str | None = None        # links ISSUED_TO a person by e-mail
+    issued_to_user: str | None = None         # or by user name (the e-mail's local part)
+    grants_access_to: tuple[Identifier, ...] = ()   # hosts it opens (an SSH key's host, ...)
+
+
+class ControlCategory(StrEnum):
+    EDR = "edr"
+    ENDPOINT_AGENT = "endpoint_agent"
+    MDM = "mdm"
+    LOGGING = "logging"
+    VULNERABILITY_SCANNER = "vulnerability_scanner"
+    MONITORING = "monitoring"
+    BACKUP = "backup"
+
+
+class ControlObservation(Frozen):
+    """A security or management tool that covers an asset."""
+
+    tool: str = Field(min_length=1, max_length=200)
+    category: ControlCategory
+    last_seen: datetime | None = None
 
 
 class HostObservation(Frozen):
-    """One source's view of one host at one moment."""
+    """One source's view of one asset (a host unless `kind` says otherwise) at one moment."""
 
     record: str                                   # 'file line N' or 'file host #N': for errors and conflicts
     observed_at: datetime
     identifiers: tuple[Identifier, ...]
+    kind: Literal["Host", "Application", "DataStore"] = "Host"
     properties: AssetProperties = AssetProperties()
     owner: OwnerRef | None = None
     ips: tuple[str, ...] = ()
+    subnet: str | None = None                     # the CIDR the source places the IPs in (cloud subnets)
     ports: tuple[PortObservation, ...] | None = None   # None: the source says nothing about ports
+    software: tuple[SoftwareObservation, ...] | None = None   # the whole installed set (replaces)
+    software_added: tuple[SoftwareObservation, ...] = ()      # or a change to it (event logs)
+    software_removed: tuple[SoftwareObservation, ...] = ()
+    credentials: tuple[CredentialObservation, ...] = ()       # found on the asset: STORED_ON
+    controls: tuple[ControlObservation, ...] = ()             # tools covering it
+    security_groups: tuple[str, ...] = ()                     # cloud firewall groups it sits in
+    scope: str | None = None                  # the complete-run scope it belongs to (else the file's)
 
 
 class PersonObservation(Frozen):
@@ -117,3 +205,62 @@ class PersonObservation(Frozen):
 
     _email = field_validator("email")(check_email)
     _manager = field_validator("manager_email")(lambda v: check_email(v) if v else None)
+
+
+class LicenseObservation(Frozen):
+    """Seats of a product, from a licence export; the licence key itself is never stored."""
+
+    record: str
+    id: str
+    name: str
+    product: str
+    seats: int | None = None
+    key_fingerprint: str | None = None        # SHA-256 prefix of the key, to tell keys apart
+    expires_on: date | None = None
+    terminated_on: date | None = None
+    purchase_cost: float | None = None
+    order_number: str | None = None
+    vendor: str | None = None
+    assigned_asset_tags: tuple[str, ...] = ()
+    assigned_emails: tuple[str, ...] = ()
+
+
+class ContractObservation(Frozen):
+    """A support, maintenance or subscription contract and what it covers."""
+
+    record: str
+    reference: str
+    vendor: str
+    start: date | None = None
+    end: date | None = None
+    notice_days: int | None = None
+    asset_tags: tuple[str, ...] = ()
+    license_names: tuple[str, ...] = ()
+
+
+class ReachRule(Frozen):
+    """A firewall rule: from where (a CIDR, the internet or a security group) into a group, on which ports."""
+
+    record: str
+    target_group: str
+    ports: tuple[str, ...]                    # 'tcp/22', 'tcp/8000-8080', 'all'
+    source_cidr: str | None = None            # 0.0.0.0/0 and ::/0 mean the internet
+    source_group: str | None = None
+
+
+class Batch(BaseModel):
+    """Everything one ingest run read, validated, ready for reconciliation and writing."""
+
+    hosts: list[HostObservation] = []
+    people: list[PersonObservation] = []
+    credentials: list[CredentialObservation] = []
+    licenses: list[LicenseObservation] = []
+    contracts: list[ContractObservation] = []
+    reach: list[ReachRule] = []
+    skipped: int = 0
+    scopes: list[str] = []                    # what the files cover completely (staleness works per scope)
+
+    def extend(self, other: "Batch") -> None:
+        for name in ("hosts", "people", "credentials", "licenses", "contracts", "reach", "scopes"):
+            getattr(self, name).extend(getattr(other, name))
+        self.skipped += other.skipped

@@ -40,6 +40,9 @@ NODES: dict[str, NodeType] = {n.label: n for n in (
     NodeType("Source", "name", (), "where facts come from (nmap, snipeit, hr, ...)"),
     NodeType("IngestRun", "id", ("source", "started"), "one ingest of one source"),
     NodeType("Conflict", "id", ("status",), "a record that identity resolution would not merge"),
+    NodeType("Control", "name", ("category",), "a security or management tool (EDR, MDM, log shipper, ...)"),
+    NodeType("Contract", "reference", ("vendor",), "a support or subscription contract"),
+    NodeType("SecurityGroup", "id", (), "a cloud firewall group"),
 )}
 
 # Kind labels that ride on :Asset.
@@ -51,17 +54,21 @@ RELS: dict[str, RelType] = {r.verb: r for r in (
     RelType("MEMBER_OF", ("Person",), ("Team",)),
     RelType("REPORTS_TO", ("Person",), ("Person",)),
     RelType("INSTALLED", ("Asset",), ("Software",), "{version}"),
-    RelType("COVERS", ("License",), ("Software",)),
+    RelType("COVERS", ("License", "Contract"), ("Software", "Asset", "License")),
     RelType("ASSIGNED_TO", ("License",), ("Asset", "Person")),
     RelType("ISSUED_TO", ("Credential",), ("Person",)),
     RelType("GRANTS_ACCESS_TO", ("Credential",), ("Asset",)),
     RelType("STORED_ON", ("Credential",), ("Asset",)),
+    RelType("AUTHENTICATES", ("Credential",), ("Asset",), "a certificate whose SAN names the host"),
     RelType("HAS_IP", ("Asset",), ("IPAddress",), "{current, first_seen, last_seen}"),
-    RelType("IN", ("IPAddress",), ("Subnet",)),
+    RelType("IN", ("IPAddress", "Asset", "Subnet"), ("Subnet", "SecurityGroup")),
     RelType("LISTENS_ON", ("Asset",), ("Port",)),
-    RelType("CAN_REACH", ("Asset", "Subnet", "Internet"), ("Asset",), "{ports, basis}"),
+    RelType("CAN_REACH", ("Asset", "Subnet", "Internet", "SecurityGroup"), ("Asset",), "{ports, basis}"),
     RelType("SEEN_BY", ("Asset", "Person"), ("Source",), "{first_seen, last_seen, run_id, digest}"),
     RelType("INVOLVES", ("Conflict",), ("Asset",)),
+    RelType("PROTECTS", ("Control",), ("Asset",), "{last_seen, source}: EDR, antivirus"),
+    RelType("MONITORS", ("Control",), ("Asset",), "{last_seen, source}: agents, log shippers, scanners"),
+    RelType("MANAGES", ("Control",), ("Asset",), "{last_seen, source}: MDM"),
 )}
 
 
@@ -99,15 +106,38 @@ RETIRED_STAGES = frozenset({LifecycleStage.DECOMMISSIONED, LifecycleStage.DISPOS
 
 class SourceRole(StrEnum):
     INVENTORY = "inventory"   # what procurement says exists
-    DISCOVERY = "discovery"   # what answered on the network or reported in
+    CLOUD = "cloud"           # what a cloud account provisioned: exists by being provisioned
+    DISCOVERY = "discovery"   # what answered on the network, reported in, or was found
     DIRECTORY = "directory"   # who people are
 
 
 SOURCES: dict[str, SourceRole] = {
     "snipeit": SourceRole.INVENTORY,
+    "licenses": SourceRole.INVENTORY,
+    "contracts": SourceRole.INVENTORY,
+    "sbom": SourceRole.INVENTORY,
+    "aws": SourceRole.CLOUD,
     "nmap": SourceRole.DISCOVERY,
+    "osquery": SourceRole.DISCOVERY,
+    "coverage": SourceRole.DISCOVERY,
+    "certificates": SourceRole.DISCOVERY,
     "hr": SourceRole.DIRECTORY,
+    "scim": SourceRole.DIRECTORY,
 }
+
+# Facts sources can disagree on: each source's claim is kept on its SEEN_BY edge and the asset
+# shows the claim of the first source in this order that made one (then the newest).
+CLAIM_PRECEDENCE: dict[str, tuple[str, ...]] = {
+    "os_name": ("osquery", "aws", "nmap"),
+    "os_version": ("osquery", "aws"),
+    "location": ("snipeit", "aws"),
+    "model": ("snipeit", "osquery", "aws"),
+    "manufacturer": ("snipeit", "osquery", "aws"),
+    "owner": ("snipeit", "aws", "osquery", "coverage"),
+}
+
+CONTROL_VERBS = {"edr": "PROTECTS", "mdm": "MANAGES", "endpoint_agent": "MONITORS", "logging": "MONITORS",
+                 "vulnerability_scanner": "MONITORS", "monitoring": "MONITORS", "backup": "PROTECTS"}
 
 INTERNET = "internet"
 

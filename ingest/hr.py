@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from graph.models import PersonObservation, check_email
+from graph.models import Batch, PersonObservation, check_email
 from ingest.csvfile import CsvRows, FieldReader
 from ingest.errors import ProblemList
 
@@ -43,3 +43,7 @@ def parse_hr(path: Path, limit_bytes: int) -> list[PersonObservation]:
             problems.add(exc.errors()[0]["msg"], line)
     problems.raise_if_any()
     return people
+
+
+def parse_batch(path: Path, limit_bytes: int) -> Batch:
+    return Batch(people=parse_hr(path, limit_bytes))

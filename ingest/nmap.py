@@ -6,6 +6,7 @@ and external references (XXE, billion laughs) and gives line numbers for errors.
 from __future__ import annotations
 
 import io
+import re
 import xml.sax
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from defusedxml import DefusedXmlException
 from pydantic import ValidationError
 
 from graph.identifiers import canonical_ip, canonical_mac, split_hostname
-from graph.models import AssetProperties, HostObservation, Identifier, PortObservation
+from graph.models import AssetProperties, Batch, HostObservation, Identifier, PortObservation
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
 
@@ -55,6 +56,7 @@ class _NmapHandler(xml.sax.ContentHandler):
         self._port: dict | None = None
         self._in_osmatch = False
         self._locator = None
+        self.targets: tuple[str, ...] = ()
 
     def setDocumentLocator(self, locator):  # noqa: N802 - SAX API
         self._locator = locator
@@ -80,6 +82,7 @@ class _NmapHandler(xml.sax.ContentHandler):
                 raise IngestError.one(self.problems.file, f"not nmap XML: root element is <{name}>, expected <nmaprun>", self.line)
             self.saw_root = True
             self.scan_start = int(attrs["start"]) if attrs.get("start", "").isdigit() else None
+            self.targets = _targets(attrs.get("args", ""))
             return
         host = self._host
         if name == "host":
@@ -189,6 +192,7 @@ def _observation(path: Path, host: _Host, scan_start: int | None, problems: Prob
 class NmapScan:
     observations: list[HostObservation]
     skipped_down: int
+    targets: tuple[str, ...] = ()
 
 
 def parse_nmap(path: Path, limit_bytes: int) -> NmapScan:
@@ -213,4 +217,19 @@ def parse_nmap(path: Path, limit_bytes: int) -> NmapScan:
         problems.add("no <runstats><finished>: the scan was interrupted or the file is truncated", handler.line)
     observations = [o for h in handler.hosts if (o := _observation(path, h, handler.scan_start, problems))]
     problems.raise_if_any()
-    return NmapScan(observations, handler.skipped_down)
+    return NmapScan(observations, handler.skipped_down, handler.targets)
+
+
+_TARGET = re.compile(r"^[0-9a-fA-F:.]+(?:/\d{1,3})?$|^\d{1,3}(?:\.\d{1,3}(?:-\d{1,3})?){3}$")
+
+
+def _targets(args: str) -> tuple[str, ...]:
+    """The address targets on nmap's command line: what a complete scan vouches for."""
+    return tuple(sorted(t for t in args.split()[1:] if _TARGET.match(t) and any(c.isdigit() for c in t)))
+
+
+def parse_batch(path: Path, limit_bytes: int) -> Batch:
+    """The registry's entry point: a finished scan is complete for the targets on its command line."""
+    scan = parse_nmap(path, limit_bytes)
+    scopes = [f"nmap:{' '.join(scan.targets)}"] if scan.targets else []
+    return Batch(hosts=scan.observations, skipped=scan.skipped_down, scopes=scopes)

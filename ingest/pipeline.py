@@ -12,12 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from graph.config import Settings
-from graph.models import HostObservation, PersonObservation
-from graph.schema import SOURCES, SourceRole
+from graph.models import Batch, PersonObservation
+from graph.schema import SOURCES
 from graph.store import Store
-from ingest import hr, nmap, snipeit
+from ingest import links
 from ingest.errors import IngestError
 from ingest.reconcile import Resolver
+from ingest.registry import BY_SOURCE
 from ingest.writer import existing_digests, write_hosts, write_people
 
 Progress = Callable[[str, int, int], None]
@@ -26,7 +27,8 @@ RECORD_RUN = """
 MERGE (r:IngestRun {id: $run.run_id})
 SET r.source = $run.source, r.started = $run.started, r.finished = $run.finished, r.status = $run.status,
     r.files = $run.files, r.records = $run.records, r.created = $run.created, r.updated = $run.updated,
-    r.unchanged = $run.unchanged, r.conflicts = $run.conflicts, r.skipped = $run.skipped, r.error = $run.error
+    r.unchanged = $run.unchanged, r.conflicts = $run.conflicts, r.skipped = $run.skipped, r.error = $run.error,
+    r.unmatched = $run.unmatched, r.retired = $run.retired
 """
 
 
@@ -45,6 +47,8 @@ class IngestSummary:
     unchanged: int = 0
     conflicts: int = 0
     skipped: int = 0
+    unmatched: int = 0
+    retired: int = 0
     error: str | None = None
     conflict_details: list[str] = field(default_factory=list)
 
@@ -55,58 +59,81 @@ class IngestSummary:
         return data
 
 
-def _parse_hosts(source: str, paths: Sequence[Path], limit: int, progress: Progress) -> tuple[list[HostObservation], int]:
-    observations: list[HostObservation] = []
-    skipped = 0
+def read_batch(source: str, paths: Sequence[Path], limit: int, progress: Progress) -> Batch:
+    """Parse and validate every file of a run before anything is written."""
+    connector = BY_SOURCE[source]
+    batch = Batch()
     for done, path in enumerate(paths, 1):
-        if source == "nmap":
-            scan = nmap.parse_nmap(path, limit)
-            observations += scan.observations
-            skipped += scan.skipped_down
-        else:
-            observations += snipeit.parse_snipeit_assets(path, limit)
+        part = connector.parse(path, limit)
+        if len(part.scopes) == 1:  # a file's hosts belong to its one scope unless they say otherwise
+            part.hosts = [h if h.scope else h.model_copy(update={"scope": part.scopes[0]}) for h in part.hosts]
+        batch.extend(part)
         progress("read", done, len(paths))
-    return observations, skipped
+    _duplicates_across_files(batch.people)
+    return batch
 
 
 def ingest_files(store: Store, source: str, paths: Sequence[Path | str], settings: Settings,
-                 dry_run: bool = False, progress: Progress | None = None) -> IngestSummary:
-    """Ingest files of one source as one run; raises IngestError (nothing written) on bad input."""
-    if source not in SOURCES:
-        raise IngestError.one(source, f"unknown source; known: {', '.join(sorted(SOURCES))}")
+                 dry_run: bool = False, partial: bool = False, progress: Progress | None = None) -> IngestSummary:
+    """Ingest files of one source as one run; raises IngestError (nothing written) on bad input.
+
+    `partial` says the files are not the whole of their scope: nothing is then marked stale."""
+    if source not in BY_SOURCE:
+        raise IngestError.one(source, f"unknown source; known: {', '.join(sorted(BY_SOURCE))}")
     progress = progress or (lambda stage, done, total: None)
     paths = [Path(p) for p in paths]
     summary = IngestSummary(source=source, files=[str(p) for p in paths], dry_run=dry_run)
     role = SOURCES[source]
-    if role == SourceRole.DIRECTORY:
-        people: list[PersonObservation] = []
-        for done, path in enumerate(paths, 1):
-            people += hr.parse_hr(path, settings.max_file_bytes)
-            progress("read", done, len(paths))
-        _duplicates_across_files(people)
-        return _run(store, summary, dry_run, progress, lambda tx: _write_people(tx, summary, people))
-    observations, summary.skipped = _parse_hosts(source, paths, settings.max_file_bytes, progress)
-    resolutions = Resolver(store, source).resolve(observations)
+    batch = read_batch(source, paths, settings.max_file_bytes, progress)
+    summary.skipped = batch.skipped
+    resolutions = Resolver(store, source).resolve(batch.hosts) if batch.hosts else []
     progress("resolve", 1, 1)
-    summary.records = len(observations)
+    summary.records = sum(len(getattr(batch, name)) for name in
+                          ("hosts", "people", "credentials", "licenses", "contracts", "reach"))
 
     def write(tx) -> None:
-        accepted = sorted({r.asset_id for r in resolutions if r.asset_id and not r.is_new})
-        before = existing_digests(tx, source, accepted)
-        new_ids = {r.asset_id for r in resolutions if r.is_new}
         conflicts = [r.conflict for r in resolutions if r.conflict]
         summary.conflicts = len({c.id for c in conflicts})
         summary.conflict_details = [f"{c.record}: {c.reason}" for c in conflicts]
+        known = sorted({r.asset_id for r in resolutions if r.asset_id and not r.is_new})
+        before = existing_digests(tx, source, known)
+        new_ids = {r.asset_id for r in resolutions if r.is_new}
         if dry_run:
-            after = {r.asset_id: None for r in resolutions if r.asset_id}
-        else:
-            after = write_hosts(tx, source, role, summary.run_id, resolutions, summary.started)
+            _count(summary, {r.asset_id: None for r in resolutions if r.asset_id}, before, new_ids)
+            if batch.people:
+                _write_people(tx, summary, batch.people)
+            return
+        after, found_credentials, stored = write_hosts(tx, source, role, summary.run_id, resolutions, summary.started)
         _count(summary, after, before, new_ids)
+        if batch.people:
+            _write_people(tx, summary, batch.people)
+        credentials = batch.credentials + found_credentials
+        if credentials:
+            fingerprints = sorted({c.fingerprint for c in credentials})
+            old = links.existing_digests(tx, "Credential.fingerprint", fingerprints)
+            new, unmatched = links.write_credentials(tx, source, credentials, stored, summary.started)
+            _count(summary, new, old, set(fingerprints) - set(old))
+            summary.unmatched += unmatched
+        if batch.licenses:
+            ids = sorted({lic.id for lic in batch.licenses})
+            old = links.existing_digests(tx, "License.id", ids)
+            new, unmatched = links.write_licenses(tx, batch.licenses, summary.started)
+            _count(summary, new, old, set(ids) - set(old))
+            summary.unmatched += unmatched
+        if batch.contracts:
+            refs = sorted({c.reference for c in batch.contracts})
+            old = links.existing_digests(tx, "Contract.reference", refs)
+            new, unmatched = links.write_contracts(tx, batch.contracts, summary.started)
+            _count(summary, new, old, set(refs) - set(old))
+            summary.unmatched += unmatched
+        if batch.reach:
+            links.write_reach(tx, batch.reach)
+        if not partial:
+            summary.retired = links.mark_stale(tx, source, summary.run_id, batch.scopes, summary.started)
     return _run(store, summary, dry_run, progress, write)
 
 
 def _write_people(tx, summary: IngestSummary, people: list[PersonObservation]) -> None:
-    summary.records = len(people)
     emails = sorted(p.email for p in people)
     before = {row["email"]: row["digest"] for row in tx.run(
         "UNWIND $emails AS email MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) "

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from graph.identifiers import canonical_mac, split_hostname
-from graph.models import AssetProperties, HostObservation, HostType, Identifier, OwnerRef
+from graph.models import AssetProperties, Batch, HostObservation, HostType, Identifier, OwnerRef
 from graph.schema import IdentifierKind, LifecycleStage
 from ingest.csvfile import CsvRows, FieldReader
 from ingest.errors import ProblemList
@@ -145,3 +145,8 @@ def file_observed_at(path: Path) -> datetime:
     """An export's moment: the file's modification time (exports carry no timestamp of their own)."""
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(microsecond=0)
 
+
+
+def parse_batch(path: Path, limit_bytes: int) -> Batch:
+    """The registry's entry point: one export is the whole inventory (scope 'snipeit:hardware')."""
+    return Batch(hosts=parse_snipeit_assets(path, limit_bytes), scopes=["snipeit:hardware"])

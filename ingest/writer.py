@@ -1,4 +1,5 @@
 """Batched `UNWIND ... MERGE` writes of resolved observations, all inside the caller's transaction."""
+# (Credentials, licences, contracts, ReachRule firewall reach and staleness are written by ingest/links.py.)
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,7 @@ from typing import Any
 from neo4j import Transaction
 
 from graph.models import HostObservation, PersonObservation
-from graph.schema import INTERNET, IdentifierKind, SourceRole
+from graph.schema import CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, IdentifierKind, SourceRole, label, verb
 from graph.store import write_batches
 from ingest.reconcile import Resolution
 
@@ -21,7 +22,7 @@ FILL_ONLY_FROM_DISCOVERY = frozenset({"name", "host_type"})
 UPSERT_ASSETS = """
 UNWIND $rows AS row
 MERGE (a:Asset {id: row.id})
-ON CREATE SET a:Host, a.first_seen = row.at, a.kind = 'Host'
+ON CREATE SET a:{kind}, a.first_seen = row.at, a.kind = '{kind}'
 SET a += row.props,
     a.last_seen = CASE WHEN a.last_seen > row.at THEN a.last_seen ELSE row.at END
 FOREACH (name IN CASE WHEN a.name IS NULL THEN [row.fill.name] ELSE [] END | SET a.name = name)
@@ -31,7 +32,21 @@ MATCH (s:Source {name: row.source})
 MERGE (a)-[seen:SEEN_BY]->(s)
 ON CREATE SET seen.first_seen = row.at
 SET seen.last_seen = CASE WHEN seen.last_seen > row.at THEN seen.last_seen ELSE row.at END,
-    seen.run_id = row.run_id, seen.digest = row.digest
+    seen.run_id = row.run_id, seen.digest = row.digest, seen.scope = row.scope,
+    seen.current = true, seen.stale_since = null
+SET seen += row.claims
+"""
+
+# Per disputed field, every source's claim; Python picks the winner by CLAIM_PRECEDENCE.
+READ_CLAIMS = """
+UNWIND $ids AS id
+MATCH (a:Asset {id: id})-[s:SEEN_BY]->(src:Source)
+RETURN id, src.name AS source, s.last_seen AS last_seen, properties(s) AS seen
+"""
+SET_CLAIMED = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.id})
+SET a += row.values
 """
 
 # Strong identifiers never move (resolution refused anything that would); an IP moves to
@@ -222,56 +237,185 @@ def existing_digests(tx: Transaction, source: str, asset_ids: list[str]) -> dict
     return {row["id"]: row["digest"] for row in rows}
 
 
-def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
-                resolutions: list[Resolution], now: datetime) -> dict[str, str]:
-    """Write every accepted resolution and record every conflict; returns {asset id: digest}."""
-    accepted = [r for r in resolutions if r.asset_id]
-    digests: dict[str, list[str]] = defaultdict(list)
-    asset_rows, ident_rows, ip_rows, port_rows, owner_rows = [], [], [], [], []
-    for res in accepted:
-        obs, asset = res.observation, res.asset_id
-        at = obs.observed_at
-        digests[asset].append(observation_digest(obs))
-        props = obs.properties.model_dump(exclude_none=True, mode="python")
-        fill = {k: props.pop(k) for k in list(props) if role == SourceRole.DISCOVERY and k in FILL_ONLY_FROM_DISCOVERY}
-        props = {k: (v.value if hasattr(v, "value") else v) for k, v in props.items()}
-        fill = {k: (v.value if hasattr(v, "value") else v) for k, v in fill.items()}
-        asset_rows.append({"id": asset, "props": props, "fill": {"name": fill.get("name"), "host_type": fill.get("host_type")},
-                           "at": at, "source": source, "run_id": run_id})
+# A full inventory first prunes what the source no longer reports, then adds; a change only adds.
+SOFTWARE_PRUNE = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})-[i:INSTALLED {source: row.source}]->(s:Software)
+WHERE NOT s.key IN [x IN row.software | x.key]
+DELETE i
+"""
+SOFTWARE_ADD = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})
+UNWIND row.software AS sw
+MERGE (s:Software {key: sw.key})
+ON CREATE SET s.first_seen = row.at, s.name = sw.name
+SET s.vendor = coalesce(s.vendor, sw.vendor), s.purl = coalesce(s.purl, sw.purl), s.cpe = coalesce(s.cpe, sw.cpe),
+    s.package_type = coalesce(s.package_type, sw.package_type), s.last_seen = row.at
+MERGE (a)-[i:INSTALLED {source: row.source}]->(s)
+ON CREATE SET i.first_seen = row.at
+SET i.version = sw.version, i.licenses = sw.licenses, i.last_seen = row.at
+"""
+SOFTWARE_REMOVE = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})-[i:INSTALLED {source: row.source}]->(s:Software)
+WHERE s.key IN [x IN row.software | x.key]
+DELETE i
+"""
+
+# Kept per verb: relationship types come from the vocabulary, never from input.
+LINK_CONTROL = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})
+MERGE (c:Control {name: row.tool})
+ON CREATE SET c.first_seen = row.at
+SET c.category = row.category
+MERGE (c)-[r:%s]->(a)
+ON CREATE SET r.first_seen = row.at
+SET r.last_seen = CASE WHEN r.last_seen > row.last_seen THEN r.last_seen ELSE row.last_seen END, r.source = row.source
+"""
+LINK_GROUPS = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})
+CALL (a, row) {
+  MATCH (a)-[old:IN]->(g:SecurityGroup) WHERE NOT g.id IN row.groups DELETE old
+}
+CALL (a, row) {
+  UNWIND row.groups AS gid
+  MERGE (g:SecurityGroup {id: gid})
+  ON CREATE SET g.first_seen = row.at
+  MERGE (a)-[:IN]->(g)
+}
+"""
+
+
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+def _subnet_for(address: str, declared: str | None) -> str:
+    if declared:
+        network = ipaddress.ip_network(declared, strict=False)
+        if ipaddress.ip_address(address) in network:
+            return str(network)
+    return subnet_of(address)
+
+
+class HostRows:
+    """Rows for each write statement, gathered from the accepted observations of one run."""
+
+    def __init__(self, source: str, role: SourceRole, run_id: str):
+        self.source, self.role, self.run_id = source, role, run_id
+        self.assets: dict[str, list[dict]] = defaultdict(list)
+        self.digests: dict[str, list[str]] = defaultdict(list)
+        self.identifiers, self.ips, self.ports, self.owners = [], [], [], []
+        self.software, self.removed, self.groups, self.stored = [], [], [], []
+        self.controls: dict[str, list[dict]] = defaultdict(list)
+        self.credentials = []
+
+    def add(self, obs: HostObservation, asset: str) -> None:
+        at, source = obs.observed_at, self.source
+        self.digests[asset].append(observation_digest(obs))
+        props = {k: _plain(v) for k, v in obs.properties.model_dump(exclude_none=True).items()}
+        fill = {k: props.pop(k) for k in list(props)
+                if self.role == SourceRole.DISCOVERY and k in FILL_ONLY_FROM_DISCOVERY}
+        claims = {f"claim_{k}": props.pop(k) for k in list(props) if k in CLAIM_PRECEDENCE}
+        self.assets[obs.kind].append({
+            "id": asset, "props": props, "fill": {"name": fill.get("name"), "host_type": fill.get("host_type")},
+            "claims": claims, "at": at, "source": source, "run_id": self.run_id, "scope": obs.scope})
         for ident in obs.identifiers:
-            ident_rows.append({"key": ident.key, "kind": ident.kind.value, "value": ident.value, "asset": asset,
-                               "at": at, "exclusive": ident.kind == IdentifierKind.IP})
+            self.identifiers.append({"key": ident.key, "kind": ident.kind.value, "value": ident.value, "asset": asset,
+                                     "at": at, "exclusive": ident.kind == IdentifierKind.IP})
         for address in obs.ips:
             ip = ipaddress.ip_address(address)
-            ip_rows.append({"asset": asset, "address": address, "version": ip.version, "public": ip.is_global,
-                            "subnet": subnet_of(address), "at": at})
+            self.ips.append({"asset": asset, "address": address, "version": ip.version, "public": ip.is_global,
+                             "subnet": _subnet_for(address, obs.subnet), "at": at})
         if obs.ports is not None:
-            port_rows.append({"asset": asset, "at": at, "ports": [
+            self.ports.append({"asset": asset, "at": at, "ports": [
                 {"id": f"{asset}/{p.protocol}/{p.number}", **p.model_dump()} for p in obs.ports]})
-        if role == SourceRole.INVENTORY:
+        if obs.owner is not None or self.role == SourceRole.INVENTORY:
             owner = obs.owner
-            owner_rows.append({"asset": asset, "email": owner.email if owner else None,
-                               "name": owner.name if owner else None,
-                               "department": owner.department if owner else None, "at": at, "source": source})
-    combined = {asset: digest(sorted(parts)) for asset, parts in digests.items()}
-    for row in asset_rows:
-        row["digest"] = combined[row["id"]]
+            self.owners.append({"asset": asset, "email": owner.email if owner else None,
+                                "name": owner.name if owner else None,
+                                "department": owner.department if owner else None, "at": at, "source": source})
+        if obs.software is not None:
+            self.software.append(self._software_row(asset, obs.software, at))
+        elif obs.software_added:
+            self.software.append({**self._software_row(asset, obs.software_added, at), "keep": True})
+        if obs.software_removed:
+            self.removed.append(self._software_row(asset, obs.software_removed, at))
+        for control in obs.controls:
+            self.controls[CONTROL_VERBS[control.category.value]].append({
+                "asset": asset, "tool": control.tool, "category": control.category.value,
+                "last_seen": control.last_seen or at, "at": at, "source": source})
+        if obs.security_groups:
+            self.groups.append({"asset": asset, "groups": sorted(set(obs.security_groups)), "at": at})
+        for credential in obs.credentials:
+            self.credentials.append(credential)
+            self.stored.append({"asset": asset, "fingerprint": credential.fingerprint, "at": at, "source": source})
+
+    def _software_row(self, asset: str, items, at) -> dict:
+        unique = {sw.key: sw for sw in items}
+        return {"asset": asset, "at": at, "source": self.source, "software": [
+            {"key": key, "name": sw.name, "version": sw.version, "vendor": sw.vendor, "purl": sw.purl,
+             "cpe": sw.cpe, "package_type": sw.package_type, "licenses": list(sw.licenses)}
+            for key, sw in sorted(unique.items())]}
+
+
+def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
+                resolutions: list[Resolution], now: datetime) -> tuple[dict[str, str], list]:
+    """Write every accepted resolution and record every conflict.
+
+    Returns ({asset id: digest}, credentials found on the assets) so the caller writes those
+    credentials with the standalone ones."""
+    rows = HostRows(source, role, run_id)
+    for res in resolutions:
+        if res.asset_id:
+            rows.add(res.observation, res.asset_id)
+    combined = {asset: digest(sorted(parts)) for asset, parts in rows.digests.items()}
     tx.run("MERGE (s:Source {name: $source}) SET s.role = $role", source=source, role=role.value).consume()
-    write_batches(tx, UPSERT_ASSETS, asset_rows)
-    write_batches(tx, LINK_IDENTIFIERS, _sorted(ident_rows, "key"))
-    write_batches(tx, LINK_IPS, _sorted(ip_rows, "address"))
-    write_batches(tx, REPLACE_PORTS, port_rows)
-    write_batches(tx, SET_OWNERS, owner_rows)
+    for kind, asset_rows in sorted(rows.assets.items()):
+        for row in asset_rows:
+            row["digest"] = combined[row["id"]]
+        write_batches(tx, UPSERT_ASSETS.replace("{kind}", label(kind)), asset_rows)
+    write_batches(tx, LINK_IDENTIFIERS, _sorted(rows.identifiers, "key"))
+    write_batches(tx, LINK_IPS, _sorted(rows.ips, "address"))
+    write_batches(tx, REPLACE_PORTS, rows.ports)
+    write_batches(tx, SET_OWNERS, rows.owners)
+    write_batches(tx, SOFTWARE_PRUNE, [r for r in rows.software if not r.get("keep")])
+    write_batches(tx, SOFTWARE_ADD, rows.software)
+    write_batches(tx, SOFTWARE_REMOVE, rows.removed)
+    for control_verb, control_rows in sorted(rows.controls.items()):
+        write_batches(tx, LINK_CONTROL % verb(control_verb), control_rows)
+    write_batches(tx, LINK_GROUPS, rows.groups)
     conflicts = [{"id": r.conflict.id, "record": r.conflict.record, "reason": r.conflict.reason,
                   "identifiers": list(r.conflict.identifiers), "candidates": list(r.conflict.candidates),
                   "source": source, "at": r.observation.observed_at, "run_id": run_id}
                  for r in resolutions if r.conflict]
     write_batches(tx, RECORD_CONFLICTS, conflicts)
-    if ip_rows or port_rows:
-        touched = sorted(combined)
+    touched = sorted(combined)
+    resolve_claims(tx, touched)
+    if rows.ips or rows.ports:
         write_batches(tx, DERIVE_REACH, touched)
         tx.run(DERIVE_INTERNET_REACH, assets=touched, internet=INTERNET).consume()
-    return combined
+    return combined, rows.credentials, rows.stored
+
+
+def resolve_claims(tx: Transaction, asset_ids: list[str]) -> None:
+    """Show on each asset, per disputed field, the best source's claim (CLAIM_PRECEDENCE, then newest)."""
+    best: dict[str, dict[str, tuple]] = defaultdict(dict)
+    for start in range(0, len(asset_ids), 5000):
+        for row in tx.run(READ_CLAIMS, ids=asset_ids[start:start + 5000]):
+            for field, order in CLAIM_PRECEDENCE.items():
+                value = row["seen"].get(f"claim_{field}")
+                if value is None:
+                    continue
+                rank = (order.index(row["source"]) if row["source"] in order else len(order), -row["last_seen"].to_native().timestamp())
+                current = best[row["id"]].get(field)
+                if current is None or rank < current[0]:
+                    best[row["id"]][field] = (rank, value)
+    updates = [{"id": asset, "values": {f: v for f, (_, v) in fields.items()}} for asset, fields in best.items()]
+    write_batches(tx, SET_CLAIMED, updates)
 
 
 def write_people(tx: Transaction, source: str, run_id: str, people: list[PersonObservation],
