@@ -19,6 +19,7 @@ from graph.local import LauncherError, LocalNeo4j
 from graph.store import Store, connect_async
 from ingest.errors import IngestError
 from ingest.pipeline import IngestSummary, ingest_files
+from ingest.registry import CONNECTORS, Connector
 from queries.catalog import CATALOG, GraphReader
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
@@ -119,10 +120,10 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
         console.print_json(json.dumps(summary.as_dict()))
         return
     table = Table(title=f"{summary.source}: {summary.status}" + (" (nothing written)" if summary.dry_run else ""))
-    for column in ("records", "created", "updated", "unchanged", "conflicts", "skipped"):
+    columns = ("records", "created", "updated", "unchanged", "conflicts", "skipped", "unmatched", "retired")
+    for column in columns:
         table.add_column(column, justify="right")
-    table.add_row(*(str(getattr(summary, c)) for c in ("records", "created", "updated", "unchanged",
-                                                       "conflicts", "skipped")))
+    table.add_row(*(str(getattr(summary, c)) for c in columns))
     console.print(table)
     for line in summary.conflict_details[:20]:
         console.print(f"  [yellow]conflict[/] {line}", highlight=False)
@@ -131,7 +132,7 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
 
 
 def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: bool = False,
-               settings: Settings | None = None) -> IngestSummary:
+               settings: Settings | None = None, partial: bool = False) -> IngestSummary:
     """Ingest files of one source with a progress bar; exits non-zero with the problems on bad input."""
     settings = settings or _settings()
     store = Store.from_settings(settings)
@@ -145,7 +146,8 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
                 if stage not in tasks:
                     tasks[stage] = bar.add_task(f"{source} {stage}", total=total)
                 bar.update(tasks[stage], completed=done)
-            summary = ingest_files(store, source, files, settings, dry_run=dry_run, progress=progress)
+            summary = ingest_files(store, source, files, settings, dry_run=dry_run, partial=partial,
+                                   progress=progress)
     except IngestError as exc:
         _fail(f"nothing was written\n{exc}", code=2)
     finally:
@@ -154,22 +156,19 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
     return summary
 
 
-@ingest_app.command("snipeit-assets")
-def ingest_snipeit(files: Files, dry_run: DryRun = False, as_json: AsJson = False) -> None:
-    """Snipe-IT hardware export CSV: the inventory of record, with owners and lifecycle."""
-    run_ingest("snipeit", files, dry_run, as_json)
+Partial = Annotated[bool, typer.Option("--partial", help="The files are not the whole of their scope: "
+                                                           "mark nothing as no longer observed")]
 
 
-@ingest_app.command("nmap")
-def ingest_nmap(files: Files, dry_run: DryRun = False, as_json: AsJson = False) -> None:
-    """nmap XML (-sV -O -oX): hosts, addresses, names, open ports, OS guesses."""
-    run_ingest("nmap", files, dry_run, as_json)
+def _ingest_command(connector: Connector):
+    def command(files: Files, dry_run: DryRun = False, partial: Partial = False, as_json: AsJson = False) -> None:
+        run_ingest(connector.source, files, dry_run, as_json, partial=partial)
+    command.__doc__ = f"{connector.help}\n\nExample: {connector.example}"
+    return command
 
 
-@ingest_app.command("hr")
-def ingest_hr(files: Files, dry_run: DryRun = False, as_json: AsJson = False) -> None:
-    """HR directory CSV: people, teams, managers, departure dates."""
-    run_ingest("hr", files, dry_run, as_json)
+for _connector in CONNECTORS.values():
+    ingest_app.command(_connector.command)(_ingest_command(_connector))
 
 
 def _read(work):

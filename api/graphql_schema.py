@@ -13,6 +13,7 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimite
 from strawberry.types import Info
 
 from queries.catalog import GraphReader
+from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
                           encode_cursor, find_asset_id, list_asset_ids, reachable)
 
@@ -59,12 +60,15 @@ class Owner:
     email: str
     active: bool
     left_on: dt.date | None
+    source: str | None
 
 
 @strawberry.type
 class Software:
     name: str
     version: str | None
+    source: str | None
+    purl: str | None
 
 
 @strawberry.type
@@ -78,7 +82,27 @@ class License:
 class Credential:
     kind: str | None
     fingerprint: str
+    name: str | None
     not_after: dt.datetime | None
+    via: str = strawberry.field(description="STORED_ON, AUTHENTICATES or GRANTS_ACCESS_TO this asset")
+    issued_to: list[str]
+
+
+@strawberry.type
+class Control:
+    tool: str
+    category: str | None
+    verb: str = strawberry.field(description="PROTECTS, MONITORS or MANAGES")
+    last_seen: dt.datetime | None
+
+
+@strawberry.type
+class Claim:
+    field: str
+    value: str
+    source: str | None
+    observed_at: dt.datetime | None
+    shown: bool = strawberry.field(description="Whether the asset shows this claim (source precedence)")
 
 
 @strawberry.type
@@ -102,6 +126,18 @@ class Sighting:
     source: str
     first_seen: dt.datetime
     last_seen: dt.datetime
+    current: bool = strawberry.field(description="False once a complete run of the source no longer saw it")
+    stale_since: dt.datetime | None
+
+
+@strawberry.type
+class Cloud:
+    provider: str
+    account: str | None
+    region: str | None
+    state: str | None
+    instance_type: str | None
+    imds_v2_required: bool | None
 
 
 @strawberry.type
@@ -166,6 +202,19 @@ class Asset:
         return (await self._ctx(info)).props.get("os_name")
 
     @strawberry.field
+    async def os_version(self, info: Info) -> str | None:
+        return (await self._ctx(info)).props.get("os_version")
+
+    @strawberry.field
+    async def cloud(self, info: Info) -> "Cloud | None":
+        props = (await self._ctx(info)).props
+        if not props.get("cloud_provider"):
+            return None
+        return Cloud(provider=props["cloud_provider"], account=props.get("cloud_account"),
+                     region=props.get("cloud_region"), state=props.get("cloud_state"),
+                     instance_type=props.get("instance_type"), imds_v2_required=props.get("imds_v2_required"))
+
+    @strawberry.field
     async def purchase_date(self, info: Info) -> dt.date | None:
         return _date((await self._ctx(info)).props.get("purchase_date"))
 
@@ -190,7 +239,8 @@ class Asset:
         owner = (await self._ctx(info)).owner
         if owner is None:
             return None
-        return Owner(name=owner["name"], email=owner["email"], active=owner["active"], left_on=owner["end_date"])
+        return Owner(name=owner["name"], email=owner["email"], active=owner["active"], left_on=owner["end_date"],
+                     source=owner["source"])
 
     @strawberry.field
     async def team(self, info: Info) -> Team | None:
@@ -210,12 +260,21 @@ class Asset:
         return [Credential(**c) for c in (await self._ctx(info)).credentials]
 
     @strawberry.field
+    async def controls(self, info: Info) -> list[Control]:
+        return [Control(**c) for c in (await self._ctx(info)).controls]
+
+    @strawberry.field(description="Every source's claim on disputed fields (owner, OS, location, model).")
+    async def claims(self, info: Info) -> list[Claim]:
+        return [Claim(**c) for c in (await self._ctx(info)).claims()]
+
+    @strawberry.field
     async def open_ports(self, info: Info) -> list[Port]:
         return [Port(**p) for p in (await self._ctx(info)).ports]
 
     @strawberry.field
     async def sightings(self, info: Info) -> list[Sighting]:
-        return [Sighting(source=s["source"], first_seen=s["first_seen"], last_seen=s["last_seen"])
+        return [Sighting(source=s["source"], first_seen=s["first_seen"], last_seen=s["last_seen"],
+                         current=s["current"], stale_since=s["stale_since"])
                 for s in (await self._ctx(info)).sightings]
 
     @strawberry.field
@@ -255,7 +314,27 @@ class AssetConnection:
 
 
 @strawberry.type
+class Conflict:
+    id: str
+    source: str
+    record: str
+    reason: str
+    identifiers: list[str]
+    last_seen: dt.datetime | None
+    assets: list[Asset]
+
+
+@strawberry.type
 class Query:
+    @strawberry.field(description=f"Records identity resolution refused to merge, newest first ({MAX_PAGE} at most).")
+    async def conflicts(self, info: Info, first: int = 50) -> list[Conflict]:
+        if not 1 <= first <= MAX_PAGE:
+            raise UserError(f"first must be between 1 and {MAX_PAGE}")
+        rows = await open_conflicts(info.context.reader, first)
+        return [Conflict(id=r["id"], source=r["source"], record=r["record"], reason=r["reason"],
+                         identifiers=r["identifiers"] or [], last_seen=r["last_seen"],
+                         assets=[Asset(id=strawberry.ID(a["id"])) for a in r["assets"]]) for r in rows]
+
     @strawberry.field(description="The asset any identifier means: hostname, FQDN, IP, MAC, serial, asset tag, "
                                   "cloud id or agent id; 'kind:value' picks a kind. Ambiguous: an error "
                                   "listing the candidates.")

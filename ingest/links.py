@@ -2,6 +2,7 @@
 and staleness after a complete run. Every link whose target is missing is counted, not dropped."""
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -147,6 +148,18 @@ CALL (row) {
 }
 """
 
+# A firewall rule names a wide CIDR (a VPC, an office range); hosts sit in narrower subnets.
+RULE_CIDRS = """
+MATCH (wide:Subnet)-[r:CAN_REACH]->() WHERE r.basis STARTS WITH 'security group '
+RETURN DISTINCT wide.cidr AS cidr
+"""
+ALL_SUBNETS = "MATCH (s:Subnet) RETURN s.cidr AS cidr"
+LINK_CONTAINED = """
+UNWIND $rows AS row
+MATCH (narrow:Subnet {cidr: row.narrow}), (wide:Subnet {cidr: row.wide})
+MERGE (narrow)-[:IN]->(wide)
+"""
+
 MARK_STALE = """
 UNWIND $scopes AS scope
 MATCH (a:Asset)-[s:SEEN_BY {scope: scope}]->(:Source {name: $source})
@@ -257,6 +270,19 @@ def write_reach(tx: Transaction, rules: list[ReachRule]) -> None:
     write_batches(tx, ENSURE_ORIGINS, rows)
     for start in range(0, len(rows), 5000):
         tx.run(GROUP_REACH, rows=rows[start:start + 5000], internet=INTERNET).consume()
+
+
+def link_subnet_containment(tx: Transaction) -> None:
+    """(narrow:Subnet)-[:IN]->(wide:Subnet) for every rule CIDR, so reachability finds hosts inside it."""
+    wides = [ipaddress.ip_network(r["cidr"]) for r in tx.run(RULE_CIDRS)]
+    if not wides:
+        return
+    rows = []
+    for record in tx.run(ALL_SUBNETS):
+        narrow = ipaddress.ip_network(record["cidr"])
+        rows += [{"narrow": str(narrow), "wide": str(wide)} for wide in wides
+                 if wide != narrow and wide.version == narrow.version and narrow.subnet_of(wide)]
+    write_batches(tx, LINK_CONTAINED, rows)
 
 
 def mark_stale(tx: Transaction, source: str, run_id: str, scopes: list[str], now: datetime) -> int:

@@ -128,6 +128,8 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
             summary.unmatched += unmatched
         if batch.reach:
             links.write_reach(tx, batch.reach)
+        if batch.reach or any(h.ips for h in batch.hosts):
+            links.link_subnet_containment(tx)
         if not partial:
             summary.retired = links.mark_stale(tx, source, summary.run_id, batch.scopes, summary.started)
     return _run(store, summary, dry_run, progress, write)

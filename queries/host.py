@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from graph.identifiers import lookup_keys
+from graph.schema import CLAIM_PRECEDENCE
 from queries.catalog import GraphReader, named
 from queries.verdict import Verdict, is_departed, should_exist
 
@@ -33,18 +34,24 @@ UNWIND $ids AS id
 MATCH (a:Asset {id: id})
 RETURN a {.*} AS asset,
   [(i:Identifier)-[:IDENTIFIES]->(a) | {kind: i.kind, value: i.value}] AS identifiers,
-  [(p:Person)-[:OWNS]->(a) | {name: p.name, email: p.email, active: p.active, end_date: p.end_date,
-                              teams: [(p)-[:MEMBER_OF]->(t:Team) | t.name]}] AS owners,
-  [(a)-[r:INSTALLED]->(s:Software) | {name: s.name, version: r.version}] AS software,
+  [(p:Person)-[o:OWNS]->(a) | {name: p.name, email: p.email, active: p.active, end_date: p.end_date,
+                                source: o.source, teams: [(p)-[:MEMBER_OF]->(t:Team) | t.name]}] AS owners,
+  [(a)-[r:INSTALLED]->(s:Software) | {name: s.name, version: r.version, source: r.source, purl: s.purl}] AS software,
   [(l:License)-[:ASSIGNED_TO]->(a) | {product: l.product, seats: l.seats, expires_on: l.expires_on}]
     + [(a)-[:INSTALLED]->(:Software)<-[:COVERS]-(l:License) | {product: l.product, seats: l.seats,
                                                                  expires_on: l.expires_on}] AS licenses,
-  [(c:Credential)-[:GRANTS_ACCESS_TO|STORED_ON]->(a) | {kind: c.kind, fingerprint: c.fingerprint,
-                                                        not_after: c.not_after}] AS credentials,
+  [(c:Credential)-[r:GRANTS_ACCESS_TO|STORED_ON|AUTHENTICATES]->(a) | {kind: c.kind, fingerprint: c.fingerprint,
+      name: c.name, not_after: c.not_after, via: type(r),
+      issued_to: [(c)-[:ISSUED_TO]->(p:Person) | p.email]}] AS credentials,
+  [(c:Control)-[r:PROTECTS|MONITORS|MANAGES]->(a) | {tool: c.name, category: c.category, verb: type(r),
+                                                     last_seen: r.last_seen}] AS controls,
   [(a)-[:LISTENS_ON]->(p:Port) | p {.protocol, .number, .service, .product, .version}] AS ports,
   [(a)-[h:HAS_IP]->(ip:IPAddress) | {address: ip.address, current: h.current, last_seen: h.last_seen}] AS addresses,
   [(a)-[s:SEEN_BY]->(src:Source) | {source: src.name, role: src.role, first_seen: s.first_seen,
-                                     last_seen: s.last_seen}] AS sightings,
+                                     last_seen: s.last_seen, current: coalesce(s.current, true),
+                                     stale_since: s.stale_since,
+                                     claims: [k IN keys(s) WHERE k STARTS WITH 'claim_' | [substring(k, 6), s[k]]]}]
+    AS sightings,
   EXISTS { (:Internet)-[:CAN_REACH]->(a) } AS internet_exposed
 """)
 
@@ -64,7 +71,8 @@ LIMIT $limit
 
 REACH_STEP = named(
     "reach_step", "responder",
-    "One hop of reachability from each given asset: hosts it reaches directly or through a subnet it sits in.",
+    "One hop of reachability from each given asset: hosts it reaches directly, through a subnet it sits in "
+    "(or a wider CIDR holding that subnet), or through a security group it belongs to.",
     """
 UNWIND $ids AS id
 MATCH (a:Asset {id: id})
@@ -74,6 +82,14 @@ CALL (a) {
   RETURN t, r.ports AS ports
   UNION
   MATCH (a)-[r:CAN_REACH]->(t:Asset)
+  RETURN t, r.ports AS ports
+  UNION
+  MATCH (a)-[:IN]->(:SecurityGroup)-[r:CAN_REACH]->(t:Asset)
+  WHERE t <> a
+  RETURN t, r.ports AS ports
+  UNION
+  MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(:Subnet)-[:IN]->(:Subnet)-[r:CAN_REACH]->(t:Asset)
+  WHERE t <> a
   RETURN t, r.ports AS ports
 }
 RETURN t.id AS id, t.name AS name, ports
@@ -102,6 +118,7 @@ class AssetContext:
     software: list[dict]
     licenses: list[dict]
     credentials: list[dict]
+    controls: list[dict]
     ports: list[dict]
     addresses: list[dict]
     sightings: list[dict]
@@ -110,9 +127,13 @@ class AssetContext:
 
     @classmethod
     def from_row(cls, row: dict[str, Any], today: date | None = None) -> "AssetContext":
+        owner_rank = CLAIM_PRECEDENCE["owner"]
         ctx = cls(id=row["asset"]["id"], props=row["asset"], identifiers=sorted(row["identifiers"], key=_by_kind),
-                  owners=row["owners"], software=sorted(row["software"], key=lambda s: s["name"]),
-                  licenses=_unique(row["licenses"]), credentials=row["credentials"],
+                  owners=sorted(row["owners"], key=lambda o: (
+                      owner_rank.index(o["source"]) if o["source"] in owner_rank else len(owner_rank), o["email"])),
+                  software=sorted(row["software"], key=lambda s: (s["name"], s["version"] or "")),
+                  licenses=_unique(row["licenses"]), credentials=sorted(row["credentials"], key=lambda c: c["fingerprint"]),
+                  controls=sorted(row["controls"], key=lambda c: c["tool"]),
                   ports=sorted(row["ports"], key=lambda p: (p["protocol"], p["number"])),
                   addresses=sorted(row["addresses"], key=lambda a: (not a["current"], a["address"])),
                   sightings=sorted(row["sightings"], key=lambda s: s["source"]),
@@ -125,7 +146,19 @@ class AssetContext:
 
     @property
     def owner(self) -> dict | None:
+        """The owner by precedence (inventory of record first); `owners` keeps every source's claim."""
         return self.owners[0] if self.owners else None
+
+    def claims(self) -> list[dict]:
+        """Every source's claim on a disputed field, beside the value the asset shows."""
+        shown = {field: self.props.get(field) for field in CLAIM_PRECEDENCE}
+        claims = [{"field": field, "value": str(value), "source": s["source"], "observed_at": s["last_seen"],
+                   "shown": str(shown.get(field)) == str(value)}
+                  for s in self.sightings for field, value in s["claims"]]
+        owner = self.owner
+        claims += [{"field": "owner", "value": o["email"], "source": o["source"], "observed_at": None,
+                    "shown": o is owner} for o in self.owners]
+        return sorted(claims, key=lambda c: (c["field"], not c["shown"], c["source"] or ""))
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "verdict"}

@@ -33,7 +33,7 @@ def should_exist(props: dict, owners: list[dict], sightings: list[dict], address
     """EXPECTED, REVIEW or UNEXPECTED, with one plain sentence per reason."""
     today = today or datetime.now(timezone.utc).date()
     verdict = Verdict()
-    inventory = [s for s in sightings if s["role"] == SourceRole.INVENTORY]
+    inventory = [s for s in sightings if s["role"] in (SourceRole.INVENTORY, SourceRole.CLOUD)]
     discovery = sorted((s for s in sightings if s["role"] == SourceRole.DISCOVERY), key=lambda s: s["last_seen"])
     stage = props.get("lifecycle_stage")
     current_ips = [a["address"] for a in addresses if a["current"]]
@@ -56,8 +56,10 @@ def should_exist(props: dict, owners: list[dict], sightings: list[dict], address
         else:
             verdict.add(EXPECTED, f"{stage}{when} and not seen since")
     else:
-        label = props.get("status_label") or stage or "unknown status"
+        label = props.get("status_label") or props.get("cloud_state") or stage or "unknown status"
         verdict.add(EXPECTED, f"in inventory ({', '.join(s['source'] for s in inventory)}) as {label}")
+    for gone in (s for s in inventory if s.get("current") is False):
+        verdict.add(REVIEW, f"no longer in the {gone['source']} inventory since {_day(gone['stale_since'])}")
 
     for owner in owners:
         if is_departed(owner, today):
