@@ -89,8 +89,11 @@ STRONG_KINDS = frozenset({IdentifierKind.SERIAL, IdentifierKind.ASSET_TAG, Ident
 # An asset has at most one of each; two different values prove two different assets.
 SINGLE_VALUED_KINDS = frozenset({IdentifierKind.SERIAL, IdentifierKind.ASSET_TAG,
                                  IdentifierKind.CLOUD_ID, IdentifierKind.AGENT_ID})
-# Order in which weak identifiers are tried; an IP belongs to the host that last held it.
+# Order in which weak identifiers are tried.
 WEAK_PRECEDENCE = (IdentifierKind.FQDN, IdentifierKind.HOSTNAME, IdentifierKind.IP)
+# Weak identifiers are time-bound: each belongs to the asset that last held it (a re-used IP,
+# a host name given to the machine that replaced a retired one).
+TIME_BOUND_KINDS = frozenset({IdentifierKind.FQDN, IdentifierKind.HOSTNAME, IdentifierKind.IP})
 
 
 class LifecycleStage(StrEnum):

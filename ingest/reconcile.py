@@ -6,10 +6,11 @@ Rules (the README has them for users):
 2. Serial, asset tag, cloud id and agent id are single-valued: a record whose value differs
    from the matched asset's is a conflict, never a silent merge.
 3. With no strong match, weak identifiers are tried in order FQDN, hostname, IP. A weak match
-   counts only if exactly one asset holds it and nothing single-valued contradicts it; an IP
-   matches only when the record names no host name the holder lacks (IPs are re-used).
-4. A weak match that is contradicted by strong identifiers means a different machine: a new
-   asset, and the weak identifier moves to it when the record is newer.
+   counts only if nothing single-valued contradicts it; an IP matches only when the record
+   names no host name the holder lacks (IPs are re-used).
+4. Weak identifiers are time-bound: each belongs to the asset that last held it. A weak match
+   contradicted by strong identifiers means a different machine (a host name re-used after a
+   reimage onto new hardware): a new asset, and the identifier moves to it when the record is newer.
 5. No match: a new asset.
 Observations are resolved in order against the graph plus everything resolved before them,
 so duplicates inside one run merge too.
@@ -22,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from graph.models import HostObservation
-from graph.schema import SINGLE_VALUED_KINDS, STRONG_KINDS, WEAK_PRECEDENCE, IdentifierKind
+from graph.schema import SINGLE_VALUED_KINDS, STRONG_KINDS, TIME_BOUND_KINDS, WEAK_PRECEDENCE, IdentifierKind
 from graph.store import Store
 
 LOOKUP = """
@@ -63,7 +64,7 @@ class _Index:
 
     def add(self, asset: str, kind: str, value: str) -> None:
         key = f"{kind}:{value}"
-        if kind == IdentifierKind.IP:  # an IP belongs to the host that last held it
+        if kind in TIME_BOUND_KINDS:  # a weak identifier belongs to the asset that last held it
             for previous in self.holders[key] - {asset}:
                 self.ids_of[previous][kind].discard(value)
             self.holders[key] = {asset}
@@ -115,16 +116,23 @@ class Resolver:
                 return self._refuse(obs, f"contradicts the matched asset: {clash}", {asset})
             return self._accept(obs, asset, is_new=False)
         names = {i.value for i in obs.identifiers if i.kind in (IdentifierKind.HOSTNAME, IdentifierKind.FQDN)}
+        fqdns = {i.value for i in obs.identifiers if i.kind == IdentifierKind.FQDN}
         for kind in WEAK_PRECEDENCE:
             holders = {a for i in obs.identifiers if i.kind == kind for a in self.index.holders.get(i.key, ())}
             if kind == IdentifierKind.IP and names:
                 holders = {a for a in holders if self._holds_names(a, names)}
+            if kind == IdentifierKind.HOSTNAME and fqdns:  # web-01.corp is not web-01.lab
+                holders = {a for a in holders if not self._other_domain(a, fqdns)}
             fitting = {a for a in holders if not self._contradicts(obs, a)}
             if len(fitting) > 1:
                 return self._refuse(obs, f"{kind} matches {len(fitting)} assets", fitting)
             if fitting:
                 return self._accept(obs, next(iter(fitting)), is_new=False)
         return self._accept(obs, str(uuid.uuid4()), is_new=True)
+
+    def _other_domain(self, asset: str, fqdns: set[str]) -> bool:
+        held = self.index.ids_of.get(asset, {}).get(IdentifierKind.FQDN, set())
+        return bool(held) and not held & fqdns
 
     def _holds_names(self, asset: str, names: set[str]) -> bool:
         known = self.index.ids_of.get(asset, {})

@@ -12,7 +12,7 @@ from typing import Any
 from neo4j import Transaction
 
 from graph.models import HostObservation, PersonObservation
-from graph.schema import CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, IdentifierKind, SourceRole, label, verb
+from graph.schema import CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, TIME_BOUND_KINDS, SourceRole, label, verb
 from graph.store import write_batches
 from ingest.reconcile import Resolution
 
@@ -49,8 +49,8 @@ MATCH (a:Asset {id: row.id})
 SET a += row.values
 """
 
-# Strong identifiers never move (resolution refused anything that would); an IP moves to
-# the host that held it last, and an older sighting never takes it back.
+# Strong identifiers never move (resolution refused anything that would); a time-bound one
+# (IP, host name) moves to the asset that held it last, and an older sighting never takes it back.
 LINK_IDENTIFIERS = """
 UNWIND $rows AS row
 MERGE (i:Identifier {key: row.key})
@@ -325,7 +325,7 @@ class HostRows:
             "claims": claims, "at": at, "source": source, "run_id": self.run_id, "scope": obs.scope})
         for ident in obs.identifiers:
             self.identifiers.append({"key": ident.key, "kind": ident.kind.value, "value": ident.value, "asset": asset,
-                                     "at": at, "exclusive": ident.kind == IdentifierKind.IP})
+                                     "at": at, "exclusive": ident.kind in TIME_BOUND_KINDS})
         for address in obs.ips:
             ip = ipaddress.ip_address(address)
             self.ips.append({"asset": asset, "address": address, "version": ip.version, "public": ip.is_global,
