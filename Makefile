@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ITAM := $(VENV)/bin/itam
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: deps jars demo test bench schema stop clean
+.PHONY: deps jars demo test bench schema lint stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,6 @@ stop:
 
 clean: stop
 	rm -rf $(VENV) .itam demo-data graph/neo4j_launcher/target
+
+lint: deps
+	$(VENV)/bin/ruff check --select F,E9 graph ingest queries api tests bench

@@ -306,11 +306,7 @@ def demo_load(out: Annotated[Path, typer.Option("--dir", help="Folder for the ge
     """Generate the demo organisation and ingest it through the real connectors."""
     from ingest.demo_org import generate_org
     manifest = generate_org(out, hosts=hosts, seed=seed)
-    by_source: dict[str, list[Path]] = {"hr": [], "snipeit": [], "nmap": []}
-    for path in manifest.files:
-        source = "hr" if path.name.startswith("hr") else "snipeit" if path.name.startswith("snipeit") else "nmap"
-        by_source[source].append(path)
-    for source, files in by_source.items():
+    for source, files in manifest.files_by_source.items():
         run_ingest(source, files)
     console.print("\n[bold]Try these[/] (CLI: itam host <identifier>, or GraphQL at http://127.0.0.1:8000/graphql):")
     for name, host in manifest.highlights.items():

@@ -94,6 +94,7 @@ class Control:
     category: str | None
     verb: str = strawberry.field(description="PROTECTS, MONITORS or MANAGES")
     last_seen: dt.datetime | None
+    current: bool = strawberry.field(description="False once a complete export of the tool no longer lists it")
 
 
 @strawberry.type
@@ -124,6 +125,7 @@ class Address:
 @strawberry.type
 class Sighting:
     source: str
+    scope: str | None
     first_seen: dt.datetime
     last_seen: dt.datetime
     current: bool = strawberry.field(description="False once a complete run of the source no longer saw it")
@@ -273,7 +275,8 @@ class Asset:
 
     @strawberry.field
     async def sightings(self, info: Info) -> list[Sighting]:
-        return [Sighting(source=s["source"], first_seen=s["first_seen"], last_seen=s["last_seen"],
+        return [Sighting(source=s["source"], scope=s["scope"] or None, first_seen=s["first_seen"],
+                         last_seen=s["last_seen"],
                          current=s["current"], stale_since=s["stale_since"])
                 for s in (await self._ctx(info)).sightings]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import timezone
 
 from graph.schema import IdentifierKind
 
@@ -56,8 +57,8 @@ def canonical(kind: IdentifierKind, text: str) -> str:
         case IdentifierKind.FQDN:
             short, fqdn = split_hostname(text)
             return fqdn or short
-        case IdentifierKind.SERIAL | IdentifierKind.ASSET_TAG:
-            return canonical_code(text)
+        case IdentifierKind.SERIAL | IdentifierKind.ASSET_TAG | IdentifierKind.AGENT_ID:
+            return canonical_code(text)  # agent ids are UUIDs: case carries no meaning
         case _:
             value = text.strip()
             if not value:
@@ -85,3 +86,38 @@ def lookup_keys(text: str) -> list[str]:
         except ValueError:
             continue
     return list(dict.fromkeys(keys))
+
+
+_DN_ALIASES = {"commonname": "cn", "organizationname": "o", "organizationalunitname": "ou", "countryname": "c",
+               "localityname": "l", "stateorprovincename": "st", "emailaddress": "email", "e": "email"}
+
+
+def canonical_dn(text: str) -> str:
+    """A distinguished name in any common spelling ('/C=US/CN=x', 'CN=x,C=US', 'C = US, CN = x')
+    as sorted lower-case 'attr=value' pairs, so the same name compares equal across tools."""
+    text = text.strip()
+    parts = text.strip("/").split("/") if text.startswith("/") else re.split(r"(?<!\\),", text)
+    pairs = []
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if sep:
+            key = re.sub(r"\s+", "", key).lower()
+            pairs.append(f"{_DN_ALIASES.get(key, key)}={' '.join(value.split()).lower()}")
+    return ",".join(sorted(pairs))
+
+
+def x509_identity(subject: str | None, issuer: str | None, not_before, not_after) -> str | None:
+    """What makes two sightings of a certificate one certificate when their fingerprints differ
+    (osquery reports SHA-1, a CBOM may carry none): issuer, subject and validity window."""
+    if not (subject and issuer and not_before and not_after):
+        return None
+    stamps = [_utc_second(t) for t in (not_before, not_after)]
+    return "|".join((canonical_dn(issuer), canonical_dn(subject), *stamps))
+
+
+def _utc_second(moment) -> str:
+    if not hasattr(moment, "astimezone"):
+        return str(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()

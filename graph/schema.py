@@ -32,7 +32,7 @@ NODES: dict[str, NodeType] = {n.label: n for n in (
     NodeType("Team", "name", (), "departments and teams"),
     NodeType("Software", "key", ("name",), "a product; the version lives on INSTALLED"),
     NodeType("License", "id", ("product",), "seats of a product"),
-    NodeType("Credential", "fingerprint", ("kind",), "certificates, keys, access keys"),
+    NodeType("Credential", "fingerprint", ("kind", "x509_identity"), "certificates, keys, access keys"),
     NodeType("IPAddress", "address", (), "one IPv4 or IPv6 address"),
     NodeType("Subnet", "cidr", (), "a network segment"),
     NodeType("Port", "id", (), "a listening port of one host: '<asset id>/<proto>/<number>'"),
@@ -59,7 +59,8 @@ RELS: dict[str, RelType] = {r.verb: r for r in (
     RelType("ISSUED_TO", ("Credential",), ("Person",)),
     RelType("GRANTS_ACCESS_TO", ("Credential",), ("Asset",)),
     RelType("STORED_ON", ("Credential",), ("Asset",)),
-    RelType("AUTHENTICATES", ("Credential",), ("Asset",), "a certificate whose SAN names the host"),
+    RelType("NAMES", ("Credential",), ("Identifier",), "a certificate's SAN: it authenticates whichever asset "
+                                                        "holds that name or IP now"),
     RelType("HAS_IP", ("Asset",), ("IPAddress",), "{current, first_seen, last_seen}"),
     RelType("IN", ("IPAddress", "Asset", "Subnet"), ("Subnet", "SecurityGroup")),
     RelType("LISTENS_ON", ("Asset",), ("Port",)),

@@ -12,6 +12,30 @@ from ingest.errors import IngestError, ProblemList, read_limited
 
 MAX_FIELD_CHARS = 4096
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN = re.compile(r"""^(
+    [+-]?\d[\d,]*(\.\d+)?([eE][+-]?\d+)?%?                      # 5  1,234.50  1e3
+  | \d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?   # ISO date or datetime
+  | \d{1,2}[/.]\d{1,2}[/.]\d{2,4}                                # 31/12/2026
+)$""", re.VERBOSE)
+
+
+def refuse_formula(value: str) -> str:
+    """The value itself, or ValueError if a spreadsheet would run it as a formula: reports export
+    these fields, so a value starting with =, +, -, @, tab or CR that is not a plain number or date
+    is refused (CSV injection)."""
+    text = value.lstrip(" ")
+    if text[:1] in FORMULA_STARTS and len(text) > 1 and not _PLAIN.match(text[1:].strip()):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"{shown!r} looks like a spreadsheet formula (starts with {text[0]!r}); "
+                         "refused because reports export this field")
+    return value
+
+
+def split_list(value: str) -> list[str]:
+    """'a; b|c' -> ['a', 'b', 'c']: items separated by ';' or '|', blanks dropped."""
+    return [item.strip() for item in re.split(r"[;|]", value) if item.strip()]
+
 
 def _header_name(raw: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", raw.strip().lower()).strip("_")
@@ -68,7 +92,15 @@ class FieldReader:
         self.problems, self.line, self.row = problems, line, row
 
     def text(self, field: str) -> str | None:
-        return self.row.get(field) or None
+        """The field's text, None when empty; a formula-looking value is a problem on this field."""
+        value = self.row.get(field) or None
+        if value is not None:
+            try:
+                refuse_formula(value)
+            except ValueError as exc:
+                self.problems.add(str(exc), self.line, field)
+                return None
+        return value
 
     def required(self, field: str) -> str | None:
         value = self.text(field)

@@ -1,8 +1,10 @@
 """Errors a user can act on: which file, which line or record, which field, what is wrong."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MAX_PROBLEMS = 20
 
@@ -65,3 +67,19 @@ def read_limited(path: Path, limit_bytes: int) -> bytes:
     if size > limit_bytes:
         raise IngestError.one(path, f"file is {size} bytes, over the limit of {limit_bytes} bytes (ITAM_MAX_FILE_MB)")
     return path.read_bytes()
+
+
+def load_json(path: Path, limit_bytes: int) -> Any:
+    """A whole JSON file, within the size limit; malformed, non-UTF-8 or absurdly nested input is refused."""
+    data = read_limited(path, limit_bytes)
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise IngestError.one(path, f"malformed JSON: {exc.msg}", exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise IngestError.one(path, f"not UTF-8 text (byte {exc.start})", line) from None
+    except RecursionError:
+        raise IngestError.one(path, "malformed JSON: nested too deeply") from None
+    except ValueError as exc:           # e.g. an integer with thousands of digits
+        raise IngestError.one(path, f"malformed JSON: {exc}") from None

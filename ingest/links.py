@@ -9,10 +9,11 @@ from typing import Any
 
 from neo4j import Transaction
 
-from graph.models import ContractObservation, CredentialObservation, LicenseObservation, ReachRule
+from graph.identifiers import x509_identity
+from graph.models import ContractObservation, CredentialKind, CredentialObservation, LicenseObservation, ReachRule
 from graph.schema import INTERNET, IdentifierKind
 from graph.store import write_batches
-from ingest.writer import digest
+from ingest.digest import digest
 
 UPSERT_CREDENTIALS = """
 UNWIND $rows AS row
@@ -50,6 +51,15 @@ MERGE (c)-[r:%s]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = row.at
 RETURN count(DISTINCT row) AS linked
+"""
+# SAN names link to identifiers, not assets: the certificate follows a name to whichever asset
+# holds it now, and a host ingested later is found without rewriting the certificate.
+LINK_NAMES = """
+UNWIND $rows AS row
+MATCH (c:Credential {fingerprint: row.fingerprint})
+MERGE (i:Identifier {key: row.kind + ':' + row.value})
+ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
+MERGE (c)-[:NAMES]->(i)
 """
 LINK_STORED_ON = """
 UNWIND $rows AS row
@@ -116,8 +126,35 @@ MERGE (c)-[:COVERS]->(l)
 RETURN count(DISTINCT row) AS linked
 """
 
-# Firewall rules: a run states every rule of the groups it read, so their old edges go first.
+# Firewall rules live on their SecurityGroup (a run states every rule of the groups it read), so
+# reach can be rebuilt whenever rules or membership change, in whichever order the files arrive.
+STORE_RULES = """
+UNWIND $rows AS row
+MERGE (g:SecurityGroup {id: row.group})
+SET g.rules = row.rules
+"""
+CLEAR_REACH_INTO = """
+UNWIND $rows AS id
+MATCH (:Asset {id: id})<-[r:CAN_REACH]-() WHERE r.basis STARTS WITH 'security group '
+DELETE r
+"""
 CLEAR_GROUP_REACH = """
+UNWIND $rows AS gid
+MATCH (g:SecurityGroup {id: gid})<-[:IN]-(a:Asset)<-[r:CAN_REACH]-()
+WHERE r.basis = 'security group ' + gid
+DELETE r
+"""
+GROUPS_OF = """
+UNWIND $ids AS id
+MATCH (:Asset {id: id})-[:IN]->(g:SecurityGroup)
+RETURN DISTINCT g.id AS id
+"""
+RULES_OF = """
+UNWIND $ids AS id
+MATCH (g:SecurityGroup {id: id}) WHERE g.rules IS NOT NULL
+RETURN g.id AS id, g.rules AS rules
+"""
+GROUP_REACH = """
 UNWIND $rows AS gid
 MATCH (g:SecurityGroup {id: gid})<-[:IN]-(a:Asset)<-[r:CAN_REACH]-()
 WHERE r.basis = 'security group ' + gid
@@ -167,6 +204,12 @@ WHERE s.run_id <> $run_id AND coalesce(s.current, true)
 SET s.current = false, s.stale_since = $now
 RETURN count(a) AS retired
 """
+MARK_CONTROLS_STALE = """
+UNWIND $scopes AS scope
+MATCH (:Control)-[r:PROTECTS|MONITORS|MANAGES {scope: scope}]->(:Asset)
+WHERE r.source = $source AND r.run_id <> $run_id AND coalesce(r.current, true)
+SET r.current = false, r.stale_since = $now
+"""
 
 
 def _run_count(tx: Transaction, cypher: str, rows: list[dict], **params: Any) -> int:
@@ -187,17 +230,65 @@ def existing_digests(tx: Transaction, label_key: str, keys: list[str]) -> dict[s
     return {row["k"]: row["d"] for row in tx.run(queries[label_key], keys=keys)}
 
 
+FIND_X509 = """
+UNWIND $ids AS identity
+MATCH (c:Credential {x509_identity: identity})
+RETURN identity, c.fingerprint AS fingerprint
+"""
+REKEY_CREDENTIAL = """
+UNWIND $rows AS row
+MATCH (c:Credential {fingerprint: row.old})
+SET c.fingerprint = row.new, c.aliases = [a IN coalesce(c.aliases, []) WHERE a <> row.new] + row.old
+"""
+
+
+def _preference(fingerprint: str) -> tuple:
+    """The key a certificate keeps when sightings disagree: a SHA-256 of the DER beats a SHA-1 or a CBOM ref."""
+    is_sha256 = len(fingerprint) == 64 and all(c in "0123456789abcdef" for c in fingerprint)
+    return (not is_sha256, fingerprint)
+
+
+def unify_certificates(tx: Transaction, credentials: list[CredentialObservation],
+                       stored: list[dict]) -> list[CredentialObservation]:
+    """One node per certificate across tools: sightings with the same issuer, subject and validity
+    take one fingerprint (SHA-256 preferred); an existing node with a weaker key is re-keyed."""
+    identities = {c.fingerprint: x509_identity(c.subject, c.issuer, c.not_before, c.not_after)
+                  for c in credentials if c.kind == CredentialKind.X509}
+    wanted = sorted({i for i in identities.values() if i})
+    if not wanted:
+        return credentials
+    groups: dict[str, set[str]] = defaultdict(set)
+    existing: dict[str, str] = {}
+    for row in tx.run(FIND_X509, ids=wanted):
+        groups[row["identity"]].add(row["fingerprint"])
+        existing[row["fingerprint"]] = row["identity"]
+    for fingerprint, identity in identities.items():
+        if identity:
+            groups[identity].add(fingerprint)
+    chosen = {fp: min(fps, key=_preference) for fps in groups.values() for fp in fps}
+    rekey = [{"old": fp, "new": chosen[fp]} for fp in sorted(existing) if chosen[fp] != fp]
+    write_batches(tx, REKEY_CREDENTIAL, rekey)
+    for row in stored:
+        row["fingerprint"] = chosen.get(row["fingerprint"], row["fingerprint"])
+    return [c.model_copy(update={"fingerprint": chosen.get(c.fingerprint, c.fingerprint)}) for c in credentials]
+
+
 def write_credentials(tx: Transaction, source: str, credentials: list[CredentialObservation],
                       stored: list[dict], now: datetime) -> tuple[dict[str, str], int]:
     """Upsert credentials and link them; returns ({fingerprint: digest}, unmatched links)."""
+    credentials = unify_certificates(tx, credentials, stored)
     unique = {c.fingerprint: c for c in credentials}
-    rows, person_rows, asset_rows = [], [], defaultdict(list)
+    grants: dict[str, set[str]] = defaultdict(set)
+    for cred in credentials:
+        grants[cred.fingerprint].update(ident.key for ident in cred.grants_access_to)
+    rows, person_rows, name_rows, asset_rows = [], [], [], defaultdict(list)
     digests = {}
     for fingerprint, cred in sorted(unique.items()):
         props = cred.model_dump(exclude={"record", "fingerprint", "grants_access_to", "issued_to_email",
                                          "issued_to_user"}, exclude_none=True, mode="python")
         props = {k: (v.value if hasattr(v, "value") else list(v) if isinstance(v, tuple) else v)
                  for k, v in props.items()}
+        props["x509_identity"] = x509_identity(cred.subject, cred.issuer, cred.not_before, cred.not_after)
         digests[fingerprint] = digest(props)
         rows.append({"fingerprint": fingerprint, "props": props, "digest": digests[fingerprint], "at": now,
                      "source": source})
@@ -206,16 +297,15 @@ def write_credentials(tx: Transaction, source: str, credentials: list[Credential
                                 "user": cred.issued_to_user, "at": now})
         for name in cred.dns_names:
             kind = IdentifierKind.FQDN if "." in name else IdentifierKind.HOSTNAME
-            asset_rows["AUTHENTICATES"].append({"fingerprint": fingerprint, "key": f"{kind}:{name.lower()}", "at": now})
+            name_rows.append({"fingerprint": fingerprint, "kind": kind.value, "value": name.lower(), "at": now})
         for address in cred.ip_addresses:
-            asset_rows["AUTHENTICATES"].append({"fingerprint": fingerprint, "key": f"ip:{address}", "at": now})
-        for ident in cred.grants_access_to:
-            asset_rows["GRANTS_ACCESS_TO"].append({"fingerprint": fingerprint, "key": ident.key, "at": now})
+            name_rows.append({"fingerprint": fingerprint, "kind": "ip", "value": address, "at": now})
+        for key in grants[fingerprint]:  # the same key may open several hosts
+            asset_rows["GRANTS_ACCESS_TO"].append({"fingerprint": fingerprint, "key": key, "at": now})
     write_batches(tx, UPSERT_CREDENTIALS, rows)
     write_batches(tx, LINK_STORED_ON, stored)
     unmatched = len(person_rows) - _run_count(tx, LINK_CREDENTIAL_PERSON, person_rows)
-    # A certificate naming a host we do not know is not an error; only wrong links would be.
-    _run_count(tx, LINK_CREDENTIAL_ASSET % "AUTHENTICATES", asset_rows["AUTHENTICATES"])
+    write_batches(tx, LINK_NAMES, name_rows)
     grants = asset_rows["GRANTS_ACCESS_TO"]
     unmatched += len(grants) - _run_count(tx, LINK_CREDENTIAL_ASSET % "GRANTS_ACCESS_TO", grants)
     return digests, unmatched
@@ -251,22 +341,43 @@ def write_contracts(tx: Transaction, contracts: list[ContractObservation], now: 
     return digests, unmatched
 
 
+def _rule_text(kind: str, ref: str | None, ports: set[str]) -> str:
+    return "|".join((kind, ref or "", ",".join(sorted(ports))))
+
+
 def write_reach(tx: Transaction, rules: list[ReachRule]) -> None:
-    """CAN_REACH edges from the internet, a CIDR or a security group to every asset in the target group."""
-    merged: dict[tuple, set[str]] = defaultdict(set)
+    """Store each target group's rules (internet, CIDR or group origins) and rebuild its reach."""
+    merged: dict[str, dict[tuple, set[str]]] = defaultdict(lambda: defaultdict(set))
     for rule in rules:
         if rule.source_cidr in ("0.0.0.0/0", "::/0"):
-            origin = ("internet", None, None)
+            origin = ("internet", None)
         elif rule.source_cidr:
-            origin = ("cidr", rule.source_cidr, None)
+            origin = ("cidr", rule.source_cidr)
         elif rule.source_group:
-            origin = ("group", None, rule.source_group)
+            origin = ("group", rule.source_group)
         else:
             continue
-        merged[(rule.target_group, *origin)].update(rule.ports)
-    rows = [{"group": group, "kind": kind, "cidr": cidr, "source_group": source_group, "ports": sorted(ports)}
-            for (group, kind, cidr, source_group), ports in sorted(merged.items(), key=lambda item: str(item[0]))]
-    write_batches(tx, CLEAR_GROUP_REACH, sorted({r.target_group for r in rules}))
+        merged[rule.target_group][origin].update(rule.ports)
+    rows = [{"group": group, "rules": sorted(_rule_text(kind, ref, ports) for (kind, ref), ports in origins.items())}
+            for group, origins in sorted(merged.items())]
+    write_batches(tx, STORE_RULES, rows)
+    derive_group_reach(tx, sorted(merged), [])
+
+
+def derive_group_reach(tx: Transaction, group_ids: list[str], asset_ids: list[str]) -> None:
+    """Rebuild security-group reach into the given assets (membership changed) and the given groups
+    (rules changed): CAN_REACH {ports, basis: 'security group <id>'} to every current member."""
+    write_batches(tx, CLEAR_REACH_INTO, asset_ids)
+    write_batches(tx, CLEAR_GROUP_REACH, group_ids)
+    groups = set(group_ids)
+    for start in range(0, len(asset_ids), 5000):
+        groups |= {r["id"] for r in tx.run(GROUPS_OF, ids=asset_ids[start:start + 5000])}
+    rows = []
+    for record in tx.run(RULES_OF, ids=sorted(groups)):
+        for text in record["rules"]:
+            kind, ref, ports = text.split("|")
+            rows.append({"group": record["id"], "kind": kind, "cidr": ref if kind == "cidr" else None,
+                         "source_group": ref if kind == "group" else None, "ports": ports.split(",")})
     write_batches(tx, ENSURE_ORIGINS, rows)
     for start in range(0, len(rows), 5000):
         tx.run(GROUP_REACH, rows=rows[start:start + 5000], internet=INTERNET).consume()
@@ -289,5 +400,7 @@ def mark_stale(tx: Transaction, source: str, run_id: str, scopes: list[str], now
     """After a complete run: what this source saw before in these scopes but not now is no longer observed."""
     if not scopes:
         return 0
-    record = tx.run(MARK_STALE, scopes=sorted(set(scopes)), source=source, run_id=run_id, now=now).single()
+    params = {"scopes": sorted(set(scopes)), "source": source, "run_id": run_id, "now": now}
+    tx.run(MARK_CONTROLS_STALE, params).consume()
+    record = tx.run(MARK_STALE, params).single()
     return record["retired"] if record else 0

@@ -95,7 +95,7 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
         conflicts = [r.conflict for r in resolutions if r.conflict]
         summary.conflicts = len({c.id for c in conflicts})
         summary.conflict_details = [f"{c.record}: {c.reason}" for c in conflicts]
-        known = sorted({r.asset_id for r in resolutions if r.asset_id and not r.is_new})
+        known = {r.asset_id: r.observation.scope or "" for r in resolutions if r.asset_id and not r.is_new}
         before = existing_digests(tx, source, known)
         new_ids = {r.asset_id for r in resolutions if r.is_new}
         if dry_run:

@@ -2,9 +2,7 @@
 # (Credentials, licences, contracts, ReachRule firewall reach and staleness are written by ingest/links.py.)
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import json
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -14,6 +12,8 @@ from neo4j import Transaction
 from graph.models import HostObservation, PersonObservation
 from graph.schema import CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, TIME_BOUND_KINDS, SourceRole, label, verb
 from graph.store import write_batches
+from ingest import links
+from ingest.digest import digest
 from ingest.reconcile import Resolution
 
 # Discovery may name an asset or guess its type, but never overrides the inventory of record.
@@ -29,10 +29,10 @@ FOREACH (name IN CASE WHEN a.name IS NULL THEN [row.fill.name] ELSE [] END | SET
 FOREACH (t IN CASE WHEN a.host_type IS NULL THEN [row.fill.host_type] ELSE [] END | SET a.host_type = t)
 WITH a, row
 MATCH (s:Source {name: row.source})
-MERGE (a)-[seen:SEEN_BY]->(s)
+MERGE (a)-[seen:SEEN_BY {scope: row.scope}]->(s)
 ON CREATE SET seen.first_seen = row.at
 SET seen.last_seen = CASE WHEN seen.last_seen > row.at THEN seen.last_seen ELSE row.at END,
-    seen.run_id = row.run_id, seen.digest = row.digest, seen.scope = row.scope,
+    seen.run_id = row.run_id, seen.digest = row.digest,
     seen.current = true, seen.stale_since = null
 SET seen += row.claims
 """
@@ -176,9 +176,9 @@ CALL (inet, a) {
 """
 
 EXISTING_DIGESTS = """
-UNWIND $ids AS id
-MATCH (:Asset {id: id})-[s:SEEN_BY]->(:Source {name: $source})
-RETURN id, s.digest AS digest
+UNWIND $rows AS row
+MATCH (:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
+RETURN row.id AS id, s.digest AS digest
 """
 
 UPSERT_PEOPLE = """
@@ -216,10 +216,6 @@ MERGE (p)-[:REPORTS_TO]->(m)
 """
 
 
-def digest(payload: Any) -> str:
-    """A stable fingerprint of what a source said, to tell updated from unchanged."""
-    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def observation_digest(obs: HostObservation) -> str:
@@ -232,9 +228,10 @@ def subnet_of(address: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def existing_digests(tx: Transaction, source: str, asset_ids: list[str]) -> dict[str, str]:
-    rows = tx.run(EXISTING_DIGESTS, ids=asset_ids, source=source)
-    return {row["id"]: row["digest"] for row in rows}
+def existing_digests(tx: Transaction, source: str, sightings: dict[str, str]) -> dict[str, str]:
+    """{asset id: digest} of this source's sighting of each asset in the given scope ({id: scope})."""
+    rows = [{"id": asset, "scope": scope} for asset, scope in sorted(sightings.items())]
+    return {row["id"]: row["digest"] for row in tx.run(EXISTING_DIGESTS, rows=rows, source=source)}
 
 
 # A full inventory first prunes what the source no longer reports, then adds; a change only adds.
@@ -272,7 +269,8 @@ ON CREATE SET c.first_seen = row.at
 SET c.category = row.category
 MERGE (c)-[r:%s]->(a)
 ON CREATE SET r.first_seen = row.at
-SET r.last_seen = CASE WHEN r.last_seen > row.last_seen THEN r.last_seen ELSE row.last_seen END, r.source = row.source
+SET r.last_seen = CASE WHEN r.last_seen > row.last_seen THEN r.last_seen ELSE row.last_seen END, r.source = row.source,
+    r.scope = row.scope, r.run_id = row.run_id, r.current = true, r.stale_since = null
 """
 LINK_GROUPS = """
 UNWIND $rows AS row
@@ -322,7 +320,7 @@ class HostRows:
         claims = {f"claim_{k}": props.pop(k) for k in list(props) if k in CLAIM_PRECEDENCE}
         self.assets[obs.kind].append({
             "id": asset, "props": props, "fill": {"name": fill.get("name"), "host_type": fill.get("host_type")},
-            "claims": claims, "at": at, "source": source, "run_id": self.run_id, "scope": obs.scope})
+            "claims": claims, "at": at, "source": source, "run_id": self.run_id, "scope": obs.scope or ""})
         for ident in obs.identifiers:
             self.identifiers.append({"key": ident.key, "kind": ident.kind.value, "value": ident.value, "asset": asset,
                                      "at": at, "exclusive": ident.kind in TIME_BOUND_KINDS})
@@ -347,7 +345,8 @@ class HostRows:
         for control in obs.controls:
             self.controls[CONTROL_VERBS[control.category.value]].append({
                 "asset": asset, "tool": control.tool, "category": control.category.value,
-                "last_seen": control.last_seen or at, "at": at, "source": source})
+                "last_seen": control.last_seen or at, "at": at, "source": source, "scope": obs.scope or "",
+                "run_id": self.run_id})
         if obs.security_groups:
             self.groups.append({"asset": asset, "groups": sorted(set(obs.security_groups)), "at": at})
         for credential in obs.credentials:
@@ -398,6 +397,8 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     if rows.ips or rows.ports:
         write_batches(tx, DERIVE_REACH, touched)
         tx.run(DERIVE_INTERNET_REACH, assets=touched, internet=INTERNET).consume()
+    if rows.groups:  # membership changed: rebuild firewall reach into these assets
+        links.derive_group_reach(tx, [], sorted({r["asset"] for r in rows.groups}))
     return combined, rows.credentials, rows.stored
 
 

@@ -40,14 +40,18 @@ RETURN a {.*} AS asset,
   [(l:License)-[:ASSIGNED_TO]->(a) | {product: l.product, seats: l.seats, expires_on: l.expires_on}]
     + [(a)-[:INSTALLED]->(:Software)<-[:COVERS]-(l:License) | {product: l.product, seats: l.seats,
                                                                  expires_on: l.expires_on}] AS licenses,
-  [(c:Credential)-[r:GRANTS_ACCESS_TO|STORED_ON|AUTHENTICATES]->(a) | {kind: c.kind, fingerprint: c.fingerprint,
+  [(c:Credential)-[r:GRANTS_ACCESS_TO|STORED_ON]->(a) | {kind: c.kind, fingerprint: c.fingerprint,
       name: c.name, not_after: c.not_after, via: type(r),
+      issued_to: [(c)-[:ISSUED_TO]->(p:Person) | p.email]}]
+    + [(c:Credential)-[:NAMES]->(:Identifier)-[:IDENTIFIES]->(a) | {kind: c.kind, fingerprint: c.fingerprint,
+      name: c.name, not_after: c.not_after, via: 'AUTHENTICATES',
       issued_to: [(c)-[:ISSUED_TO]->(p:Person) | p.email]}] AS credentials,
   [(c:Control)-[r:PROTECTS|MONITORS|MANAGES]->(a) | {tool: c.name, category: c.category, verb: type(r),
-                                                     last_seen: r.last_seen}] AS controls,
+                                                     last_seen: r.last_seen, current: coalesce(r.current, true)}]
+    AS controls,
   [(a)-[:LISTENS_ON]->(p:Port) | p {.protocol, .number, .service, .product, .version}] AS ports,
   [(a)-[h:HAS_IP]->(ip:IPAddress) | {address: ip.address, current: h.current, last_seen: h.last_seen}] AS addresses,
-  [(a)-[s:SEEN_BY]->(src:Source) | {source: src.name, role: src.role, first_seen: s.first_seen,
+  [(a)-[s:SEEN_BY]->(src:Source) | {source: src.name, role: src.role, scope: s.scope, first_seen: s.first_seen,
                                      last_seen: s.last_seen, current: coalesce(s.current, true),
                                      stale_since: s.stale_since,
                                      claims: [k IN keys(s) WHERE k STARTS WITH 'claim_' | [substring(k, 6), s[k]]]}]
@@ -132,7 +136,9 @@ class AssetContext:
                   owners=sorted(row["owners"], key=lambda o: (
                       owner_rank.index(o["source"]) if o["source"] in owner_rank else len(owner_rank), o["email"])),
                   software=sorted(row["software"], key=lambda s: (s["name"], s["version"] or "")),
-                  licenses=_unique(row["licenses"]), credentials=sorted(row["credentials"], key=lambda c: c["fingerprint"]),
+                  licenses=_unique(row["licenses"]),
+                  credentials=sorted(_unique_by(row["credentials"], ("fingerprint", "via")),
+                                     key=lambda c: (c["fingerprint"], c["via"])),
                   controls=sorted(row["controls"], key=lambda c: c["tool"]),
                   ports=sorted(row["ports"], key=lambda p: (p["protocol"], p["number"])),
                   addresses=sorted(row["addresses"], key=lambda a: (not a["current"], a["address"])),
@@ -169,6 +175,10 @@ class AssetContext:
 def _by_kind(ident: dict) -> tuple:
     order = ["asset_tag", "serial", "cloud_id", "agent_id", "mac", "hostname", "fqdn", "ip"]
     return (order.index(ident["kind"]) if ident["kind"] in order else 99, ident["value"])
+
+
+def _unique_by(items: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    return list({tuple(item[k] for k in keys): item for item in items}.values())
 
 
 def _unique(items: list[dict]) -> list[dict]:

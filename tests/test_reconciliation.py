@@ -1,6 +1,9 @@
 """Reconciliation at breadth: time-bound names, randomised MACs, staleness after complete runs only."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from ingest.errors import IngestError
@@ -100,3 +103,62 @@ def test_inventory_drop_needs_review(store, settings, tmp_path, api):
     assert asset["sightings"] == [{"current": False}]
     assert asset["shouldExist"]["verdict"] == "REVIEW"
     assert asset["shouldExist"]["reasons"][-1].startswith("no longer in the snipeit inventory since ")
+
+
+ACME = Path(__file__).parent / "fixtures" / "aws" / "acme"
+
+
+def reach_into(store) -> set[tuple[str, str, str]]:
+    rows = store.read("MATCH (o)-[r:CAN_REACH]->(a:Asset) WHERE r.basis STARTS WITH 'security group ' "
+                      "RETURN coalesce(o.id, o.name) AS origin, a.name AS target, r.basis AS basis")
+    return {(r["origin"], r["target"], r["basis"]) for r in rows}
+
+
+def test_firewall_reach_does_not_depend_on_file_order(store, settings, tmp_path):
+    ingest_files(store, "aws", [ACME / "ec2-describe-security-groups.json"], settings)
+    assert reach_into(store) == set()
+    ingest_files(store, "aws", [ACME / "ec2-describe-instances.json"], settings)
+    rules_first = reach_into(store)
+    store.wipe()
+    ingest_files(store, "aws", [ACME / "ec2-describe-instances.json", ACME / "ec2-describe-security-groups.json"],
+                 settings)
+    assert reach_into(store) == rules_first
+    assert ("internet", "bastion-01", "security group sg-bastion") in rules_first
+
+
+def test_leaving_a_security_group_takes_its_reach_away(store, settings, tmp_path):
+    ingest_files(store, "aws", [ACME / "ec2-describe-instances.json", ACME / "ec2-describe-security-groups.json"],
+                 settings)
+    assert any(target == "app-01" for _, target, _ in reach_into(store))
+    moved = json.loads((ACME / "ec2-describe-instances.json").read_text())
+    for reservation in moved["Reservations"]:
+        for instance in reservation["Instances"]:
+            if any(t["Value"] == "app-01" for t in instance.get("Tags", []) if t["Key"] == "Name"):
+                instance["SecurityGroups"] = [{"GroupId": "sg-quarantine", "GroupName": "quarantine"}]
+                for eni in instance.get("NetworkInterfaces", []):
+                    eni["Groups"] = [{"GroupId": "sg-quarantine", "GroupName": "quarantine"}]
+    later = tmp_path / "ec2-describe-instances.json"
+    later.write_text(json.dumps(moved))
+    ingest_files(store, "aws", [later], settings)
+    assert not any(target == "app-01" for _, target, _ in reach_into(store))
+
+
+OSQUERY = Path(__file__).parent / "fixtures" / "osquery"
+
+
+@pytest.mark.parametrize("first", ["osquery", "certificates"])
+def test_one_certificate_seen_by_osquery_and_as_a_file_is_one_node(store, settings, first):
+    runs = {"osquery": [OSQUERY / "snapshot.log"], "certificates": [OSQUERY / "web01.pem"]}
+    for source in sorted(runs, key=lambda s: s != first):
+        ingest_files(store, source, runs[source], settings)
+    rows = store.read("""
+        MATCH (c:Credential {kind: 'x509'}) WHERE c.name = 'web01.corp.example.com'
+        RETURN c.fingerprint AS fingerprint, c.aliases AS aliases,
+               [(c)-[:STORED_ON]->(a) | a.name] AS stored_on, [(c)-[:NAMES]->()-[:IDENTIFIES]->(a) | a.name] AS authenticates""")
+    assert len(rows) == 1
+    cert = rows[0]
+    assert len(cert["fingerprint"]) == 64 and not cert["fingerprint"].startswith("sha1:")
+    assert cert["stored_on"] == ["web01"]
+    assert sorted(set(cert["authenticates"])) == ["web01"]
+    if first == "osquery":
+        assert [a[:5] for a in cert["aliases"]] == ["sha1:"]

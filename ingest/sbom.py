@@ -1,0 +1,470 @@
+"""SBOMs: CycloneDX JSON (1.2 to 1.6, crypto BOM certificates too) and SPDX 2.3 JSON.
+
+The component an SBOM describes becomes an Application asset (a Host for a CycloneDX `device`)
+with every listed package as installed software. Applications are identified by the asset tag
+`APP:<ref>`, where ref is the CycloneDX bom-ref (unless it is a random UUID), else the purl,
+else the name. CycloneDX 1.6 certificates become x509 credentials stored on the application.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObservation, HostObservation,
+                          Identifier, SoftwareObservation)
+from graph.schema import IdentifierKind
+from ingest.errors import IngestError, ProblemList, read_limited
+
+SOURCE = "sbom"
+CYCLONEDX_VERSIONS = ("1.2", "1.3", "1.4", "1.5", "1.6")
+SPDX_VERSIONS = ("SPDX-2.2", "SPDX-2.3")
+NOT_AN_SBOM = "not a CycloneDX or SPDX 2.3 JSON SBOM"
+SPDX3 = "SPDX 3 (JSON-LD) is not supported; export SPDX 2.3 JSON"
+MAX_DEPTH = 32                       # nesting of CycloneDX components
+HOST_TYPES = ("device",)             # CycloneDX metadata.component types that are hosts, not applications
+NO_VALUE = ("NOASSERTION", "NONE")   # SPDX placeholders
+_UUID = re.compile(r"^(urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_PURL = re.compile(r"^pkg:/*([A-Za-z.+-][A-Za-z0-9.+-]*)/[^\s]+$")
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type as the user knows it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+class _Fields:
+    """Typed reads of JSON members; every problem names its JSON path."""
+
+    def __init__(self, problems: ProblemList):
+        self.problems = problems
+
+    def add(self, field: str, message: str) -> None:
+        self.problems.add(message, None, field)
+
+    def text(self, obj: dict, key: str, path: str, required: bool = False) -> str | None:
+        field = f"{path}.{key}" if path else key
+        value = obj.get(key)
+        if value is None:
+            if required:
+                self.add(field, "missing")
+            return None
+        if not isinstance(value, str):
+            self.add(field, f"is {_kind(value)}, expected a string")
+            return None
+        value = value.strip()
+        if not value:
+            if required:
+                self.add(field, "is empty")
+            return None
+        return value
+
+    def obj(self, parent: dict, key: str, path: str, required: bool = False) -> dict | None:
+        field = f"{path}.{key}" if path else key
+        value = parent.get(key)
+        if value is None:
+            if required:
+                self.add(field, "missing")
+            return None
+        if not isinstance(value, dict):
+            self.add(field, f"is {_kind(value)}, expected an object")
+            return None
+        return value
+
+    def array(self, parent: dict, key: str, path: str) -> list:
+        field = f"{path}.{key}" if path else key
+        value = parent.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.add(field, f"is {_kind(value)}, expected an array")
+            return []
+        return value
+
+    def moment(self, obj: dict, key: str, path: str) -> datetime | None:
+        raw = self.text(obj, key, path)
+        if raw is None:
+            return None
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            self.add(f"{path}.{key}" if path else key, f"{raw!r} is not an ISO 8601 date and time")
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _load(path: Path, data: bytes) -> dict:
+    """The JSON object in the file, or a clear error for anything that is not a JSON SBOM."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise IngestError.one(path, f"{NOT_AN_SBOM}: not UTF-8 text (byte {exc.start})", line) from None
+    start = text.lstrip()[:1]
+    if not start:
+        raise IngestError.one(path, f"{NOT_AN_SBOM}: the file is empty")
+    if start == "<":
+        raise IngestError.one(path, f"{NOT_AN_SBOM}: this is XML (CycloneDX XML is not supported; export CycloneDX JSON)")
+    if start not in "{[":
+        raise IngestError.one(path, f"{NOT_AN_SBOM}: not JSON")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError.one(path, f"malformed JSON: {exc.msg}", exc.lineno) from None
+    except RecursionError:
+        raise IngestError.one(path, "malformed JSON: nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise IngestError.one(path, f"{NOT_AN_SBOM}: the top level is {_kind(doc)}, expected an object")
+    if "@context" in doc or "@graph" in doc:
+        if "spdx" in json.dumps(doc.get("@context", "")).lower() or "spdx" in text[:4096].lower():
+            raise IngestError.one(path, SPDX3, field="@context")
+        raise IngestError.one(path, f"{NOT_AN_SBOM}: JSON-LD document", field="@context")
+    return doc
+
+
+def _observed_at(path: Path, stated: datetime | None) -> datetime:
+    """When the SBOM was made; without a timestamp, when the file was last written."""
+    if stated is not None:
+        return stated
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+
+
+def _purl_type(purl: str) -> str:
+    match = _PURL.match(purl)
+    return match.group(1).lower() if match else ""
+
+
+def _asset(path: Path, fields: _Fields, record: str, field: str, component_type: str | None, name: str | None,
+           ref: str | None, observed_at: datetime, software: list[SoftwareObservation],
+           credentials: list[CredentialObservation]) -> HostObservation | None:
+    """The described application (or device) as a host observation."""
+    if name is None or ref is None:
+        return None
+    if component_type in HOST_TYPES:
+        try:
+            identifiers = (Identifier.of(IdentifierKind.HOSTNAME, name),)
+        except ValueError:
+            fields.add(f"{field}.name", f"{name!r} is not a host name (a device SBOM must name its device by host name)")
+            return None
+        kind = "Host"
+    else:
+        try:
+            identifiers = (Identifier.of(IdentifierKind.ASSET_TAG, f"app:{ref}"),)
+        except ValueError as exc:
+            fields.add(field, str(exc))
+            return None
+        kind = "Application"
+    try:
+        return HostObservation(
+            record=record, observed_at=observed_at, identifiers=identifiers, kind=kind,
+            properties=AssetProperties(name=name), software=tuple(dict.fromkeys(software)),
+            credentials=tuple(credentials))
+    except ValidationError as exc:
+        fields.add(field, f"invalid: {exc.errors()[0]['msg']}")
+        return None
+
+
+# --- CycloneDX ---------------------------------------------------------------------------------
+
+class _CycloneDX:
+    def __init__(self, path: Path, doc: dict):
+        self.path = path
+        self.doc = doc
+        self.problems = ProblemList(path)
+        self.fields = _Fields(self.problems)
+        self.software: list[SoftwareObservation] = []
+        self.certificates: list[tuple[str, dict]] = []      # (JSON path, component)
+        self.skipped = 0
+
+    def parse(self) -> Batch:
+        fields, doc = self.fields, self.doc
+        version = doc.get("specVersion")
+        if not isinstance(version, str) or version not in CYCLONEDX_VERSIONS:
+            raise IngestError.one(self.path, f"CycloneDX specVersion {version!r} is not supported "
+                                             f"({', '.join(CYCLONEDX_VERSIONS)})", field="specVersion")
+        metadata = fields.obj(doc, "metadata", "", required=True) or {}
+        app = fields.obj(metadata, "component", "metadata", required=True)
+        stated = fields.moment(metadata, "timestamp", "metadata")
+        if app is None and not self.problems.problems:
+            fields.add("metadata.component", "missing")
+        app_type = name = ref = None
+        if app is not None:
+            app_type = fields.text(app, "type", "metadata.component", required=True)
+            name = fields.text(app, "name", "metadata.component", required=True)
+            bom_ref = fields.text(app, "bom-ref", "metadata.component")
+            purl = fields.text(app, "purl", "metadata.component")
+            if bom_ref and _UUID.match(bom_ref):
+                bom_ref = None                              # regenerated on every run: not an identity
+            ref = bom_ref or purl or name
+        for index, component in enumerate(fields.array(doc, "components", "")):
+            self._component(component, f"components[{index}]", 1)
+        credentials = self._credentials(ref or "")
+        observation = _asset(self.path, fields, f"{self.path.name} metadata.component", "metadata.component",
+                             app_type, name, ref, _observed_at(self.path, stated), self.software, credentials)
+        self.problems.raise_if_any()
+        if observation is None:
+            raise IngestError.one(self.path, "no described component", field="metadata.component")
+        return Batch(hosts=[observation], credentials=list(credentials), skipped=self.skipped,
+                     scopes=[f"sbom:{ref}"])
+
+    def _component(self, component: Any, path: str, depth: int) -> None:
+        fields = self.fields
+        if not isinstance(component, dict):
+            fields.add(path, f"is {_kind(component)}, expected an object")
+            return
+        if depth > MAX_DEPTH:
+            fields.add(path, f"components nested more than {MAX_DEPTH} deep")
+            return
+        component_type = fields.text(component, "type", path, required=True)
+        if component_type == "cryptographic-asset":
+            crypto = fields.obj(component, "cryptoProperties", path) or {}
+            if crypto.get("assetType") == "certificate":
+                self.certificates.append((path, component))
+            else:
+                self.skipped += 1                           # algorithms, keys' metadata, protocols
+        else:
+            self._software(component, path)
+        for index, child in enumerate(fields.array(component, "components", path)):
+            self._component(child, f"{path}.components[{index}]", depth + 1)
+
+    def _software(self, component: dict, path: str) -> None:
+        fields = self.fields
+        before = len(self.problems.problems)
+        name = fields.text(component, "name", path, required=True)
+        version = fields.text(component, "version", path)
+        purl = fields.text(component, "purl", path)
+        if purl and not _PURL.match(purl):
+            fields.add(f"{path}.purl", f"{purl!r} is not a package URL (pkg:type/name@version)")
+        cpe = fields.text(component, "cpe", path)
+        supplier = fields.obj(component, "supplier", path)
+        vendor = (fields.text(component, "publisher", path)
+                  or (fields.text(supplier, "name", f"{path}.supplier") if supplier else None)
+                  or fields.text(component, "group", path))
+        licenses = self._licenses(component, path)
+        if name is None or len(self.problems.problems) > before:
+            return
+        try:
+            self.software.append(SoftwareObservation(
+                name=name, version=version, vendor=vendor, purl=purl, cpe=cpe,
+                package_type=_purl_type(purl) if purl else None, licenses=licenses))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or "name"
+            fields.add(f"{path}.{where}", error["msg"])
+
+    def _licenses(self, component: dict, path: str) -> tuple[str, ...]:
+        fields = self.fields
+        found = []
+        for index, choice in enumerate(fields.array(component, "licenses", path)):
+            where = f"{path}.licenses[{index}]"
+            if not isinstance(choice, dict):
+                fields.add(where, f"is {_kind(choice)}, expected an object")
+                continue
+            if "expression" in choice:
+                value = fields.text(choice, "expression", where)
+            else:
+                license_ = fields.obj(choice, "license", where, required=True)
+                value = license_ and (fields.text(license_, "id", f"{where}.license")
+                                      or fields.text(license_, "name", f"{where}.license"))
+            if value:
+                found.append(value)
+        return tuple(dict.fromkeys(found))
+
+    def _credentials(self, app_ref: str) -> list[CredentialObservation]:
+        fields = self.fields
+        credentials: dict[str, CredentialObservation] = {}
+        for path, component in self.certificates:
+            before = len(self.problems.problems)
+            props = fields.obj(component["cryptoProperties"], "certificateProperties", f"{path}.cryptoProperties") or {}
+            where = f"{path}.cryptoProperties.certificateProperties"
+            form = fields.text(props, "certificateFormat", where)
+            if form and form.upper().replace(".", "").replace(" ", "") != "X509":
+                self.skipped += 1                           # PGP and other non-X.509 certificates
+                continue
+            name = fields.text(component, "name", path, required=True)
+            fingerprint = self._fingerprint(component, path, app_ref, name)
+            values = dict(subject=fields.text(props, "subjectName", where),
+                          issuer=fields.text(props, "issuerName", where),
+                          not_before=fields.moment(props, "notValidBefore", where),
+                          not_after=fields.moment(props, "notValidAfter", where))
+            if len(self.problems.problems) > before or fingerprint is None:
+                continue
+            try:
+                credential = CredentialObservation(record=f"{self.path.name} {path}", kind=CredentialKind.X509,
+                                                   fingerprint=fingerprint, name=name, **values)
+            except ValidationError as exc:
+                fields.add(path, f"invalid certificate: {exc.errors()[0]['msg']}")
+                continue
+            credentials.setdefault(fingerprint, credential)
+        return list(credentials.values())
+
+    def _fingerprint(self, component: dict, path: str, app_ref: str, name: str | None) -> str | None:
+        """The SHA-256 of the certificate if the CBOM gives it, else an id that is only good inside SBOMs."""
+        fields = self.fields
+        for index, entry in enumerate(fields.array(component, "hashes", path)):
+            where = f"{path}.hashes[{index}]"
+            if not isinstance(entry, dict):
+                fields.add(where, f"is {_kind(entry)}, expected an object")
+                return None
+            if fields.text(entry, "alg", where) == "SHA-256":
+                content = fields.text(entry, "content", where, required=True)
+                if content and not _SHA256.match(content):
+                    fields.add(f"{where}.content", "is not a SHA-256 (64 hexadecimal digits)")
+                    return None
+                return content.lower() if content else None
+        ref = fields.text(component, "bom-ref", path)
+        fingerprint = f"cbom:{ref}" if ref else f"cbom:{app_ref}/{name}"
+        if len(fingerprint) > 256:
+            fields.add(f"{path}.bom-ref", "longer than 250 characters")
+            return None
+        return fingerprint
+
+
+# --- SPDX 2.x ----------------------------------------------------------------------------------
+
+def _spdx_party(value: str | None) -> str | None:
+    """'Organization: Acme (ops@acme.example)' -> 'Acme'; NOASSERTION -> None."""
+    if not value or value.upper() in NO_VALUE:
+        return None
+    rest = re.sub(r"^(Organization|Person|Tool)\s*:\s*", "", value)
+    rest = re.sub(r"\s*\([^)]*\)\s*$", "", rest).strip()       # the contact e-mail
+    return rest or None
+
+
+class _SPDX:
+    def __init__(self, path: Path, doc: dict):
+        self.path = path
+        self.doc = doc
+        self.problems = ProblemList(path)
+        self.fields = _Fields(self.problems)
+
+    def parse(self) -> Batch:
+        fields, doc = self.fields, self.doc
+        version = doc.get("spdxVersion")
+        if version not in SPDX_VERSIONS:
+            if isinstance(version, str) and version.startswith("SPDX-3"):
+                raise IngestError.one(self.path, SPDX3, field="spdxVersion")
+            raise IngestError.one(self.path, f"{NOT_AN_SBOM}: spdxVersion {version!r} is not SPDX-2.3",
+                                  field="spdxVersion")
+        document_id = fields.text(doc, "SPDXID", "") or "SPDXRef-DOCUMENT"
+        creation = fields.obj(doc, "creationInfo", "") or {}
+        stated = fields.moment(creation, "created", "creationInfo")
+        packages = fields.array(doc, "packages", "")
+        ids: dict[str, int] = {}
+        for index, package in enumerate(packages):
+            if not isinstance(package, dict):
+                fields.add(f"packages[{index}]", f"is {_kind(package)}, expected an object")
+                continue
+            spdx_id = fields.text(package, "SPDXID", f"packages[{index}]", required=True)
+            if spdx_id:
+                ids.setdefault(spdx_id, index)
+        described = self._described(document_id, ids)
+        software, app = [], None
+        for index, package in enumerate(packages):
+            if not isinstance(package, dict):
+                continue
+            parsed = self._package(package, f"packages[{index}]")
+            if parsed is None:
+                continue
+            if described is not None and index == described:
+                app = parsed
+            else:
+                software.append(parsed)
+        observation, ref = None, None
+        if app is not None:
+            ref = app.purl or app.name
+            observation = _asset(self.path, fields, f"{self.path.name} packages[{described}]", f"packages[{described}]",
+                                 None, app.name, ref, _observed_at(self.path, stated), software, [])
+        self.problems.raise_if_any()
+        if observation is None:
+            raise IngestError.one(self.path, "no described package", field="documentDescribes")
+        return Batch(hosts=[observation], scopes=[f"sbom:{ref}"])
+
+    def _described(self, document_id: str, ids: dict[str, int]) -> int | None:
+        """The index in packages[] of the one package the document describes."""
+        fields, doc = self.fields, self.doc
+        targets = []
+        for index, value in enumerate(fields.array(doc, "documentDescribes", "")):
+            if isinstance(value, str):
+                targets.append(value)
+            else:
+                fields.add(f"documentDescribes[{index}]", f"is {_kind(value)}, expected a string")
+        for index, rel in enumerate(fields.array(doc, "relationships", "")):
+            where = f"relationships[{index}]"
+            if not isinstance(rel, dict):
+                fields.add(where, f"is {_kind(rel)}, expected an object")
+                continue
+            kind = fields.text(rel, "relationshipType", where)
+            element, related = fields.text(rel, "spdxElementId", where), fields.text(rel, "relatedSpdxElement", where)
+            if kind == "DESCRIBES" and element == document_id and related:
+                targets.append(related)
+            elif kind == "DESCRIBED_BY" and related == document_id and element:
+                targets.append(element)
+        packages = list(dict.fromkeys(t for t in targets if t in ids))
+        if not packages:
+            fields.add("documentDescribes", "the document names no package it describes "
+                                            "(documentDescribes or a DESCRIBES relationship to a package)")
+            return None
+        if len(packages) > 1:
+            fields.add("documentDescribes", f"describes {len(packages)} packages ({', '.join(packages)}); "
+                                            "expected one application per SBOM")
+            return None
+        return ids[packages[0]]
+
+    def _package(self, package: dict, path: str) -> SoftwareObservation | None:
+        fields = self.fields
+        before = len(self.problems.problems)
+        name = fields.text(package, "name", path, required=True)
+        version = fields.text(package, "versionInfo", path)
+        vendor = _spdx_party(fields.text(package, "supplier", path)) or _spdx_party(fields.text(package, "originator", path))
+        licenses = [fields.text(package, key, path) for key in ("licenseConcluded", "licenseDeclared")]
+        purl = cpe = None
+        for index, ref in enumerate(fields.array(package, "externalRefs", path)):
+            where = f"{path}.externalRefs[{index}]"
+            if not isinstance(ref, dict):
+                fields.add(where, f"is {_kind(ref)}, expected an object")
+                continue
+            kind = fields.text(ref, "referenceType", where, required=True)
+            locator = fields.text(ref, "referenceLocator", where, required=True)
+            if kind == "purl" and locator and purl is None:
+                if not _PURL.match(locator):
+                    fields.add(f"{where}.referenceLocator", f"{locator!r} is not a package URL (pkg:type/name@version)")
+                purl = locator
+            elif kind in ("cpe23Type", "cpe22Type") and locator and cpe is None:
+                cpe = locator
+        if name is None or len(self.problems.problems) > before:
+            return None
+        try:
+            return SoftwareObservation(
+                name=name, version=version if version and version.upper() not in NO_VALUE else None,
+                vendor=vendor, purl=purl, cpe=cpe, package_type=_purl_type(purl) if purl else None,
+                licenses=tuple(dict.fromkeys(v for v in licenses if v and v.upper() not in NO_VALUE)))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            fields.add(f"{path}.{'.'.join(str(p) for p in error['loc']) or 'name'}", error["msg"])
+            return None
+
+
+def parse_batch(path: Path, limit_bytes: int) -> Batch:
+    """The registry's entry point: one SBOM file, one described application and its packages."""
+    doc = _load(path, read_limited(path, limit_bytes))
+    if doc.get("bomFormat") == "CycloneDX":
+        return _CycloneDX(path, doc).parse()
+    if "spdxVersion" in doc:
+        return _SPDX(path, doc).parse()
+    raise IngestError.one(path, f"{NOT_AN_SBOM}: no bomFormat \"CycloneDX\" and no spdxVersion")
