@@ -44,3 +44,28 @@ def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600) -> Path:
                  f'total="{len(hosts)}"/></runstats></nmaprun>')
     path.write_text("\n".join(parts) + "\n")
     return path
+
+
+def osquery_log(path: Path, hosts: list[dict], unix_time: int = 1795478400) -> Path:
+    """An osquery result log in the documented snapshot shape: hosts as {hostname, uuid, serial, mac, ip,
+    os: (name, version), programs: [(name, version, publisher)]}."""
+    import json
+
+    lines = []
+    for host in hosts:
+        def snapshot(table: str, rows: list[dict]) -> None:
+            lines.append(json.dumps({
+                "name": f"pack_inventory_{table}", "hostIdentifier": host["hostname"],
+                "calendarTime": "Tue Nov 24 00:00:00 2026 UTC", "unixTime": str(unix_time), "epoch": "0",
+                "counter": "0", "numerics": False, "decorations": {"host_uuid": host["uuid"]},
+                "action": "snapshot", "snapshot": rows}))
+        snapshot("system_info", [{"hostname": host["hostname"], "uuid": host["uuid"],
+                                  "hardware_serial": host["serial"], "hardware_vendor": "Dell Inc.",
+                                  "hardware_model": "Latitude 7440", "computer_name": host["hostname"]}])
+        name, version = host.get("os", ("Microsoft Windows 11 Enterprise", "10.0.22631"))
+        snapshot("os_version", [{"name": name, "version": version, "platform": "windows"}])
+        snapshot("interface_details", [{"interface": "Ethernet", "mac": host["mac"]}])
+        snapshot("interface_addresses", [{"interface": "Ethernet", "address": host["ip"]}])
+        snapshot("programs", [{"name": n, "version": v, "publisher": p} for n, v, p in host.get("programs", [])])
+    path.write_text("\n".join(lines) + "\n")
+    return path
