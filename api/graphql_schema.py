@@ -84,7 +84,8 @@ class Credential:
     fingerprint: str
     name: str | None
     not_after: dt.datetime | None
-    via: str = strawberry.field(description="STORED_ON, AUTHENTICATES or GRANTS_ACCESS_TO this asset")
+    via: str = strawberry.field(description="STORED_ON, AUTHENTICATES or GRANTS_ACCESS_TO this asset, "
+                                            "or ISSUED_TO_OWNER (held by the asset's owner)")
     issued_to: list[str]
 
 

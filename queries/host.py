@@ -45,6 +45,9 @@ RETURN a {.*} AS asset,
       issued_to: [(c)-[:ISSUED_TO]->(p:Person) | p.email]}]
     + [(c:Credential)-[:NAMES]->(:Identifier)-[:IDENTIFIES]->(a) | {kind: c.kind, fingerprint: c.fingerprint,
       name: c.name, not_after: c.not_after, via: 'AUTHENTICATES',
+      issued_to: [(c)-[:ISSUED_TO]->(p:Person) | p.email]}]
+    + [(c:Credential)-[:ISSUED_TO]->(:Person)-[:OWNS]->(a) | {kind: c.kind, fingerprint: c.fingerprint,
+      name: c.name, not_after: c.not_after, via: 'ISSUED_TO_OWNER',
       issued_to: [(c)-[:ISSUED_TO]->(p:Person) | p.email]}] AS credentials,
   [(c:Control)-[r:PROTECTS|MONITORS|MANAGES]->(a) | {tool: c.name, category: c.category, verb: type(r),
                                                      last_seen: r.last_seen, current: coalesce(r.current, true)}]

@@ -94,3 +94,31 @@ def test_ingest_cli_reports_bad_input_and_reruns_change_nothing(demo, tmp_path):
     assert summary["unchanged"] == summary["records"]
     runs = itam("ingest", "runs", "--json")
     assert [r["status"] for r in json.loads(runs.output)][:1] == ["succeeded"]
+
+
+def test_demo_laptop_answers_with_every_source(demo):
+    laptop = demo.highlights["demo_laptop"]
+    answer = json.loads(itam("host", laptop["hostname"], "--json").output)
+    assert answer["owners"][0]["email"] == laptop["email"] and answer["owners"][0]["teams"]
+    assert answer["props"]["os_name"] and any(s["source"] == "osquery" for s in answer["software"])
+    assert {c["tool"] for c in answer["controls"]} >= {"osquery", "CrowdStrike Falcon"}
+    assert {s["source"] for s in answer["sightings"]} >= {"snipeit", "nmap", "osquery", "coverage"}
+    vpn = [c for c in answer["credentials"] if c["via"] == "ISSUED_TO_OWNER" and c["kind"] == "x509"]
+    assert vpn and all(c["issued_to"] == [laptop["email"]] for c in vpn)
+
+
+def test_demo_bastion_reaches_the_database_in_two_hops(demo):
+    bastion, database = demo.highlights["internet_bastion"], demo.highlights["aws_database"]
+    answer = json.loads(itam("host", bastion["cloud_id"], "--json", "--max-hops", "2").output)
+    assert answer["internet_exposed"] is True
+    hops = {r["id"]: r["hops"] for r in answer["reachable"]}
+    db = json.loads(itam("host", database["cloud_id"], "--json").output)
+    assert hops[db["id"]] == 2
+
+
+def test_departed_vpn_user_still_holds_credentials(demo, store):
+    person = demo.highlights["departed_vpn_user"]["email"]
+    rows = store.read("MATCH (c:Credential)-[:ISSUED_TO]->(p:Person {email: $email}) "
+                      "RETURN p.active AS active, collect(DISTINCT c.kind) AS kinds", email=person)
+    assert rows[0]["active"] is False
+    assert {"x509", "aws_access_key"} <= set(rows[0]["kinds"])

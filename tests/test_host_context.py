@@ -97,8 +97,9 @@ def test_certificates_and_departure_show_on_the_laptop(laptop, api, store, setti
     hr.write_text("email,name,department,end_date\nada@example.com,Ada Lovelace,Finance,2026-11-01\n")
     ingest_files(store, "hr", [hr], settings)
     asset = api(QUERY, id="lt-0042")["data"]["asset"]
-    assert asset["credentials"] == [{"kind": "x509", "name": "lt-0042.corp.example.com", "via": "AUTHENTICATES",
-                                     "issuedTo": ["ada@example.com"]}]
+    assert asset["credentials"] == [
+        {"kind": "x509", "name": "lt-0042.corp.example.com", "via": via, "issuedTo": ["ada@example.com"]}
+        for via in ("AUTHENTICATES", "ISSUED_TO_OWNER")]
     assert asset["owner"]["active"] is False
     assert asset["shouldExist"]["verdict"] == "REVIEW"
     assert "owner ada@example.com left on 2026-11-01" in asset["shouldExist"]["reasons"]
