@@ -50,7 +50,9 @@ def build(quiet: bool = True) -> Path:
     """Compile the launcher and copy Neo4j's jars to target/lib; a no-op when done already."""
     target = LAUNCHER_DIR / "target"
     marker = target / "classes" / "itam" / "Neo4jLauncher.class"
-    if marker.exists() and any((target / "lib").glob("neo4j-kernel-*.jar")):
+    sources = [LAUNCHER_DIR / "pom.xml", *LAUNCHER_DIR.glob("src/main/java/itam/*.java")]
+    fresh = marker.exists() and all(src.stat().st_mtime <= marker.stat().st_mtime for src in sources)
+    if fresh and any((target / "lib").glob("neo4j-kernel-*.jar")):
         return target
     _require("java", "install a JDK 17 (Debian: openjdk-17-jdk-headless)")
     mvn = _require("mvn", "install Maven (Debian: maven) to fetch Neo4j's jars")

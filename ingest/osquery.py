@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import ipaddress
 import json
+from functools import lru_cache
 import re
 import sys
 from collections import defaultdict
@@ -666,6 +667,12 @@ def _namespaces(platform: str | None, facts: list[tuple[str, dict]]) -> dict[str
             "rpm": max(sorted(set(known)), key=known.count) if known else None}
 
 
+@lru_cache(maxsize=65536)
+def _quote(text: str, safe: str) -> str:
+    """urllib's quote, remembered: the same package names and versions recur on every host."""
+    return quote(text, safe=safe)
+
+
 def _purl(kind: str, fact: dict, namespaces: dict[str, str | None]) -> tuple[str | None, str | None]:
     """(purl, installed version) of a deb or rpm package row."""
     name, version = fact["name"], fact.get("version") or None
@@ -676,12 +683,12 @@ def _purl(kind: str, fact: dict, namespaces: dict[str, str | None]) -> tuple[str
     namespace = namespaces.get(kind)
     if not namespace:
         return None, version
-    purl = f"pkg:{kind}/{quote(namespace.lower(), safe='')}/{quote(name, safe='.-_~')}"
+    purl = f"pkg:{kind}/{_quote(namespace.lower(), safe='')}/{_quote(name, safe='.-_~')}"
     if version:
-        purl += "@" + quote(version, safe=".-_~:")
+        purl += "@" + _quote(version, safe=".-_~:")
     qualifiers = []
     if fact.get("arch"):
-        qualifiers.append(f"arch={quote(fact['arch'], safe='.-_~')}")
+        qualifiers.append(f"arch={_quote(fact['arch'], safe='.-_~')}")
     if kind == "rpm" and fact.get("epoch"):
         qualifiers.append(f"epoch={fact['epoch']}")
     if qualifiers:

@@ -37,17 +37,26 @@ SET seen.last_seen = CASE WHEN seen.last_seen > row.at THEN seen.last_seen ELSE 
 SET seen += row.claims
 """
 
-# Per disputed field, every source's claim; Python picks the winner by CLAIM_PRECEDENCE.
-READ_CLAIMS = """
-UNWIND $ids AS id
-MATCH (a:Asset {id: id})-[s:SEEN_BY]->(src:Source)
-RETURN id, src.name AS source, s.last_seen AS last_seen, properties(s) AS seen
+# Per disputed field the asset shows the best claim: the source's rank in CLAIM_PRECEDENCE, then
+# the newest. Built per field from the vocabulary (never from input), for the fields a run claimed.
+_CLAIM_FIELD = """
+CALL (a) {
+  OPTIONAL MATCH (a)-[s:SEEN_BY]->(src:Source) WHERE s.claim_%(f)s IS NOT NULL
+  WITH s, src ORDER BY coalesce($rank.%(f)s[src.name], 99), s.last_seen DESC
+  RETURN collect(s.claim_%(f)s)[0] AS %(f)s
+}
 """
-SET_CLAIMED = """
-UNWIND $rows AS row
-MATCH (a:Asset {id: row.id})
-SET a += row.values
-"""
+
+
+def claim_statement(fields: list[str]) -> str:
+    """UNWIND $rows AS id ... SET a.<field> = <best claim> for each field (fields from CLAIM_PRECEDENCE)."""
+    for field in fields:
+        if field not in CLAIM_PRECEDENCE:
+            raise ValueError(f"{field!r} is not a disputed field")
+    calls = "".join(_CLAIM_FIELD % {"f": field} for field in fields)
+    sets = ", ".join(f"a.{field} = {field}" for field in fields)
+    return f"UNWIND $rows AS id\nMATCH (a:Asset {{id: id}})\n{calls}SET {sets}\n"
+
 
 # Strong identifiers never move (resolution refused anything that would); a time-bound one
 # (IP, host name) moves to the asset that held it last, and an older sighting never takes it back.
@@ -61,6 +70,17 @@ OPTIONAL MATCH (i)-[old:IDENTIFIES]->(other:Asset) WHERE row.exclusive AND other
 WITH i, a, row, collect(old) AS olds, max(old.last_seen) AS newest
 WHERE newest IS NULL OR newest <= row.at
 FOREACH (o IN olds | DELETE o)
+MERGE (i)-[r:IDENTIFIES]->(a)
+ON CREATE SET r.first_seen = row.at
+SET r.last_seen = CASE WHEN r.last_seen > row.at THEN r.last_seen ELSE row.at END
+"""
+
+# Strong identifiers only ever point at the asset resolution chose: no holder to displace.
+LINK_STRONG_IDENTIFIERS = """
+UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})
+MERGE (i:Identifier {key: row.key})
+ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
 MERGE (i)-[r:IDENTIFIES]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = CASE WHEN r.last_seen > row.at THEN r.last_seen ELSE row.at END
@@ -310,6 +330,7 @@ class HostRows:
         self.software, self.removed, self.groups, self.stored = [], [], [], []
         self.controls: dict[str, list[dict]] = defaultdict(list)
         self.credentials = []
+        self.claimed: set[str] = set()
 
     def add(self, obs: HostObservation, asset: str) -> None:
         at, source = obs.observed_at, self.source
@@ -318,6 +339,7 @@ class HostRows:
         fill = {k: props.pop(k) for k in list(props)
                 if self.role == SourceRole.DISCOVERY and k in FILL_ONLY_FROM_DISCOVERY}
         claims = {f"claim_{k}": props.pop(k) for k in list(props) if k in CLAIM_PRECEDENCE}
+        self.claimed.update(name[len("claim_"):] for name in claims)
         self.assets[obs.kind].append({
             "id": asset, "props": props, "fill": {"name": fill.get("name"), "host_type": fill.get("host_type")},
             "claims": claims, "at": at, "source": source, "run_id": self.run_id, "scope": obs.scope or ""})
@@ -377,7 +399,9 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
         for row in asset_rows:
             row["digest"] = combined[row["id"]]
         write_batches(tx, UPSERT_ASSETS.replace("{kind}", label(kind)), asset_rows)
-    write_batches(tx, LINK_IDENTIFIERS, _sorted(rows.identifiers, "key"))
+    identifiers = _sorted(rows.identifiers, "key")
+    write_batches(tx, LINK_STRONG_IDENTIFIERS, [r for r in identifiers if not r["exclusive"]])
+    write_batches(tx, LINK_IDENTIFIERS, [r for r in identifiers if r["exclusive"]])
     write_batches(tx, LINK_IPS, _sorted(rows.ips, "address"))
     write_batches(tx, REPLACE_PORTS, rows.ports)
     write_batches(tx, SET_OWNERS, rows.owners)
@@ -393,7 +417,7 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
                  for r in resolutions if r.conflict]
     write_batches(tx, RECORD_CONFLICTS, conflicts)
     touched = sorted(combined)
-    resolve_claims(tx, touched)
+    resolve_claims(tx, touched, rows.claimed)
     if rows.ips or rows.ports:
         write_batches(tx, DERIVE_REACH, touched)
         tx.run(DERIVE_INTERNET_REACH, assets=touched, internet=INTERNET).consume()
@@ -402,21 +426,15 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     return combined, rows.credentials, rows.stored
 
 
-def resolve_claims(tx: Transaction, asset_ids: list[str]) -> None:
-    """Show on each asset, per disputed field, the best source's claim (CLAIM_PRECEDENCE, then newest)."""
-    best: dict[str, dict[str, tuple]] = defaultdict(dict)
+def resolve_claims(tx: Transaction, asset_ids: list[str], fields: set[str]) -> None:
+    """Show on each asset, per disputed field this run claimed, the best source's claim."""
+    if not fields or not asset_ids:
+        return
+    ordered = sorted(fields)
+    rank = {field: {source: i for i, source in enumerate(CLAIM_PRECEDENCE[field])} for field in ordered}
+    statement = claim_statement(ordered)
     for start in range(0, len(asset_ids), 5000):
-        for row in tx.run(READ_CLAIMS, ids=asset_ids[start:start + 5000]):
-            for field, order in CLAIM_PRECEDENCE.items():
-                value = row["seen"].get(f"claim_{field}")
-                if value is None:
-                    continue
-                rank = (order.index(row["source"]) if row["source"] in order else len(order), -row["last_seen"].to_native().timestamp())
-                current = best[row["id"]].get(field)
-                if current is None or rank < current[0]:
-                    best[row["id"]][field] = (rank, value)
-    updates = [{"id": asset, "values": {f: v for f, (_, v) in fields.items()}} for asset, fields in best.items()]
-    write_batches(tx, SET_CLAIMED, updates)
+        tx.run(statement, rows=asset_ids[start:start + 5000], rank=rank).consume()
 
 
 def write_people(tx: Transaction, source: str, run_id: str, people: list[PersonObservation],

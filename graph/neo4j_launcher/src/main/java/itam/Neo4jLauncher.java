@@ -44,7 +44,9 @@ public final class Neo4jLauncher {
                 .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(pageCacheMb))
                 .setConfig(GraphDatabaseSettings.preallocate_logical_logs, false)
                 .setConfig(GraphDatabaseSettings.keep_logical_logs, "2 files")
-                .setConfig(GraphDatabaseSettings.transaction_timeout, Duration.ofMinutes(5))
+                .setConfig(GraphDatabaseSettings.transaction_timeout, Duration.ofMinutes(30))
+                // An ingest run is one transaction (all or nothing): the heap bounds it, not 70% of it.
+                .setConfig(GraphDatabaseSettings.memory_transaction_global_max_size, 0L)
                 .build();
 
         CountDownLatch stopped = new CountDownLatch(1);
