@@ -26,15 +26,12 @@ from graph.models import HostObservation
 from graph.schema import SINGLE_VALUED_KINDS, STRONG_KINDS, TIME_BOUND_KINDS, WEAK_PRECEDENCE, IdentifierKind
 from graph.store import Store
 
+# The assets any of a run's identifiers point at, each with all its identifier keys: one round trip.
 LOOKUP = """
 UNWIND $keys AS key
-MATCH (i:Identifier {key: key})-[:IDENTIFIES]->(a:Asset)
-RETURN key, a.id AS asset
-"""
-ASSET_IDENTIFIERS = """
-UNWIND $ids AS id
-MATCH (a:Asset {id: id})<-[:IDENTIFIES]-(i:Identifier)
-RETURN id, i.kind AS kind, i.value AS value
+MATCH (:Identifier {key: key})-[:IDENTIFIES]->(a:Asset)
+WITH DISTINCT a
+RETURN a.id AS id, [(i:Identifier)-[:IDENTIFIES]->(a) | i.key] AS keys
 """
 
 
@@ -89,10 +86,10 @@ class Resolver:
 
     def _load(self, observations: list[HostObservation]) -> None:
         keys = sorted({i.key for o in observations for i in o.identifiers})
-        rows = self.store.read(LOOKUP, keys=keys)
-        assets = sorted({row["asset"] for row in rows})
-        for row in self.store.read(ASSET_IDENTIFIERS, ids=assets):
-            self.index.add(row["id"], row["kind"], row["value"])
+        for row in self.store.read(LOOKUP, keys=keys):
+            for key in row["keys"]:
+                kind, _, value = key.partition(":")
+                self.index.add(row["id"], kind, value)
 
     def resolve(self, observations: list[HostObservation]) -> list[Resolution]:
         self._load(observations)
