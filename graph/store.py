@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from neo4j import AsyncDriver, AsyncGraphDatabase, Driver, GraphDatabase, ManagedTransaction, Transaction
@@ -83,10 +84,29 @@ class Store:
             session.run("MERGE (:Internet {name: 'internet'})").consume()
 
 
+_UNWIND_ROWS = "UNWIND $rows AS row"
+
+
+def _epoch_millis(rows: Sequence[dict[str, Any]], cypher: str) -> tuple[str, list[dict[str, Any]]]:
+    """Send top-level datetimes as epoch milliseconds and rebuild them in Cypher: the driver packs a
+    Python datetime in ~90 µs, which made timestamps a fifth of an ingest's time."""
+    if not rows or not isinstance(rows[0], dict) or not cypher.lstrip().startswith(_UNWIND_ROWS):
+        return cypher, list(rows)
+    keys = sorted({k for row in rows for k, v in row.items() if isinstance(v, datetime)})
+    if not keys:
+        return cypher, list(rows)
+    converted = [{**row, **{k: int(row[k].timestamp() * 1000) for k in keys if isinstance(row.get(k), datetime)}}
+                 for row in rows]
+    rebuilt = ", ".join(f"{k}: CASE WHEN _r.{k} IS NULL THEN null ELSE datetime({{epochMillis: _r.{k}}}) END"
+                        for k in keys)
+    return cypher.replace(_UNWIND_ROWS, f"UNWIND $rows AS _r WITH _r{{.*, {rebuilt}}} AS row", 1), converted
+
+
 def write_batches(tx: Transaction, cypher: str, rows: Sequence[dict[str, Any]],
                   batch_size: int = BATCH_SIZE) -> int:
     """Run `UNWIND $rows AS row ...` over rows in batches inside the caller's transaction."""
     for start in range(0, len(rows), batch_size):
-        tx.run(cypher, rows=list(rows[start:start + batch_size])).consume()
+        statement, batch = _epoch_millis(rows[start:start + batch_size], cypher)
+        tx.run(statement, rows=batch).consume()
     return len(rows)
 

@@ -197,17 +197,16 @@ MATCH (narrow:Subnet {cidr: row.narrow}), (wide:Subnet {cidr: row.wide})
 MERGE (narrow)-[:IN]->(wide)
 """
 
+# One pass over the source's sightings (a dense Source node), not one scan per scope.
 MARK_STALE = """
-UNWIND $scopes AS scope
-MATCH (a:Asset)-[s:SEEN_BY {scope: scope}]->(:Source {name: $source})
-WHERE s.run_id <> $run_id AND coalesce(s.current, true)
+MATCH (:Source {name: $source})<-[s:SEEN_BY]-(a:Asset)
+WHERE s.scope IN $scopes AND s.run_id <> $run_id AND coalesce(s.current, true)
 SET s.current = false, s.stale_since = $now
 RETURN count(a) AS retired
 """
 MARK_CONTROLS_STALE = """
-UNWIND $scopes AS scope
-MATCH (:Control)-[r:PROTECTS|MONITORS|MANAGES {scope: scope}]->(:Asset)
-WHERE r.source = $source AND r.run_id <> $run_id AND coalesce(r.current, true)
+MATCH (:Control)-[r:PROTECTS|MONITORS|MANAGES]->(:Asset)
+WHERE r.source = $source AND r.scope IN $scopes AND r.run_id <> $run_id AND coalesce(r.current, true)
 SET r.current = false, r.stale_since = $now
 """
 
