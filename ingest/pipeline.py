@@ -77,7 +77,8 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
                  dry_run: bool = False, partial: bool = False, progress: Progress | None = None) -> IngestSummary:
     """Ingest files of one source as one run; raises IngestError (nothing written) on bad input.
 
-    `partial` says the files are not the whole of their scope: nothing is then marked stale."""
+    `partial` says the files are not the whole of their scope: nothing is then marked stale.
+    `dry_run` does every write and rolls the transaction back, so its counts are exact."""
     if source not in BY_SOURCE:
         raise IngestError.one(source, f"unknown source; known: {', '.join(sorted(BY_SOURCE))}")
     progress = progress or (lambda stage, done, total: None)
@@ -98,11 +99,6 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
         known = {r.asset_id: r.observation.scope or "" for r in resolutions if r.asset_id and not r.is_new}
         before = existing_digests(tx, source, known)
         new_ids = {r.asset_id for r in resolutions if r.is_new}
-        if dry_run:
-            _count(summary, {r.asset_id: None for r in resolutions if r.asset_id}, before, new_ids)
-            if batch.people:
-                _write_people(tx, summary, batch.people)
-            return
         after, found_credentials, stored = write_hosts(tx, source, role, summary.run_id, resolutions, summary.started)
         _count(summary, after, before, new_ids)
         if batch.people:
@@ -142,8 +138,7 @@ def _write_people(tx, summary: IngestSummary, people: list[PersonObservation]) -
         "RETURN email, s.digest AS digest", emails=emails, source=summary.source)}
     known = {row["email"] for row in tx.run("UNWIND $emails AS email MATCH (p:Person {email: email}) RETURN email",
                                             emails=emails)}
-    after = {p.email: None for p in people} if summary.dry_run else write_people(
-        tx, summary.source, summary.run_id, people, summary.started)
+    after = write_people(tx, summary.source, summary.run_id, people, summary.started)
     _count(summary, after, before, set(after) - known)
 
 

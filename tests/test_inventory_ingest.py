@@ -114,3 +114,13 @@ def test_dry_run_reports_without_writing(store, settings, tmp_path):
     summary = ingest_files(store, "snipeit", [export], settings, dry_run=True)
     assert (summary.status, summary.created) == ("dry-run", 1)
     assert store.read("MATCH (n) WHERE NOT n:Internet RETURN count(n) AS n") == [{"n": 0}]
+
+
+def test_dry_run_reports_what_would_retire(store, settings, tmp_path):
+    rows = [{**OWNED}, {**OWNED, "asset_tag": "ITAM-2", "item_name": "b", "serial": "SRV002", "mac_address": ""}]
+    ingest_files(store, "snipeit", [snipeit_csv(tmp_path / "a.csv", rows)], settings)
+    before = store.counts()
+    summary = ingest_files(store, "snipeit", [snipeit_csv(tmp_path / "b.csv", rows[:1])], settings, dry_run=True)
+    assert (summary.unchanged, summary.retired, summary.status) == (1, 1, "dry-run")
+    assert store.counts() == before
+    assert store.read("MATCH ()-[s:SEEN_BY {current: false}]->() RETURN count(s) AS n") == [{"n": 0}]

@@ -38,6 +38,9 @@ public final class Neo4jLauncher {
                 .setConfig(BoltConnector.listen_address, new SocketAddress(host, port))
                 .setConfig(BoltConnector.advertised_address, new SocketAddress(host, port))
                 .setConfig(BoltConnector.encryption_level, BoltConnector.EncryptionLevel.DISABLED)
+                // The driver times a connection out after keep-alive x probes without a message; a large
+                // ingest's commit sends none, so allow it minutes rather than Neo4j's default two.
+                .setConfig(BoltConnector.connection_keep_alive, Duration.ofMinutes(10))
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(HttpsConnector.enabled, false)
                 .setConfig(GraphDatabaseSettings.auth_enabled, false)
