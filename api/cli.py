@@ -310,7 +310,8 @@ def demo_load(out: Annotated[Path, typer.Option("--dir", help="Folder for the ge
         run_ingest(source, files)
     console.print("\n[bold]Try these[/] (CLI: itam host <identifier>, or GraphQL at http://127.0.0.1:8000/graphql):")
     for name, host in manifest.highlights.items():
-        ids = ", ".join(f"{k}={host[k]}" for k in ("hostname", "ip", "mac", "serial") if host.get(k))
+        ids = ", ".join(f"{k}={host[k]}" for k in ("hostname", "ip", "mac", "serial", "cloud_id", "email")
+                        if host.get(k))
         console.print(f"  {name}: {ids}\n    {host.get('story', '')}", highlight=False)
     console.print('\n  query { asset(identifier: "<any of the above>") { name lifecycleStage owner { email active } '
                   'openPorts { number service } sightings { source lastSeen } shouldExist { verdict reasons } '
