@@ -166,6 +166,7 @@ class Asset:
     """A managed thing (a host, for now) with everything known about it."""
 
     id: strawberry.ID
+    known_name: strawberry.Private[str | None] = None   # from the query that found it: no context load
 
     async def _ctx(self, info: Info) -> AssetContext:
         ctx = await info.context.assets.load(str(self.id))
@@ -175,6 +176,8 @@ class Asset:
 
     @strawberry.field
     async def name(self, info: Info) -> str | None:
+        if self.known_name is not None:
+            return self.known_name
         return (await self._ctx(info)).props.get("name")
 
     @strawberry.field
@@ -297,7 +300,8 @@ class Asset:
             found = await reachable(info.context.reader, str(self.id), max_hops)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        return [Reachable(asset=Asset(id=strawberry.ID(r.asset_id)), hops=r.hops, ports=list(r.ports)) for r in found]
+        return [Reachable(asset=Asset(id=strawberry.ID(r.asset_id), known_name=r.name), hops=r.hops,
+                          ports=list(r.ports)) for r in found]
 
 
 @strawberry.type

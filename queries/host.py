@@ -79,7 +79,7 @@ LIMIT $limit
 REACH_STEP = named(
     "reach_step", "responder",
     "One hop of reachability from each given asset: hosts it reaches directly, through a subnet it sits in "
-    "(or a wider CIDR holding that subnet), or through a security group it belongs to.",
+    "(or a wider CIDR holding that subnet), or through a security group it belongs to; each new host once.",
     """
 UNWIND $ids AS id
 MATCH (a:Asset {id: id})
@@ -99,8 +99,11 @@ CALL (a) {
   WHERE t <> a
   RETURN t, r.ports AS ports
 }
+WITH t, ports WHERE NOT t.id IN $visited
+WITH t, collect(ports)[0] AS ports
 RETURN t.id AS id, t.name AS name, ports
 ORDER BY name, id
+LIMIT $limit
 """)
 
 
@@ -263,7 +266,8 @@ async def reachable(reader: GraphReader, asset_id: str, max_hops: int = 2) -> li
     for hop in range(1, max_hops + 1):
         if not frontier:
             break
-        rows = await reader.rows(REACH_STEP, ids=frontier)
+        rows = await reader.rows(REACH_STEP, ids=frontier, visited=sorted(visited),
+                                 limit=MAX_REACHABLE - len(found))
         frontier = []
         for row in rows:
             if row["id"] in visited:
