@@ -1,10 +1,12 @@
 """What both benchmarks share: a private Neo4j, the machine description, option parsing, statistics."""
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,10 +32,11 @@ class BenchDatabase:
 
 
 @contextmanager
-def private_database(prefix: str) -> Iterator[BenchDatabase]:
+def private_database(prefix: str, heap_mb: int = HEAP_MB,
+                     pagecache_mb: int = PAGECACHE_MB) -> Iterator[BenchDatabase]:
     """Start a throw-away Neo4j on a free port in a temporary directory; always stop and delete it."""
     home = Path(tempfile.mkdtemp(prefix=f"{prefix}-neo4j-"))
-    neo4j = LocalNeo4j(home, port=free_port(), heap_mb=HEAP_MB, pagecache_mb=PAGECACHE_MB)
+    neo4j = LocalNeo4j(home, port=free_port(), heap_mb=heap_mb, pagecache_mb=pagecache_mb)
     store = None
     try:
         started = time.perf_counter()
@@ -48,6 +51,13 @@ def private_database(prefix: str) -> Iterator[BenchDatabase]:
             store.close()
         neo4j.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def refresh_statistics(store: Store) -> None:
+    """Resample every index, wait for it, then drop cached plans (`db.prepareForReplanning`), so the
+    next statements are planned against the graph as it is now, not as it was when it was empty."""
+    with store.driver.session(database=store.database) as session:
+        session.run("CALL db.prepareForReplanning(300)").consume()
 
 
 def _cpu_model() -> str:
@@ -75,14 +85,41 @@ def neo4j_version(store: Store) -> str:
     return ", ".join(f"{r['name']} {'/'.join(r['versions'])} {r['edition']}" for r in rows)
 
 
-def print_machine(store: Store) -> None:
-    """The machine the figures belong to."""
+def code_version() -> str:
+    """The commit the benchmark ran on, and whether the working tree had uncommitted changes."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{sha}{' + uncommitted changes' if dirty else ''}"
+
+
+def load_average() -> str:
+    """1, 5 and 15 minute load averages: other work on the machine skews every figure."""
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
+def add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--heap-mb", type=int, default=HEAP_MB, help=f"Neo4j heap (default {HEAP_MB})")
+    parser.add_argument("--pagecache-mb", type=int, default=PAGECACHE_MB,
+                        help=f"Neo4j page cache (default {PAGECACHE_MB})")
+
+
+def print_machine(db: BenchDatabase) -> None:
+    """The machine and code the figures belong to."""
     print("Machine")
     print(f"  nproc    {len(os.sched_getaffinity(0))}")
     print(f"  CPU      {_cpu_model()}")
     print(f"  RAM      {_ram_gib():.1f} GiB")
     print(f"  Python   {platform.python_version()} ({platform.python_implementation()})")
-    print(f"  Neo4j    {neo4j_version(store)} (embedded, heap {HEAP_MB} MB, page cache {PAGECACHE_MB} MB)")
+    print(f"  Neo4j    {neo4j_version(db.store)} (embedded, heap {db.neo4j.heap_mb} MB, "
+          f"page cache {db.neo4j.pagecache_mb} MB)")
+    print(f"  Code     git {code_version()}")
+    print(f"  Load     {load_average()} (1/5/15 min, at start)")
     print()
 
 

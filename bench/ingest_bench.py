@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import shutil
 import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from neo4j import Driver
+from neo4j.exceptions import DriverError, Neo4jError
 
+import ingest.links as links
+import ingest.pipeline as pipeline
 import ingest.writer as writer
-from bench.common import BenchDatabase, host_counts, median, print_machine, private_database, verdict
-from graph.store import BATCH_SIZE
+from bench.common import (BenchDatabase, add_database_options, host_counts, load_average, median, print_machine,
+                          private_database, refresh_statistics, verdict)
+from graph.config import Settings
+from graph.store import BATCH_SIZE, Store
 from ingest.demo_org import generate_org
 from ingest.nmap import parse_nmap
 from ingest.pipeline import ingest_files
@@ -98,16 +104,15 @@ class Timing:
 
 def generate(out_dir: Path, hosts: int, seed: int) -> Org:
     started = time.perf_counter()
-    manifest = generate_org(out_dir, hosts=hosts, seed=seed)
+    manifest = generate_org(out_dir, hosts=hosts, seed=seed, sources=set(CONNECTORS))
     elapsed = time.perf_counter() - started
-    inventory = next(p for p in manifest.files if p.name.startswith("snipeit"))
-    scans = [p for p in manifest.files if p.name.startswith("nmap")]
-    return Org(hosts, inventory, scans, elapsed)
+    [inventory] = manifest.files_by_source["snipeit"]
+    return Org(hosts, inventory, manifest.files_by_source["nmap"], elapsed)
 
 
 # --------------------------------------------------------------------------- the product
 
-def run_product(db: BenchDatabase, source: str, paths: list[Path]) -> Timing:
+def run_product(store: Store, settings: Settings, source: str, paths: list[Path]) -> Timing:
     """`ingest_files` for one source, timed end to end and split at its progress callbacks."""
     marks: dict[str, float] = {}
 
@@ -116,7 +121,7 @@ def run_product(db: BenchDatabase, source: str, paths: list[Path]) -> Timing:
             marks[stage] = time.perf_counter()
 
     started = time.perf_counter()
-    summary = ingest_files(db.store, source, paths, db.settings, progress=progress)
+    summary = ingest_files(store, source, paths, settings, progress=progress)
     finished = time.perf_counter()
     if summary.status != "succeeded":
         raise RuntimeError(f"{source} ingest ended {summary.status}: {summary.error}")
@@ -125,28 +130,69 @@ def run_product(db: BenchDatabase, source: str, paths: list[Path]) -> Timing:
     return Timing(summary.records, finished - started, stages)
 
 
-STATEMENT_NAMES = {getattr(writer, name): name for name in (
-    "UPSERT_ASSETS", "LINK_IDENTIFIERS", "LINK_IPS", "REPLACE_PORTS", "SET_OWNERS",
-    "RECORD_CONFLICTS", "DERIVE_REACH")}
+# graph.store.write_batches may rewrite `UNWIND $rows AS row` to convert values on the server.
+_ROWS_REWRITE = re.compile(r"UNWIND \$rows AS _r WITH _r\{.*?\} AS row", re.S)
 
 
-@contextmanager
-def timed_statements(totals: dict[str, float]) -> Iterator[None]:
-    """Diagnostics only: add the seconds each writer statement takes (all its batches) to totals."""
-    original = writer.write_batches
+class _Buffered:
+    """A statement's result, fetched in full so its time is known; iterates, .single() and .consume()."""
 
-    def timed(tx, cypher, rows, batch_size=BATCH_SIZE):
+    def __init__(self, eager):
+        self._eager = eager
+
+    def __iter__(self):
+        return iter(self._eager.records)
+
+    def single(self):
+        return self._eager.records[0] if self._eager.records else None
+
+    def consume(self):
+        return self._eager.summary
+
+
+class _TimedTransaction:
+    """Diagnostics only: a transaction that adds each statement's seconds to totals, by statement name."""
+
+    def __init__(self, tx, totals: dict[str, float]):
+        self._tx, self._totals = tx, totals
+
+    def run(self, query, parameters=None, **kwargs):
         started = time.perf_counter()
-        try:
-            return original(tx, cypher, rows, batch_size)
-        finally:
-            totals[STATEMENT_NAMES.get(cypher, "other")] += time.perf_counter() - started
+        result = _Buffered(self._tx.run(query, parameters, **kwargs).to_eager_result())
+        self._totals[statement_name(query)] += time.perf_counter() - started
+        return result
 
-    writer.write_batches = timed
-    try:
-        yield
-    finally:
-        writer.write_batches = original
+    def __getattr__(self, name):
+        return getattr(self._tx, name)
+
+
+class TimedStore(Store):
+    """A Store whose write transactions time every statement and the commit (see --statements)."""
+
+    def __init__(self, store: Store):
+        super().__init__(store.driver, store.database)
+        self.totals: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_TimedTransaction]:
+        with self.driver.session(database=self.database) as session, session.begin_transaction() as tx:
+            yield _TimedTransaction(tx, self.totals)
+            if not tx.closed():
+                started = time.perf_counter()
+                tx.commit()
+                self.totals["(commit)"] += time.perf_counter() - started
+
+
+def statement_name(cypher: str) -> str:
+    """The name of the product constant a statement comes from (templates match up to their placeholder)."""
+    cypher = _ROWS_REWRITE.sub("UNWIND $rows AS row", cypher, count=1)
+    for module in (writer, links, pipeline):
+        for name, text in vars(module).items():
+            if name.isupper() and isinstance(text, str) and text.strip():
+                head = text.split("{kind}")[0].split("%s")[0]
+                if cypher == text or (head != text and cypher.startswith(head)):
+                    return name
+    return " ".join(cypher.split())[:40]
 
 
 # --------------------------------------------------------------------------- the floor
@@ -211,75 +257,146 @@ def prepare_floor(org: Org, limit_bytes: int) -> dict[str, FloorRows]:
 
 # --------------------------------------------------------------------------- one host count
 
+@dataclass
+class Outcome:
+    """Every timing of one side (product or floor) and connector, or why it could not be measured."""
+
+    timings: list[Timing] = field(default_factory=list)
+    error: str | None = None
+
+    def attempt(self, run: Callable[[], Timing]) -> bool:
+        """Time one run unless an earlier one failed; a database error is recorded, not raised."""
+        if self.error:
+            return False
+        try:
+            self.timings.append(run())
+            return True
+        except (Neo4jError, DriverError, RuntimeError) as exc:
+            message = f"{exc.code}: {exc.message}" if isinstance(exc, Neo4jError) else str(exc)
+            self.error = f"FAILED {message}"
+            return False
+
+    def describe(self) -> str:
+        if not self.timings:
+            return self.error or "not run"
+        last = self.timings[-1]
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in last.stages.items())
+        return f"{last.seconds:.2f} s" + (f" ({stages})" if stages else "")
+
+
+Results = dict[tuple[str, str], Outcome]
+
+
 def node_counts(db: BenchDatabase) -> str:
     counts = db.store.counts()
     return ", ".join(f"{label} {counts.get(label, 0)}" for label in ("Asset", "Identifier", "IPAddress", "Port"))
 
 
+def run_side(side: str, results: Results, timer: Callable[[str], Timing]) -> None:
+    """Snipe-IT then nmap for one side; nmap is skipped when Snipe-IT failed (it would meet an empty graph)."""
+    ok = True
+    for source in CONNECTORS:
+        outcome = results.setdefault((side, source), Outcome())
+        if not ok:
+            outcome.error = outcome.error or "skipped: Snipe-IT failed first"
+            continue
+        ok = outcome.attempt(lambda: timer(source))
+
+
 def measure(db: BenchDatabase, org: Org, floor_rows: dict[str, FloorRows], repeat: int,
-            quiet: bool = False) -> dict[str, dict[str, list[Timing]]]:
-    """repeat x (wipe, product snipeit then nmap, wipe, floor snipeit then nmap); timings per side and connector."""
-    results: dict[str, dict[str, list[Timing]]] = {"product": defaultdict(list), "floor": defaultdict(list)}
+            fresh_plans: bool = False, quiet: bool = False) -> Results:
+    """repeat x (wipe, product snipeit then nmap, wipe, floor snipeit then nmap)."""
+    results: Results = {}
     driver, database = db.store.driver, db.store.database
+
+    def product(source: str) -> Timing:
+        if fresh_plans:
+            refresh_statistics(db.store)
+        return run_product(db.store, db.settings, source, org.paths(source))
+
     for run in range(1, repeat + 1):
         db.store.wipe()
-        for source in CONNECTORS:
-            results["product"][source].append(run_product(db, source, org.paths(source)))
+        run_side("product", results, product)
         if run == 1 and not quiet:
             print(f"  graph after product: {node_counts(db)}")
         db.store.wipe()
-        for source in CONNECTORS:
-            results["floor"][source].append(run_floor(driver, database, floor_rows[source]))
+        run_side("floor", results, lambda source: run_floor(driver, database, floor_rows[source]))
         if run == 1 and not quiet:
             print(f"  graph after floor:   {node_counts(db)}")
         if not quiet:
-            line = ", ".join(f"{side} {src} {t[-1].seconds:.2f} s"
-                             for side, per in results.items() for src, t in per.items())
-            print(f"  run {run}/{repeat}: {line}")
+            print(f"  run {run}/{repeat}:")
+            for (side, source), outcome in results.items():
+                print(f"    {side:<7} {source:<7} {outcome.describe()}")
     db.store.wipe()
     return results
 
 
-def statement_breakdown(db: BenchDatabase, org: Org) -> None:
-    """One extra, unreported product run with each writer statement timed."""
+def statement_breakdown(db: BenchDatabase, org: Org, fresh_plans: bool = False) -> None:
+    """One extra, unreported product run with every statement and the commit timed."""
     db.store.wipe()
     for source in CONNECTORS:
-        totals: dict[str, float] = defaultdict(float)
-        with timed_statements(totals):
-            timing = run_product(db, source, org.paths(source))
-        parts = ", ".join(f"{name} {secs:.2f}" for name, secs in sorted(totals.items(), key=lambda kv: -kv[1]))
-        print(f"  {source} write stage {timing.stages['write']:.2f} s; by statement (s): {parts}")
+        if fresh_plans:
+            refresh_statistics(db.store)
+        timed = TimedStore(db.store)
+        outcome = Outcome()
+        if not outcome.attempt(lambda: run_product(timed, db.settings, source, org.paths(source))):
+            print(f"  {source}: {outcome.error}")
+            break
+        timing = outcome.timings[0]
+        python = timing.stages["write"] - sum(timed.totals.values())
+        parts = ", ".join(f"{name} {secs:.2f}" for name, secs in
+                          sorted(timed.totals.items(), key=lambda kv: -kv[1]) if secs >= 0.005)
+        print(f"  {source}: parse {timing.stages['parse']:.2f} s, resolve {timing.stages['resolve']:.2f} s, "
+              f"write {timing.stages['write']:.2f} s = Python row building {python:.2f} + statements (s): {parts}")
     db.store.wipe()
 
 
-def summarise(hosts: int, results: dict[str, dict[str, list[Timing]]]) -> list[dict]:
+def summarise(hosts: int, results: Results, floor_rows: dict[str, FloorRows]) -> list[dict]:
+    """One row per connector: medians of what succeeded, or the error."""
     rows = []
     for source in CONNECTORS:
-        product, floor = results["product"][source], results["floor"][source]
-        p_rate, f_rate = median([t.rate for t in product]), median([t.rate for t in floor])
-        rows.append({
-            "hosts": hosts, "connector": source, "records": product[0].records, "runs": len(product),
-            "product_s": median([t.seconds for t in product]), "product_rate": p_rate,
-            "floor_s": median([t.seconds for t in floor]), "floor_rate": f_rate, "ratio": p_rate / f_rate,
-            "stages": {k: median([t.stages[k] for t in product]) for k in ("parse", "resolve", "write")},
-        })
+        product, floor = results[("product", source)], results[("floor", source)]
+        row = {"hosts": hosts, "connector": source, "records": floor_rows[source].records,
+               "product": product, "floor": floor}
+        if product.timings:
+            row["product_s"] = median([t.seconds for t in product.timings])
+            row["product_rate"] = median([t.rate for t in product.timings])
+            row["stages"] = {k: median([t.stages[k] for t in product.timings]) for k in ("parse", "resolve", "write")}
+        if floor.timings:
+            row["floor_s"] = median([t.seconds for t in floor.timings])
+            row["floor_rate"] = median([t.rate for t in floor.timings])
+        rows.append(row)
     return rows
+
+
+def _side(row: dict, side: str) -> str:
+    if f"{side}_s" not in row:
+        return f"{'-':>9} {'-':>9}"
+    return f"{row[f'{side}_s']:>9.2f} {row[f'{side}_rate']:>9.0f}"
 
 
 def print_table(rows: list[dict]) -> None:
     print(f"Ingest throughput, medians (target: product/floor >= {TARGET_RATIO})")
     header = (f"{'hosts':>7}  {'connector':<9} {'records':>8} {'runs':>4}  {'product s':>9} {'assets/s':>9}  "
-              f"{'floor s':>8} {'assets/s':>9}  {'ratio':>5}  target")
+              f"{'floor s':>9} {'assets/s':>9}  {'ratio':>5}  target")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['hosts']:>7}  {r['connector']:<9} {r['records']:>8} {r['runs']:>4}  {r['product_s']:>9.2f} "
-              f"{r['product_rate']:>9.0f}  {r['floor_s']:>8.2f} {r['floor_rate']:>9.0f}  {r['ratio']:>5.2f}  "
-              f"{verdict(r['ratio'] >= TARGET_RATIO)}")
+        line = (f"{r['hosts']:>7}  {r['connector']:<9} {r['records']:>8} {len(r['product'].timings):>4}  "
+                f"{_side(r, 'product')}  {_side(r, 'floor')}  ")
+        if "product_rate" in r and "floor_rate" in r:
+            ratio = r["product_rate"] / r["floor_rate"]
+            line += f"{ratio:>5.2f}  {verdict(ratio >= TARGET_RATIO)}"
+        else:
+            line += f"{'-':>5}  MISSED"
+        print(line)
+        for side in ("product", "floor"):
+            if r[side].error:
+                print(f"{'':>9}{side}: {r[side].error}")
     print()
     print("Product wall time by stage, medians (s): parse = read+validate files, resolve = identity "
-          "resolution, write = Cypher + commit")
-    for r in rows:
+          "resolution, write = Python row building + Cypher + commit")
+    for r in (r for r in rows if "stages" in r):
         s = r["stages"]
         total = sum(s.values())
         print(f"{r['hosts']:>7}  {r['connector']:<9} parse {s['parse']:7.2f} ({s['parse'] / total:4.0%})  "
@@ -297,13 +414,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, help="runs per measurement (default 3 up to 10000 hosts, else 1)")
     parser.add_argument("--seed", type=int, default=7, help="demo org seed (default 7)")
     parser.add_argument("--statements", action="store_true",
-                        help="also time each writer statement in one extra, unreported product run")
+                        help="also time each statement of the write stage in one extra, unreported product run")
+    parser.add_argument("--fresh-plans", action="store_true",
+                        help="resample indexes and clear cached plans (untimed) before each product connector "
+                             "run: throughput without plans made while the graph was empty (docs/PERFORMANCE.md)")
+    add_database_options(parser)
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="itam-ingest-bench-"))
     try:
-        with private_database("itam-ingest-bench") as db:
-            print_machine(db.store)
+        with private_database("itam-ingest-bench", args.heap_mb, args.pagecache_mb) as db:
+            print_machine(db)
+            if args.fresh_plans:
+                print("--fresh-plans: indexes resampled and plans cleared before each product connector run\n")
             warm = generate(work / "warmup", WARMUP_HOSTS, args.seed)
             measure(db, warm, prepare_floor(warm, db.settings.max_file_bytes), repeat=1, quiet=True)
             rows = []
@@ -312,12 +435,17 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{hosts} hosts: generated in {org.generated_s:.1f} s (not timed): "
                       f"1 Snipe-IT CSV, {len(org.scans)} nmap files")
                 floor_rows = prepare_floor(org, db.settings.max_file_bytes)
-                results = measure(db, org, floor_rows, args.repeat or default_repeat(hosts))
-                if args.statements:
-                    statement_breakdown(db, org)
-                rows += summarise(hosts, results)
-                shutil.rmtree(work / str(hosts), ignore_errors=True)
-                print()
+                try:
+                    results = measure(db, org, floor_rows, args.repeat or default_repeat(hosts), args.fresh_plans)
+                    if args.statements:
+                        statement_breakdown(db, org, args.fresh_plans)
+                except (Neo4jError, DriverError) as exc:  # the database itself gave out (wipe, counts)
+                    print(f"  stopped at {hosts} hosts: {type(exc).__name__}: {exc}")
+                    break
+                finally:
+                    shutil.rmtree(work / str(hosts), ignore_errors=True)
+                rows += summarise(hosts, results, floor_rows)
+                print(f"  load average now {load_average()}\n")
             print_table(rows)
             print("\nFloor: raw driver, UNWIND/MERGE of the same assets, identifiers, IPs and ports from rows "
                   "prepared before timing (CSV via csv.DictReader, nmap via ingest.nmap.parse_nmap): "
