@@ -90,8 +90,7 @@ def measure(hosts: int, repeat: int, seed: int, db) -> list[dict]:
         lines = []
         for source in SOURCES:
             paths = org.files_by_source[source]
-            batch = read_batch(source, paths, db.settings.max_file_bytes, lambda *a: None)
-            rows = floor_rows(batch)
+            rows = floor_rows(read_batch(source, paths, db.settings.max_file_bytes, lambda *a: None))
             product, floor = [], []
             for run in range(1, repeat + 1):
                 db.store.wipe()
