@@ -29,8 +29,9 @@ test: jars
 	$(VENV)/bin/pytest
 
 bench: jars
-	$(PY) -m bench.ingest_bench --hosts 10000,100000
-	$(PY) -m bench.query_bench --hosts 10000,100000
+	$(PY) -m bench.ingest_bench --hosts 10000,100000 --heap-mb 12288
+	$(PY) -m bench.agents_bench --hosts 10000,100000 --heap-mb 12288
+	$(PY) -m bench.query_bench --hosts 10000,100000 --heap-mb 12288
 
 # Re-export the GraphQL contract after a deliberate change (a test compares against it).
 schema: deps
