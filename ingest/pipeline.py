@@ -105,23 +105,14 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
             _write_people(tx, summary, batch.people)
         credentials = batch.credentials + found_credentials
         if credentials:
-            fingerprints = sorted({c.fingerprint for c in credentials})
-            old = links.existing_digests(tx, "Credential.fingerprint", fingerprints)
-            new, unmatched = links.write_credentials(tx, source, credentials, stored, summary.started)
-            _count(summary, new, old, set(fingerprints) - set(old))
-            summary.unmatched += unmatched
+            _write_counted(tx, summary, "Credential.fingerprint", {c.fingerprint for c in credentials},
+                           lambda: links.write_credentials(tx, source, credentials, stored, summary.started))
         if batch.licenses:
-            ids = sorted({lic.id for lic in batch.licenses})
-            old = links.existing_digests(tx, "License.id", ids)
-            new, unmatched = links.write_licenses(tx, batch.licenses, summary.started)
-            _count(summary, new, old, set(ids) - set(old))
-            summary.unmatched += unmatched
+            _write_counted(tx, summary, "License.id", {lic.id for lic in batch.licenses},
+                           lambda: links.write_licenses(tx, batch.licenses, summary.started))
         if batch.contracts:
-            refs = sorted({c.reference for c in batch.contracts})
-            old = links.existing_digests(tx, "Contract.reference", refs)
-            new, unmatched = links.write_contracts(tx, batch.contracts, summary.started)
-            _count(summary, new, old, set(refs) - set(old))
-            summary.unmatched += unmatched
+            _write_counted(tx, summary, "Contract.reference", {c.reference for c in batch.contracts},
+                           lambda: links.write_contracts(tx, batch.contracts, summary.started))
         if batch.reach:
             links.write_reach(tx, batch.reach)
         if batch.reach or any(h.ips for h in batch.hosts):
@@ -140,6 +131,14 @@ def _write_people(tx, summary: IngestSummary, people: list[PersonObservation]) -
                                             emails=emails)}
     after = write_people(tx, summary.source, summary.run_id, people, summary.started)
     _count(summary, after, before, set(after) - known)
+
+
+def _write_counted(tx, summary: IngestSummary, label_key: str, keys: set[str], write) -> None:
+    """Write one kind of keyed node and count it as created, updated or unchanged."""
+    old = links.existing_digests(tx, label_key, sorted(keys))
+    new, unmatched = write()
+    _count(summary, new, old, keys - set(old))
+    summary.unmatched += unmatched
 
 
 def _count(summary: IngestSummary, after: dict, before: dict, new_ids: set) -> None:
