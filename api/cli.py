@@ -120,7 +120,7 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
         console.print_json(json.dumps(summary.as_dict()))
         return
     table = Table(title=f"{summary.source}: {summary.status}" + (" (nothing written)" if summary.dry_run else ""))
-    columns = ("records", "created", "updated", "unchanged", "conflicts", "skipped", "unmatched", "retired")
+    columns = ("records", "created", "updated", "unchanged", "conflicts", "skipped", "unmatched", "retired", "dropped")
     for column in columns:
         table.add_column(column, justify="right")
     table.add_row(*(str(getattr(summary, c)) for c in columns))

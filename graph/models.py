@@ -258,9 +258,11 @@ class Batch(BaseModel):
     contracts: list[ContractObservation] = []
     reach: list[ReachRule] = []
     skipped: int = 0
+    dropped: int = 0                          # ports and packages beyond the per-host caps
     scopes: list[str] = []                    # what the files cover completely (staleness works per scope)
 
     def extend(self, other: "Batch") -> None:
         for name in ("hosts", "people", "credentials", "licenses", "contracts", "reach", "scopes"):
             getattr(self, name).extend(getattr(other, name))
         self.skipped += other.skipped
+        self.dropped += other.dropped

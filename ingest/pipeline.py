@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from graph.config import Settings
-from graph.models import Batch, PersonObservation
+from graph.models import Batch, HostObservation, PersonObservation
 from graph.schema import SOURCES
 from graph.store import Store
 from ingest import links
@@ -23,12 +23,15 @@ from ingest.writer import existing_digests, write_hosts, write_people
 
 Progress = Callable[[str, int, int], None]
 
+MAX_PORTS_PER_HOST = 4096       # open ports a real host has are far fewer; a tarpit answers on all
+MAX_SOFTWARE_PER_HOST = 50_000  # a large monorepo SBOM has tens of thousands of components
+
 RECORD_RUN = """
 MERGE (r:IngestRun {id: $run.run_id})
 SET r.source = $run.source, r.started = $run.started, r.finished = $run.finished, r.status = $run.status,
     r.files = $run.files, r.records = $run.records, r.created = $run.created, r.updated = $run.updated,
     r.unchanged = $run.unchanged, r.conflicts = $run.conflicts, r.skipped = $run.skipped, r.error = $run.error,
-    r.unmatched = $run.unmatched, r.retired = $run.retired
+    r.unmatched = $run.unmatched, r.retired = $run.retired, r.dropped = $run.dropped
 """
 
 
@@ -49,6 +52,7 @@ class IngestSummary:
     skipped: int = 0
     unmatched: int = 0
     retired: int = 0
+    dropped: int = 0          # ports and packages beyond the per-host caps
     error: str | None = None
     conflict_details: list[str] = field(default_factory=list)
 
@@ -69,8 +73,25 @@ def read_batch(source: str, paths: Sequence[Path], limit: int, progress: Progres
             part.hosts = [h if h.scope else h.model_copy(update={"scope": part.scopes[0]}) for h in part.hosts]
         batch.extend(part)
         progress("read", done, len(paths))
+    batch.hosts = [cap_host(h, batch) for h in batch.hosts]
     _duplicates_across_files(batch.people)
     return batch
+
+
+def cap_host(host: HostObservation, batch: Batch) -> HostObservation:
+    """A host's ports and packages cut to the per-host caps (lowest ports, first packages by key), the
+    rest counted in `batch.dropped`: a tarpit answering on every port cannot make one write run for hours."""
+    update = {}
+    if host.ports is not None and len(host.ports) > MAX_PORTS_PER_HOST:
+        update["ports"] = tuple(sorted(host.ports, key=lambda p: (p.number, p.protocol))[:MAX_PORTS_PER_HOST])
+    for name in ("software", "software_added", "software_removed"):
+        items = getattr(host, name)
+        if items is not None and len(items) > MAX_SOFTWARE_PER_HOST:
+            update[name] = tuple(sorted(items, key=lambda sw: sw.key)[:MAX_SOFTWARE_PER_HOST])
+    if not update:
+        return host
+    batch.dropped += sum(len(getattr(host, name)) - len(kept) for name, kept in update.items())
+    return host.model_copy(update=update)
 
 
 def ingest_files(store: Store, source: str, paths: Sequence[Path | str], settings: Settings,
@@ -86,7 +107,7 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     summary = IngestSummary(source=source, files=[str(p) for p in paths], dry_run=dry_run)
     role = SOURCES[source]
     batch = read_batch(source, paths, settings.max_file_bytes, progress)
-    summary.skipped = batch.skipped
+    summary.skipped, summary.dropped = batch.skipped, batch.dropped
     resolutions = Resolver(store, source).resolve(batch.hosts) if batch.hosts else []
     progress("resolve", 1, 1)
     summary.records = sum(len(getattr(batch, name)) for name in

@@ -3,6 +3,8 @@ a failed write leaves the graph as it was and is recorded as failed; an older sc
 newer ports; identity precedence and ambiguity; the CSV field limit at N and N+1."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ingest import links
@@ -103,3 +105,41 @@ def test_csv_field_limit_at_n_and_n_plus_one(store, settings, tmp_path, length, 
     else:
         ingest_files(store, "snipeit", [export], settings)
         assert store.read("MATCH (a:Asset) RETURN a.location AS loc") == [{"loc": "x" * length}]
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_ports_per_host_are_capped_at_n_and_the_rest_counted(store, settings, tmp_path, extra):
+    from ingest.pipeline import MAX_PORTS_PER_HOST
+    ports = [("tcp", n, "tarpit") for n in range(MAX_PORTS_PER_HOST + extra, 0, -1)]
+    scan = nmap_xml(tmp_path / "tarpit.xml", [{"ip": "10.0.0.66", "name": "tarpit", "ports": ports}])
+    summary = ingest_files(store, "nmap", [scan], settings)
+    assert summary.dropped == extra
+    stored = store.read("MATCH (:Asset)-[:LISTENS_ON]->(p:Port) RETURN count(p) AS n, max(p.number) AS top")
+    assert stored == [{"n": MAX_PORTS_PER_HOST, "top": MAX_PORTS_PER_HOST}]  # the lowest ports are kept
+    runs = store.read("MATCH (r:IngestRun {source: 'nmap'}) RETURN r.dropped AS dropped")
+    assert runs == [{"dropped": extra}]
+
+
+def test_a_newer_scan_closes_the_ports_it_no_longer_finds(store, settings, tmp_path):
+    host = {"ip": "10.0.0.10", "mac": "00:14:22:00:00:10", "name": "app-10"}
+    ingest_files(store, "nmap", [nmap_xml(tmp_path / "a.xml", [
+        {**host, "ports": [("tcp", 22, "ssh"), ("tcp", 80, "http"), ("tcp", 443, "https")], "time": 1763000000}],
+        start=1763000000)], settings)
+    ingest_files(store, "nmap", [nmap_xml(tmp_path / "b.xml", [
+        {**host, "ports": [("tcp", 443, "https")], "time": 1764000000}], start=1764000000)], settings)
+    ports = store.read("MATCH (:Asset)-[:LISTENS_ON]->(p:Port) RETURN p.number AS n ORDER BY n")
+    assert ports == [{"n": 443}]
+
+
+def test_a_new_sbom_of_the_same_application_drops_the_components_it_no_longer_lists(store, settings, tmp_path):
+    def sbom(path, names):
+        path.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+                                    "metadata": {"component": {"type": "application", "name": "payroll"}},
+                                    "components": [{"type": "library", "name": n, "version": "1.0",
+                                                    "purl": f"pkg:pypi/{n}@1.0"} for n in names]}))
+        return path
+
+    ingest_files(store, "sbom", [sbom(tmp_path / "v1.cdx.json", ["flask", "jinja2", "requests"])], settings)
+    ingest_files(store, "sbom", [sbom(tmp_path / "v2.cdx.json", ["requests"])], settings)
+    installed = store.read("MATCH (:Asset)-[:INSTALLED]->(s:Software) RETURN s.name AS name")
+    assert installed == [{"name": "requests"}]
