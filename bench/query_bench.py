@@ -33,7 +33,7 @@ from graph.store import connect_async
 from ingest.demo_org import generate_org
 from ingest.nmap import parse_nmap
 from ingest.pipeline import ingest_files
-from queries.host import ASSET_CONTEXT, FIND_BY_IDENTIFIER, MAX_REACHABLE, REACH_STEP
+from queries.host import ASSET_CONTEXT, FIND_BY_IDENTIFIER, GONE_STATES, MAX_REACHABLE, REACH_STEP
 
 TARGET_P99_MS = 50.0
 TARGET_P99_RATIO = 3.0
@@ -127,8 +127,8 @@ async def floor_reach(driver: AsyncDriver, database: str, asset_id: str) -> int:
     for _ in range(REACH_HOPS):
         if not frontier:
             break
-        rows = await read(driver, database, REACH_STEP.cypher, ids=frontier, visited=sorted(visited),
-                          limit=MAX_REACHABLE - len(found))
+        rows = await read(driver, database, REACH_STEP.cypher, ids=frontier, visited=dict.fromkeys(visited, True),
+                          gone=GONE_STATES, limit=MAX_REACHABLE - len(found))
         frontier = []
         for row in rows:
             if row["id"] not in visited:
@@ -144,7 +144,7 @@ def floor_request(driver: AsyncDriver, database: str, probes: dict[str, Probe], 
         if len(matched) != 1:
             return 0
         asset_id = matched[0]["id"]
-        context = read(driver, database, ASSET_CONTEXT.cypher, ids=[asset_id])
+        context = read(driver, database, ASSET_CONTEXT.cypher, ids=[asset_id], gone=GONE_STATES)
         if not reach:
             await context
             return 0

@@ -14,6 +14,7 @@ from queries.verdict import Verdict, is_departed, should_exist
 MAX_PAGE = 100
 MAX_HOPS = 3
 MAX_REACHABLE = 500
+GONE_STATES = ["shutting-down", "terminated"]  # cloud instances that no longer exist on the network
 
 FIND_BY_IDENTIFIER = named(
     "find_by_identifier", "responder",
@@ -59,7 +60,7 @@ RETURN a {.*} AS asset,
                                      stale_since: s.stale_since,
                                      claims: [k IN keys(s) WHERE k STARTS WITH 'claim_' | [substring(k, 6), s[k]]]}]
     AS sightings,
-  EXISTS { (:Internet)-[:CAN_REACH]->(a) } AS internet_exposed
+  EXISTS { (:Internet)-[:CAN_REACH]->(a) } AND NOT coalesce(a.cloud_state, '') IN $gone AS internet_exposed
 """)
 
 LIST_ASSETS = named(
@@ -78,29 +79,28 @@ LIMIT $limit
 
 REACH_STEP = named(
     "reach_step", "responder",
-    "One hop of reachability from each given asset: hosts it reaches directly, through a subnet it sits in "
-    "(or a wider CIDR holding that subnet), or through a security group it belongs to; each new host once.",
+    "One hop of reachability from the given assets: every subnet (or wider CIDR holding it), security group "
+    "or asset they reach from is expanded once, however many of the assets share it; each new host once. "
+    "Terminated instances reach nothing and are reached by nothing; only current addresses count.",
     """
 UNWIND $ids AS id
-MATCH (a:Asset {id: id})
+MATCH (a:Asset {id: id}) WHERE NOT coalesce(a.cloud_state, '') IN $gone
 CALL (a) {
-  MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(:Subnet)-[r:CAN_REACH]->(t:Asset)
-  WHERE t <> a
-  RETURN t, r.ports AS ports
+  MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(net:Subnet)
+  RETURN net AS origin
   UNION
-  MATCH (a)-[r:CAN_REACH]->(t:Asset)
-  RETURN t, r.ports AS ports
+  MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(:Subnet)-[:IN]->(net:Subnet)
+  RETURN net AS origin
   UNION
-  MATCH (a)-[:IN]->(:SecurityGroup)-[r:CAN_REACH]->(t:Asset)
-  WHERE t <> a
-  RETURN t, r.ports AS ports
+  MATCH (a)-[:IN]->(group:SecurityGroup)
+  RETURN group AS origin
   UNION
-  MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(:Subnet)-[:IN]->(:Subnet)-[r:CAN_REACH]->(t:Asset)
-  WHERE t <> a
-  RETURN t, r.ports AS ports
+  RETURN a AS origin
 }
-WITH t, ports WHERE NOT t.id IN $visited
-WITH t, collect(ports)[0] AS ports
+WITH DISTINCT origin
+MATCH (origin)-[r:CAN_REACH]->(t:Asset)
+WHERE $visited[t.id] IS NULL AND NOT coalesce(t.cloud_state, '') IN $gone
+WITH t, min(r.ports) AS ports
 RETURN t.id AS id, t.name AS name, ports
 ORDER BY name, id
 LIMIT $limit
@@ -210,7 +210,7 @@ async def find_asset_id(reader: GraphReader, text: str) -> str | None:
 
 async def asset_contexts(reader: GraphReader, ids: list[str], today: date | None = None) -> list[AssetContext | None]:
     """Contexts in the order of ids (None where an id is unknown): the DataLoader's batch function."""
-    rows = await reader.rows(ASSET_CONTEXT, ids=list(dict.fromkeys(ids)))
+    rows = await reader.rows(ASSET_CONTEXT, ids=list(dict.fromkeys(ids)), gone=GONE_STATES)
     by_id = {row["asset"]["id"]: AssetContext.from_row(row, today) for row in rows}
     return [by_id.get(i) for i in ids]
 
@@ -266,7 +266,7 @@ async def reachable(reader: GraphReader, asset_id: str, max_hops: int = 2) -> li
     for hop in range(1, max_hops + 1):
         if not frontier:
             break
-        rows = await reader.rows(REACH_STEP, ids=frontier, visited=sorted(visited),
+        rows = await reader.rows(REACH_STEP, ids=frontier, visited=dict.fromkeys(visited, True), gone=GONE_STATES,
                                  limit=MAX_REACHABLE - len(found))
         frontier = []
         for row in rows:

@@ -429,6 +429,28 @@ def test_bastion_app_database_reachability(store, settings):
     assert found[db] == ("db-01", 2, ("tcp/5432",))
 
 
+@pytest.mark.parametrize("state, reached", [("running", True), ("stopped", True), ("shutting-down", False),
+                                             ("terminated", False)])
+def test_a_terminated_instance_reaches_nothing_and_is_reached_by_nothing(store, settings, tmp_path, state, reached):
+    described = load(ACME / "ec2-describe-instances.json")
+    for reservation in described["Reservations"]:
+        for instance in reservation["Instances"]:
+            if instance["InstanceId"] == APP:
+                instance["State"] = {"Code": 48, "Name": state}
+    ingest_files(store, "aws", [write_json(tmp_path / "instances.json", described),
+                                ACME / "ec2-describe-security-groups.json"], settings)
+    bastion, app, db = (asset_id(store, i) for i in (BASTION, APP, DB))
+
+    async def reach(origin):
+        driver = connect_async(settings)
+        try:
+            return {r.asset_id for r in await reachable(GraphReader(driver), origin, 2)}
+        finally:
+            await driver.close()
+    assert asyncio.run(reach(bastion)) == ({app, db} if reached else set())  # db only through the app
+    assert asyncio.run(reach(app)) == ({db} if reached else set())
+
+
 def test_reingesting_changes_nothing_and_a_missing_instance_goes_stale(store, settings, tmp_path):
     files = [ACME / "ec2-describe-instances.json", ACME / "ec2-describe-security-groups.json"]
     ingest_files(store, "aws", files, settings)
