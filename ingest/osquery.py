@@ -826,21 +826,29 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
 
 def _group(records: list[_Record]) -> dict[str, list[_Record]]:
     """Records by host: the decorations' host UUID when there is one, else the host identifier
-    (joined to the UUID other lines of the same identifier carry)."""
+    (joined to the UUID other lines of the same identifier carry). A placeholder UUID groups
+    nothing, and a UUID several host identifiers report (VMs cloned without a new one) is one
+    host per identifier: identity resolution decides whether they are one machine."""
     uuids_of: dict[str, set[str]] = defaultdict(set)
+    idents_of: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        if record.deco_uuid and record.ident:
-            uuids_of[record.ident.lower()].add(record.deco_uuid.upper())
+        uuid = _host_uuid(record)
+        if uuid and record.ident:
+            uuids_of[record.ident.lower()].add(uuid)
+            idents_of[uuid].add(record.ident.lower())
     hosts: dict[str, list[_Record]] = defaultdict(list)
     for record in records:
-        if record.deco_uuid:
-            key = record.deco_uuid.upper()
-        elif record.ident and len(uuids_of.get(record.ident.lower(), ())) == 1:
-            key = next(iter(uuids_of[record.ident.lower()]))
-        else:
-            key = (record.ident or record.deco_host or "").lower()
-        hosts[key].append(record)
+        ident = (record.ident or record.deco_host or "").lower()
+        uuid = _host_uuid(record)
+        if not uuid and record.ident and len(uuids_of.get(ident, ())) == 1:
+            uuid = next(iter(uuids_of[ident]))
+        hosts[uuid if uuid and len(idents_of[uuid]) <= 1 else ident].append(record)
     return hosts
+
+
+def _host_uuid(record: _Record) -> str | None:
+    uuid = (record.deco_uuid or "").upper()
+    return uuid if uuid and not is_placeholder_code(uuid) else None
 
 
 def _parse_log(path: Path, data: bytes, problems: ProblemList) -> Batch:
