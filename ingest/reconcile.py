@@ -11,8 +11,9 @@ Rules (the README has them for users):
    (with a stable id, so a re-run finds it again) plus a conflict.
 3. When several assets fit, the record's identifiers in precedence order (cloud id, agent id,
    serial, MAC, asset tag, then FQDN, host name, IP) pick one; if none does, it stands alone.
-   Whenever a record's strong identifier is also held by an asset it did not land on, a conflict
-   records both sides; the identifier then names several assets and a lookup lists them.
+   A conflict records both sides when the record was kept apart, or when other assets it fits
+   as well hold its identifiers; the identifier then names several assets and a lookup lists
+   them. A re-run finds a kept-apart record on its own asset, so the conflict is not raised again.
 4. With no strong match, weak identifiers are tried in order FQDN, hostname, IP. A weak match
    counts only if nothing single-valued contradicts it; an IP matches only when the record
    names no host name the holder lacks (IPs are re-used).
@@ -141,14 +142,14 @@ class Resolver:
     def _resolve_one(self, obs: HostObservation) -> Resolution:
         own = standalone_id(self.source, obs)
         holders = {a for i in _linking(obs) for a in self.index.holders.get(i.key, ())}
-        if own in holders and not self._contradicts(obs, own):
-            return self._land(obs, own, holders - {own}, is_new=False)  # this record stood alone before
+        if own in holders and not self._contradicts(obs, own):  # this record stood alone before
+            return self._land(obs, own, self._fitting(obs, holders - {own}), is_new=False)
         rivals = holders - {own}
         if rivals:
-            fitting = {a for a in rivals if not self._contradicts(obs, a)}
+            fitting = self._fitting(obs, rivals)
             chosen = self._choose(obs, fitting)
-            if chosen:
-                return self._land(obs, chosen, rivals - {chosen}, is_new=False)
+            if chosen:  # assets that contradict the record are other machines, not a dispute
+                return self._land(obs, chosen, fitting - {chosen}, is_new=False)
             return self._land(obs, own, rivals, is_new=own not in self.index.ids_of)
         names = {i.value for i in obs.identifiers if i.kind in (IdentifierKind.HOSTNAME, IdentifierKind.FQDN)}
         fqdns = {i.value for i in obs.identifiers if i.kind == IdentifierKind.FQDN}
@@ -158,12 +159,15 @@ class Resolver:
                 holders = {a for a in holders if self._holds_names(a, names)}
             if kind == IdentifierKind.HOSTNAME and fqdns:  # web-01.corp is not web-01.lab
                 holders = {a for a in holders if not self._other_domain(a, fqdns)}
-            fitting = {a for a in holders if not self._contradicts(obs, a)}
+            fitting = self._fitting(obs, holders)
             if len(fitting) > 1:
                 return self._land(obs, own, fitting, is_new=own not in self.index.ids_of)
             if fitting:
                 return self._land(obs, next(iter(fitting)), set(), is_new=False)
         return self._land(obs, str(uuid.uuid4()), set(), is_new=True)
+
+    def _fitting(self, obs: HostObservation, assets: set[str]) -> set[str]:
+        return {a for a in assets if not self._contradicts(obs, a)}
 
     def _choose(self, obs: HostObservation, fitting: set[str]) -> str | None:
         """The one fitting asset the record's identifiers pick, strongest kind first; None if they cannot."""
@@ -186,7 +190,7 @@ class Resolver:
         return not held or bool(held & names)
 
     def _land(self, obs: HostObservation, asset: str, rivals: set[str], is_new: bool) -> Resolution:
-        """The record lands on `asset`; other assets holding its identifiers make it a conflict."""
+        """The record lands on `asset`; `rivals`, other assets it could as well be, make it a conflict."""
         conflict = self._conflict(obs, asset, rivals) if rivals else None
         for ident in obs.identifiers:
             self.index.add(asset, ident.kind, ident.value)
