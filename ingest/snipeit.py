@@ -6,7 +6,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from graph.identifiers import canonical_mac, split_hostname
-from graph.identity_rules import is_placeholder_code
 from graph.models import AssetProperties, Batch, HostObservation, HostType, Identifier, OwnerRef
 from graph.schema import IdentifierKind, LifecycleStage
 from ingest.csvfile import CsvRows, FieldReader
@@ -99,7 +98,7 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
         cost = field.number("purchase_cost")
         # Snipe-IT itself keeps asset tags unique, so a repeated tag means a broken export. A repeated
         # serial is real life (placeholders, typos, a re-used board): identity resolution records it.
-        if tag and not is_placeholder_code(tag):
+        if tag:
             key = tag.upper()
             if key in seen_tags:
                 problems.add(f"asset tag {tag!r} already on line {seen_tags[key]}", line, "asset_tag")

@@ -1,6 +1,8 @@
 """An administrator answers a conflict: merge (one machine) or separate; recorded, never reopened."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -110,3 +112,19 @@ def test_graphql_resolve_needs_admin_and_records_who(store, settings, tmp_path):
         assert "is already merged (by token-admin)" in again["errors"][0]["message"]
         unknown = call(ADMIN, id="conflict-nope", action="SEPARATE").json()
         assert "no conflict 'conflict-nope'" in unknown["errors"][0]["message"]
+
+
+def test_an_answered_conflict_that_recurs_stays_answered(store, settings, cli_env):
+    messy = Path(__file__).parent / "fixtures" / "identity"
+    ingest_files(store, "snipeit", [messy / "snipeit-whitebox.csv"], settings)
+    osquery = [messy / "osquery-messy-fleet.log"]
+    ingest_files(store, "osquery", osquery, settings)
+    # dev-laptop-01's serial is also on LT-0102: every osquery run raises the same conflict again
+    (laptop,) = store.read("MATCH (c:Conflict {source: 'osquery'}) WHERE c.record CONTAINS 'line 1 ' "
+                           "RETURN c.id AS id")
+    assert CliRunner().invoke(app, ["conflicts", "resolve", laptop["id"], "--separate"]).exit_code == 0
+    again = ingest_files(store, "osquery", osquery, settings)
+    assert any("line 1 " in d for d in again.conflict_details)
+    assert store.read("MATCH (c:Conflict {id: $id}) RETURN c.status AS s", id=laptop["id"]) == [{"s": "separate"}]
+    listed = CliRunner().invoke(app, ["conflicts", "--json"]).output
+    assert laptop["id"] not in listed and "ci-runner-b" in listed

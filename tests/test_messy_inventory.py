@@ -107,3 +107,12 @@ def test_two_laptops_behind_one_dock_mac_stay_two_assets(store, settings, tmp_pa
     assert "matches 2 assets" in answer.output and "lt-ana" in answer.output and "lt-ben" in answer.output
     listed = CliRunner().invoke(app, ["conflicts"])
     assert "lt-ana" in listed.output and "lt-ben" in listed.output
+
+
+def test_a_placeholder_already_in_the_graph_links_nothing(store, settings):
+    # a graph loaded before the rule existed holds a placeholder serial: it must not pull records in
+    store.execute("CREATE (:Identifier {key: 'serial:TO BE FILLED BY O.E.M.', kind: 'serial', "
+                  "value: 'TO BE FILLED BY O.E.M.'})-[:IDENTIFIES]->(:Asset:Host {id: 'old-1', name: 'old'})")
+    summary = ingest_files(store, "snipeit", [SNIPEIT], settings)
+    assert (summary.created, summary.updated) == (15, 0)
+    assert "old" in names(store) and len(names(store)) == 16
