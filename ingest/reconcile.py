@@ -175,8 +175,6 @@ class Resolver:
         usable = _linking(obs) + [i for i in obs.identifiers if i.kind in WEAK_PRECEDENCE]
         for kind in STRONG_PRECEDENCE + WEAK_PRECEDENCE:
             narrowed = {a for i in usable if i.kind == kind for a in self.index.holders.get(i.key, ())} & candidates
-            if len(narrowed) == 1:
-                return narrowed.pop()
             candidates = narrowed or candidates
         return candidates.pop() if len(candidates) == 1 else None
 

@@ -110,9 +110,14 @@ def test_two_laptops_behind_one_dock_mac_stay_two_assets(store, settings, tmp_pa
 
 
 def test_a_placeholder_already_in_the_graph_links_nothing(store, settings):
-    # a graph loaded before the rule existed holds a placeholder serial: it must not pull records in
-    store.execute("CREATE (:Identifier {key: 'serial:TO BE FILLED BY O.E.M.', kind: 'serial', "
-                  "value: 'TO BE FILLED BY O.E.M.'})-[:IDENTIFIES]->(:Asset:Host {id: 'old-1', name: 'old'})")
+    # A graph loaded before the rule existed holds placeholder serials. They must neither pull a record
+    # in nor count as evidence against one: dev-laptop-03 still joins by its name despite serial PF3ABCDE.
+    store.execute("""
+        CREATE (s:Identifier {key: 'serial:TO BE FILLED BY O.E.M.', kind: 'serial', value: 'TO BE FILLED BY O.E.M.'})
+        CREATE (h:Identifier {key: 'hostname:dev-laptop-03', kind: 'hostname', value: 'dev-laptop-03'})
+        CREATE (a:Asset:Host {id: 'old-1', name: 'dev-laptop-03'}), (b:Asset:Host {id: 'old-2', name: 'old'})
+        CREATE (s)-[:IDENTIFIES]->(a), (h)-[:IDENTIFIES]->(a), (s)-[:IDENTIFIES]->(b)""")
     summary = ingest_files(store, "snipeit", [SNIPEIT], settings)
-    assert (summary.created, summary.updated) == (15, 0)
-    assert "old" in names(store) and len(names(store)) == 16
+    assert (summary.created, summary.updated, summary.conflicts) == (14, 1, 1)
+    assert store.read("MATCH (a:Asset {id: 'old-1'}) RETURN a.asset_tag AS tag") == [{"tag": "LT-0103"}]
+    assert len(names(store)) == 16
