@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -20,7 +21,8 @@ from graph.store import Store, connect_async
 from ingest.errors import IngestError
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
-from queries.catalog import CATALOG, GraphReader
+from queries.catalog import CATALOG, GraphReader, GraphWriter
+from queries.conflicts import ConflictAction, ConflictNotOpen, resolve_conflict
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
 
@@ -251,17 +253,53 @@ def _host_panel(ctx: AssetContext, reach) -> Panel:
     return Panel("\n".join(lines), title=ctx.id, expand=False)
 
 
-@app.command("conflicts")
-def conflicts(as_json: AsJson = False) -> None:
-    """Records identity resolution refused to merge, for review."""
+conflicts_app = typer.Typer(help="Records identity resolution could not merge with confidence, and their answers.",
+                            invoke_without_command=True)
+app.add_typer(conflicts_app, name="conflicts")
+
+
+@conflicts_app.callback()
+def conflicts(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Open conflicts: the record, and each asset involved with its sources and identifiers."""
+    if ctx.invoked_subcommand:
+        return
     rows = _read(open_conflicts)
     if as_json:
         console.print_json(json.dumps(rows, default=str))
         return
-    table = Table("source", "record", "reason", "assets")
+    table = Table("conflict", "record", "reason", "assets (role: sources; identifiers)")
     for row in rows:
-        table.add_row(row["source"], row["record"], row["reason"], ", ".join(a["name"] or a["id"] for a in row["assets"]))
+        parties = "\n".join(f"{a['role']}: {a['name'] or a['id']} ({', '.join(sorted(a['sources']))}; "
+                            f"{', '.join(sorted(a['identifiers']))})" for a in row["assets"])
+        table.add_row(row["id"], f"{row['source']}: {row['record']}", row["reason"], parties)
     console.print(table if rows else "no open conflicts")
+
+
+@conflicts_app.command("resolve")
+def conflicts_resolve(conflict_id: Annotated[str, typer.Argument(help="The conflict's id (itam conflicts)")],
+                      merge: Annotated[bool, typer.Option("--merge", help="One machine: fold the assets into "
+                                                                          "the oldest")] = False,
+                      separate: Annotated[bool, typer.Option("--separate", help="Different machines: keep "
+                                                                                "them apart")] = False) -> None:
+    """Answer a conflict; recorded with who and when, never reopened by a later run."""
+    if merge == separate:
+        _fail("say --merge or --separate")
+    action = ConflictAction.MERGE if merge else ConflictAction.SEPARATE
+    settings = _settings()
+
+    async def main():
+        driver = connect_async(settings)
+        try:
+            writer = GraphWriter(driver, settings.neo4j_database)
+            return await resolve_conflict(writer, conflict_id, action, f"cli:{getpass.getuser()}")
+        finally:
+            await driver.close()
+    try:
+        done = asyncio.run(main())
+    except ConflictNotOpen as exc:
+        _fail(str(exc))
+    into = f" into asset {done['merged_into']}" if done["merged_into"] else ""
+    console.print(f"{done['id']}: {done['status']}{into} by {done['resolved_by']}", highlight=False)
 
 
 @app.command("queries")

@@ -8,12 +8,17 @@ from enum import Enum
 import strawberry
 from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
+from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.fastapi import BaseContext
 from strawberry.extensions import (MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
                                    QueryDepthLimiter, ValidationCache)
 from strawberry.types import Info
 
-from queries.catalog import GraphReader
+from api.auth import Role
+from api.permissions import actor, requires
+from queries.catalog import GraphReader, GraphWriter
+from queries.conflicts import ConflictAction as ConflictActionValue
+from queries.conflicts import ConflictNotOpen, resolve_conflict
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
                           encode_cursor, find_asset_id, list_asset_ids, reachable)
@@ -323,6 +328,15 @@ class AssetConnection:
 
 
 @strawberry.type
+class ConflictParty:
+    role: str = strawberry.field(description="'record': the asset the conflicting record landed on; "
+                                             "'candidate': another asset holding its identifiers")
+    sources: list[str]
+    identifiers: list[str]
+    asset: Asset
+
+
+@strawberry.type
 class Conflict:
     id: str
     source: str
@@ -331,6 +345,7 @@ class Conflict:
     identifiers: list[str]
     last_seen: dt.datetime | None
     assets: list[Asset]
+    involved: list[ConflictParty]
 
 
 @strawberry.type
@@ -342,7 +357,11 @@ class Query:
         rows = await open_conflicts(info.context.reader, first)
         return [Conflict(id=r["id"], source=r["source"], record=r["record"], reason=r["reason"],
                          identifiers=r["identifiers"] or [], last_seen=r["last_seen"],
-                         assets=[Asset(id=strawberry.ID(a["id"])) for a in r["assets"]]) for r in rows]
+                         assets=[Asset(id=strawberry.ID(a["id"])) for a in r["assets"]],
+                         involved=[ConflictParty(role=a["role"], sources=sorted(a["sources"]),
+                                                 identifiers=sorted(a["identifiers"]),
+                                                 asset=Asset(id=strawberry.ID(a["id"]), known_name=a["name"]))
+                                   for a in r["assets"]]) for r in rows]
 
     @strawberry.field(description="The asset any identifier means: hostname, FQDN, IP, MAC, serial, asset tag, "
                                   "cloud id or agent id; 'kind:value' picks a kind. Ambiguous: an error "
@@ -366,13 +385,57 @@ class Query:
                                                                end_cursor=edges[-1].cursor if edges else None))
 
 
+# ---------------------------------------------------------------------------------------------
+# Mutations: conflict resolution (identity, issue 12). Other mutations go in their own block.
+
+ConflictAction = strawberry.enum(ConflictActionValue, name="ConflictAction",
+                                 description="MERGE: one machine; SEPARATE: different machines")
+
+
+@strawberry.type
+class ConflictResolution:
+    id: str
+    status: str = strawberry.field(description="'merged' or 'separate'")
+    resolved_by: str
+    resolved_at: dt.datetime
+    merged_into: Asset | None = strawberry.field(description="The asset that absorbed the others (merge only)")
+
+
+async def _resolve_conflict(info: Info, id: strawberry.ID, action: ConflictActionValue) -> ConflictResolution:
+    reader = info.context.reader
+    try:
+        done = await resolve_conflict(GraphWriter(reader.driver, reader.database), str(id),
+                                      action, actor(info))
+    except ConflictNotOpen as exc:
+        raise UserError(str(exc)) from None
+    into = done["merged_into"]
+    return ConflictResolution(id=done["id"], status=done["status"], resolved_by=done["resolved_by"],
+                              resolved_at=done["resolved_at"],
+                              merged_into=Asset(id=strawberry.ID(into)) if into else None)
+
+
+@strawberry.type
+class Mutation:
+    resolve_conflict: ConflictResolution = strawberry.mutation(
+        resolver=_resolve_conflict, permission_classes=[requires(Role.ADMIN)],
+        description="Answer a conflict (admin role): MERGE folds its assets into the oldest, SEPARATE keeps "
+                    "them apart; recorded with who and when, never reopened by a later run.")
+
+# ---------------------------------------------------------------------------------------------
+
+
+# Shown as is: our UserErrors and strawberry's own deliberate errors (a permission's "needs role admin").
+_SHOWN = (UserError, StrawberryGraphQLError)
+
+
 def _mask(error: GraphQLError) -> bool:
-    return not isinstance(error.original_error, UserError) and not isinstance(error, UserError) \
+    return not isinstance(error.original_error, _SHOWN) and not isinstance(error, _SHOWN) \
         and error.original_error is not None
 
 
 schema = strawberry.Schema(
     query=Query,
+    mutation=Mutation,
     extensions=[
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -5,6 +5,7 @@ import ipaddress
 import re
 from datetime import timezone
 
+from graph.identity_rules import identifies
 from graph.schema import IdentifierKind
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$")
@@ -71,7 +72,8 @@ def identifier_key(kind: IdentifierKind | str, value: str) -> str:
 
 
 def lookup_keys(text: str) -> list[str]:
-    """Every identifier key a responder's free text could mean: 'kind:value' picks one kind."""
+    """Every identifier key a responder's free text could mean: 'kind:value' picks one kind.
+    Values that identify nothing (a placeholder serial, a shared virtual MAC) mean no key at all."""
     text = text.strip()
     prefix, _, rest = text.partition(":")
     if rest and prefix in IdentifierKind.__members__.values():
@@ -82,9 +84,11 @@ def lookup_keys(text: str) -> list[str]:
     keys = []
     for kind in kinds:
         try:
-            keys.append(identifier_key(kind, canonical(kind, text)))
+            value = canonical(kind, text)
         except ValueError:
             continue
+        if identifies(kind, value):
+            keys.append(identifier_key(kind, value))
     return list(dict.fromkeys(keys))
 
 

@@ -90,6 +90,9 @@ STRONG_KINDS = frozenset({IdentifierKind.SERIAL, IdentifierKind.ASSET_TAG, Ident
 # An asset has at most one of each; two different values prove two different assets.
 SINGLE_VALUED_KINDS = frozenset({IdentifierKind.SERIAL, IdentifierKind.ASSET_TAG,
                                  IdentifierKind.CLOUD_ID, IdentifierKind.AGENT_ID})
+# Order in which strong identifiers decide between assets that all fit a record.
+STRONG_PRECEDENCE = (IdentifierKind.CLOUD_ID, IdentifierKind.AGENT_ID, IdentifierKind.SERIAL, IdentifierKind.MAC,
+                     IdentifierKind.ASSET_TAG)
 # Order in which weak identifiers are tried.
 WEAK_PRECEDENCE = (IdentifierKind.FQDN, IdentifierKind.HOSTNAME, IdentifierKind.IP)
 # Weak identifiers are time-bound: each belongs to the asset that last held it (a re-used IP,

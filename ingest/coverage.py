@@ -30,6 +30,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from graph.identifiers import canonical_code, canonical_mac, split_hostname
+from graph.identity_rules import is_placeholder_code, is_shared_mac
 from graph.models import Batch, ControlCategory, ControlObservation, HostObservation, Identifier
 from graph.schema import IdentifierKind
 from ingest.csvfile import CsvRows, FieldReader
@@ -68,15 +69,6 @@ CATEGORY_ALIASES = {
     "agent": "endpoint_agent", "endpoint": "endpoint_agent",
 }
 
-PLACEHOLDER_SERIALS = frozenset({
-    "0", "00000000", "0000000000", "0123456789", "123456789", "1234567890", "NONE", "NULL", "N/A", "NA",
-    "UNKNOWN", "DEFAULT STRING", "DEFAULT", "TO BE FILLED BY O.E.M.", "TO BE FILLED BY OEM",
-    "SYSTEM SERIAL NUMBER", "CHASSIS SERIAL NUMBER", "SERIAL NUMBER", "NOT SPECIFIED", "NOT APPLICABLE",
-    "NOT AVAILABLE", "INVALID", "OEM", "O.E.M.", "BASE BOARD SERIAL NUMBER", "-",
-})
-PLACEHOLDER_MACS = frozenset({"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"})
-
-
 def category_of(value: str) -> ControlCategory:
     key = re.sub(r"[^a-z0-9]+", "_", value.strip().lower()).strip("_")
     try:
@@ -104,12 +96,12 @@ def _tool(value: str) -> str:
 
 def _serial(value: str) -> str | None:
     code = canonical_code(refuse_formula(value))
-    return None if code in PLACEHOLDER_SERIALS else code
+    return None if is_placeholder_code(code) else code
 
 
 def _macs(value: str) -> list[str]:
     macs = [canonical_mac(item) for item in re.split(r"[;|,]", value) if item.strip()]
-    return [m for m in dict.fromkeys(macs) if m not in PLACEHOLDER_MACS]
+    return [m for m in dict.fromkeys(macs) if not is_shared_mac(m)]
 
 
 def parse_coverage(path: Path, limit_bytes: int) -> Batch:

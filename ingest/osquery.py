@@ -36,6 +36,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from graph.identifiers import canonical_mac, split_hostname
+from graph.identity_rules import is_placeholder_code, is_shared_mac, is_virtual_interface
 from graph.models import (AssetProperties, check_email, Batch, ControlCategory, ControlObservation, CredentialKind,
                           CredentialObservation, HostObservation, Identifier, PortObservation, SoftwareObservation)
 from graph.schema import IdentifierKind
@@ -57,18 +58,7 @@ KEY_COLUMN = {"system_info": ("uuid", "hostname", "hardware_serial", "computer_n
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _EC2_INSTANCE = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-_JUNK_UUIDS = {"00000000-0000-0000-0000-000000000000", "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
-               "03000200-0400-0500-0006-000700080009"}
-_JUNK_VALUES = {"", "0", "none", "null", "n/a", "na", "unknown", "default string", "not specified", "not applicable",
-                "not available", "to be filled by o.e.m.", "system serial number", "system manufacturer",
-                "system product name", "chassis serial number", "base board serial number", "oem", "o.e.m.",
-                "invalid", "123456789", "0123456789", "1234567890", "serial", "empty", "-"}
 _LOCALHOST = {"localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6", "localhost.local"}
-# Interfaces whose addresses belong to containers, bridges or tunnels rather than to the host:
-# their MACs are random and their IPs (172.17.0.1, 192.168.122.1, ...) repeat on every such host.
-_VIRTUAL_IFACES = re.compile(r"^(lo\d*$|docker\d*|veth|br-|virbr|vnet|cni|flannel|cali|vxlan|tunl|tun|tap|kube-|"
-                             r"weave|cilium|lxcbr|lxdbr|podman|utun|awdl|llw|gif|stf|anpi|bridge|vmnet|ipip|dummy)",
-                             re.I)
 _HEX = re.compile(r"^[0-9a-f]+$", re.I)
 _INT = re.compile(r"^-?\d+$")
 _RPM_NAMESPACE = {"rhel": "redhat", "amzn": "amzn", "ol": "oracle", "sles": "suse", "opensuse-leap": "opensuse",
@@ -152,7 +142,7 @@ def _meaningful(text: str | None) -> str | None:
     if text is None:
         return None
     value = text.strip()
-    if value.lower() in _JUNK_VALUES or len(set(value.replace("-", ""))) <= 1:
+    if is_placeholder_code(value):
         return None
     return value
 
@@ -196,7 +186,7 @@ def _address(row: dict, where: _Where) -> str | None:
     except ValueError:
         where.add(f"{text!r} is not an IP address", "address")
         return None
-    if _VIRTUAL_IFACES.match(interface) or ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+    if is_virtual_interface(interface) or ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
         raise _Skip
     return str(ip)
 
@@ -204,7 +194,7 @@ def _address(row: dict, where: _Where) -> str | None:
 def _mac(row: dict, where: _Where) -> str | None:
     interface = where.text(row, "interface") or ""
     text = where.text(row, "mac")
-    if not text or _VIRTUAL_IFACES.match(interface):
+    if not text or is_virtual_interface(interface):
         raise _Skip
     try:
         mac = canonical_mac(text)
@@ -213,7 +203,7 @@ def _mac(row: dict, where: _Where) -> str | None:
             raise _Skip from None       # a longer hardware address (InfiniBand, FireWire): not a MAC
         where.add(f"{text!r} is not a MAC address", "mac")
         return None
-    if mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"):
+    if is_shared_mac(mac):
         raise _Skip
     return mac
 
@@ -727,7 +717,7 @@ def _host_names(*candidates: str | None) -> tuple[list[Identifier], str | None]:
 
 def _agent_id(*candidates: str | None) -> str | None:
     for text in candidates:
-        if text and _UUID.match(text.strip()) and text.strip().upper() not in _JUNK_UUIDS:
+        if text and _UUID.match(text.strip()) and not is_placeholder_code(text):
             return text.strip().upper()
     return None
 
@@ -836,21 +826,29 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
 
 def _group(records: list[_Record]) -> dict[str, list[_Record]]:
     """Records by host: the decorations' host UUID when there is one, else the host identifier
-    (joined to the UUID other lines of the same identifier carry)."""
+    (joined to the UUID other lines of the same identifier carry). A placeholder UUID groups
+    nothing, and a UUID several host identifiers report (VMs cloned without a new one) is one
+    host per identifier: identity resolution decides whether they are one machine."""
     uuids_of: dict[str, set[str]] = defaultdict(set)
+    idents_of: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        if record.deco_uuid and record.ident:
-            uuids_of[record.ident.lower()].add(record.deco_uuid.upper())
+        uuid = _host_uuid(record)
+        if uuid and record.ident:
+            uuids_of[record.ident.lower()].add(uuid)
+            idents_of[uuid].add(record.ident.lower())
     hosts: dict[str, list[_Record]] = defaultdict(list)
     for record in records:
-        if record.deco_uuid:
-            key = record.deco_uuid.upper()
-        elif record.ident and len(uuids_of.get(record.ident.lower(), ())) == 1:
-            key = next(iter(uuids_of[record.ident.lower()]))
-        else:
-            key = (record.ident or record.deco_host or "").lower()
-        hosts[key].append(record)
+        ident = (record.ident or record.deco_host or "").lower()
+        uuid = _host_uuid(record)
+        if not uuid and record.ident and len(uuids_of.get(ident, ())) == 1:
+            uuid = next(iter(uuids_of[ident]))
+        hosts[uuid if uuid and len(idents_of[uuid]) <= 1 else ident].append(record)
     return hosts
+
+
+def _host_uuid(record: _Record) -> str | None:
+    uuid = (record.deco_uuid or "").upper()
+    return uuid if uuid and not is_placeholder_code(uuid) else None
 
 
 def _parse_log(path: Path, data: bytes, problems: ProblemList) -> Batch:

@@ -72,7 +72,6 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
     rows = CsvRows(path, limit_bytes, ALIASES, REQUIRED)
     problems = ProblemList(path)
     seen_tags: dict[str, int] = {}
-    seen_serials: dict[str, int] = {}
     at = observed_at or file_observed_at(path)
     observations = []
     for line, row in rows:
@@ -97,16 +96,13 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
         decommissioned = field.date("decommissioned_date")
         eol = field.date("asset_eol_date")
         cost = field.number("purchase_cost")
+        # Snipe-IT itself keeps asset tags unique, so a repeated tag means a broken export. A repeated
+        # serial is real life (placeholders, typos, a re-used board): identity resolution records it.
         if tag:
             key = tag.upper()
             if key in seen_tags:
                 problems.add(f"asset tag {tag!r} already on line {seen_tags[key]}", line, "asset_tag")
             seen_tags.setdefault(key, line)
-        if serial:
-            key = serial.upper()
-            if key in seen_serials:
-                problems.add(f"serial {serial!r} already on line {seen_serials[key]}", line, "serial")
-            seen_serials.setdefault(key, line)
         if len(problems.problems) > before or tag is None:
             continue
         identifiers = [Identifier.of(IdentifierKind.ASSET_TAG, tag)]

@@ -146,6 +146,9 @@ MERGE (t:Team {name: row.department})
 MERGE (p)-[:MEMBER_OF]->(t)
 """
 
+# A conflict names the asset its record landed on and the other assets holding its identifiers.
+# A re-run finds the same conflict (its id comes from the record's identifiers) and never reopens
+# one an administrator resolved.
 RECORD_CONFLICTS = """
 UNWIND $rows AS row
 MERGE (c:Conflict {id: row.id})
@@ -153,9 +156,12 @@ ON CREATE SET c.first_seen = row.at, c.status = 'open'
 SET c.source = row.source, c.record = row.record, c.reason = row.reason,
     c.identifiers = row.identifiers, c.last_seen = row.at, c.run_id = row.run_id
 WITH c, row
-UNWIND row.candidates AS candidate
-MATCH (a:Asset {id: candidate})
-MERGE (c)-[:INVOLVES]->(a)
+CALL (c, row) {
+  UNWIND [{id: row.asset, role: 'record'}] + [x IN row.candidates | {id: x, role: 'candidate'}] AS involved
+  MATCH (a:Asset {id: involved.id})
+  MERGE (c)-[r:INVOLVES]->(a)
+  SET r.role = involved.role
+}
 """
 
 # Same-subnet reachability is one edge per listening host from its subnet, not n² host pairs;
@@ -392,8 +398,7 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     credentials with the standalone ones."""
     rows = HostRows(source, role, run_id)
     for res in resolutions:
-        if res.asset_id:
-            rows.add(res.observation, res.asset_id)
+        rows.add(res.observation, res.asset_id)
     combined = {asset: digest(sorted(parts)) for asset, parts in rows.digests.items()}
     tx.run("MERGE (s:Source {name: $source}) SET s.role = $role", source=source, role=role.value).consume()
     for kind, asset_rows in sorted(rows.assets.items()):
@@ -413,7 +418,8 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
         write_batches(tx, LINK_CONTROL % verb(control_verb), control_rows)
     write_batches(tx, LINK_GROUPS, rows.groups)
     conflicts = [{"id": r.conflict.id, "record": r.conflict.record, "reason": r.conflict.reason,
-                  "identifiers": list(r.conflict.identifiers), "candidates": list(r.conflict.candidates),
+                  "identifiers": list(r.conflict.identifiers), "asset": r.conflict.asset,
+                  "candidates": list(r.conflict.candidates),
                   "source": source, "at": r.observation.observed_at, "run_id": run_id}
                  for r in resolutions if r.conflict]
     write_batches(tx, RECORD_CONFLICTS, conflicts)

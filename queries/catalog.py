@@ -53,3 +53,19 @@ def native(value: Any) -> Any:
         return [native(v) for v in value]
     to_native = getattr(value, "to_native", None)
     return to_native() if to_native else value
+
+
+class GraphWriter(GraphReader):
+    """Runs catalogue statements that change the graph: one write transaction per call, in which
+    `work(tx)` runs them with `run`; the driver retries the whole transaction on transient errors."""
+
+    async def write(self, work):
+        async with self.driver.session(database=self.database) as session:
+            return await session.execute_write(work)
+
+
+async def run(tx, query: NamedQuery, **params: Any) -> list[dict[str, Any]]:
+    """One catalogue statement inside the caller's transaction, rows as plain data."""
+    result = await tx.run(query.cypher, params)
+    return [native(record.data()) async for record in result]
+

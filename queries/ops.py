@@ -5,12 +5,16 @@ from queries.catalog import GraphReader, named
 
 OPEN_CONFLICTS = named(
     "open_conflicts", "reconciliation",
-    "Records identity resolution would not merge, newest first, with the assets they point at.",
+    "Records identity resolution could not merge with confidence, newest first: the record, and each asset "
+    "involved (the one the record landed on, role 'record', and the others holding its identifiers) with "
+    "its sources and identifiers.",
     """
 MATCH (c:Conflict {status: 'open'})
 RETURN c.id AS id, c.source AS source, c.record AS record, c.reason AS reason,
-       c.identifiers AS identifiers, c.last_seen AS last_seen,
-       [(c)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
+       c.identifiers AS identifiers, c.last_seen AS last_seen, c.status AS status,
+       [(c)-[r:INVOLVES]->(a:Asset) | {id: a.id, name: a.name, role: coalesce(r.role, 'candidate'),
+                                       sources: [(a)-[:SEEN_BY]->(s:Source) | s.name],
+                                       identifiers: [(i:Identifier)-[:IDENTIFIES]->(a) | i.key]}] AS assets
 ORDER BY c.last_seen DESC, c.id
 LIMIT $limit
 """)

@@ -35,42 +35,52 @@ def test_inventory_and_scan_merge_by_hostname_when_unambiguous(store, settings, 
     assert {"serial:S1", "mac:00:14:22:00:00:05", "fqdn:web-01.corp.example", "ip:10.0.0.5"} <= set(rows[0]["keys"])
 
 
-def test_conflicting_strong_identifiers_are_reported_not_merged(store, settings, tmp_path, cli_env):
+def test_conflicting_strong_identifiers_keep_the_record_as_its_own_asset(store, settings, tmp_path, cli_env):
     snipeit_csv(tmp_path / "a.csv", [
         {"asset_tag": "ITAM-1", "item_name": "alpha", "serial": "S1"},
         {"asset_tag": "ITAM-2", "item_name": "beta", "serial": "S2"},
     ])
-    ingest_files(store, "snipeit", [tmp_path / "a.csv"], settings)
-    # A later export claims ITAM-1 carries serial S2: two assets' identifiers in one record.
+    ingest_files(store, "snipeit", [tmp_path / "a.csv"], settings, partial=True)
+    # A later export claims ITAM-1 carries serial S2: two assets' identifiers in one record, each
+    # contradicting it. The record is neither merged into either nor lost: it stands alone.
     snipeit_csv(tmp_path / "b.csv", [{"asset_tag": "ITAM-1", "item_name": "alpha", "serial": "S2"}])
-    before = store.counts()
-    summary = ingest_files(store, "snipeit", [tmp_path / "b.csv"], settings)
-    assert summary.conflicts == 1
-    assert "b.csv line 2: strong identifiers point at different assets" in summary.conflict_details[0]
-    assert [a["name"] for a in assets(store)] == ["alpha", "beta"]
-    assert store.counts()["IDENTIFIES"] == before["IDENTIFIES"]
-    involved = store.read("MATCH (c:Conflict)-[:INVOLVES]->(a) RETURN a.name AS name ORDER BY name")
-    assert involved == [{"name": "alpha"}, {"name": "beta"}]
+    summary = ingest_files(store, "snipeit", [tmp_path / "b.csv"], settings, partial=True)
+    assert (summary.status, summary.conflicts, summary.created) == ("succeeded", 1, 1)
+    detail = summary.conflict_details[0]
+    assert detail.startswith("b.csv line 2: identifiers point at different assets, kept apart as its own asset")
+    assert "serial S2 but the asset has serial S1" in detail and "asset_tag ITAM-1 but the asset has asset_tag ITAM-2" in detail
+    assert [a["name"] for a in assets(store)] == ["alpha", "alpha", "beta"]
+    involved = store.read("MATCH (c:Conflict)-[r:INVOLVES]->(a) RETURN a.serial AS serial, r.role AS role "
+                          "ORDER BY role DESC, serial")
+    assert involved == [{"serial": "S2", "role": "record"}, {"serial": "S1", "role": "candidate"},
+                        {"serial": "S2", "role": "candidate"}]
+    for shared in ("ITAM-1", "S2"):  # each shared identifier now names two assets: a lookup lists both
+        holders = store.read("MATCH (:Identifier {value: $v})-[:IDENTIFIES]->(a) RETURN count(a) AS n", v=shared)
+        assert holders == [{"n": 2}]
 
     from typer.testing import CliRunner
 
     from api.cli import app
     listed = CliRunner().invoke(app, ["conflicts"])
     assert listed.exit_code == 0, listed.output
-    assert "strong identifiers point at different assets" in listed.output
-    again = ingest_files(store, "snipeit", [tmp_path / "b.csv"], settings)
-    assert again.conflicts == 1
-    assert store.read("MATCH (c:Conflict) RETURN count(c) AS n") == [{"n": 1}]
+    assert "kept apart as its own asset" in listed.output
+    before = store.counts()
+    again = ingest_files(store, "snipeit", [tmp_path / "b.csv"], settings, partial=True)
+    assert (again.conflicts, again.created) == (0, 0)  # already recorded; the record is on its own asset
+    after = store.counts()
+    assert after.pop("IngestRun") == before.pop("IngestRun") + 1
+    assert after == before  # the same record finds its own asset and its one conflict again
 
 
-def test_single_valued_identifier_contradiction_is_a_conflict(store, settings, tmp_path):
+def test_single_valued_identifier_contradiction_is_a_separate_asset(store, settings, tmp_path):
     snipeit_csv(tmp_path / "a.csv", [{"asset_tag": "ITAM-1", "item_name": "alpha", "serial": "S1"}])
     ingest_files(store, "snipeit", [tmp_path / "a.csv"], settings)
     snipeit_csv(tmp_path / "b.csv", [{"asset_tag": "ITAM-1", "item_name": "alpha", "serial": "S9"}])
     summary = ingest_files(store, "snipeit", [tmp_path / "b.csv"], settings)
     assert summary.conflicts == 1
     assert "serial S9 but the asset has serial S1" in summary.conflict_details[0]
-    assert store.read("MATCH (a:Asset) RETURN a.serial AS serial") == [{"serial": "S1"}]
+    assert store.read("MATCH (a:Asset) RETURN a.serial AS serial ORDER BY serial") == [{"serial": "S1"},
+                                                                                      {"serial": "S9"}]
 
 
 def test_an_ip_belongs_to_the_host_that_last_held_it(store, settings, tmp_path):
