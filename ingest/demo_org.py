@@ -2241,9 +2241,23 @@ def _write_coverage(out_dir: Path, scan_date: date, assets: list[Asset], counts:
                 if row is not None:
                     writer.writerow(row)
                     rows += 1
+            if name == "mdm":
+                rows += _write_swapped_board(writer, assets)
         counts[f"coverage_{name}"] = rows
         paths.append(path)
     return paths
+
+
+def _write_swapped_board(writer, assets: list[Asset]) -> int:
+    """One MDM record after a repair swapped a laptop's board: the serial of one enrolled laptop with
+    the MAC of another, so identity resolution must refuse it (an identity conflict to review)."""
+    enrolled = sorted((a for a in assets if a.kind == LAPTOP and a.mdm_seen is not None), key=lambda a: a.asset_tag)
+    if len(enrolled) < 2:
+        return 0
+    first, second = enrolled[:2]
+    writer.writerow(("Intune", "mdm", first.hostname.upper(), first.serial, second.mac.replace(":", "").upper(),
+                     _coverage_time(first.mdm_seen)))
+    return 1
 
 
 # =========================================================================== certificates
