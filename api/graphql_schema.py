@@ -516,7 +516,9 @@ class Query(FindingsQuery):
 
 
 def _mask(error: GraphQLError) -> bool:
-    return not isinstance(error.original_error, UserError) and not isinstance(error, UserError) \
+    # UserErrors and permission refusals (strawberry raises a GraphQLError naming the role) are shown
+    shown = (UserError, GraphQLError)
+    return not isinstance(error.original_error, shown) and not isinstance(error, UserError) \
         and error.original_error is not None
 
 
