@@ -1269,6 +1269,9 @@ def _plan_extras(
         demo_laptop.mdm_seen = demo_laptop.mdm_seen or _check_in(rng, scan_date, fresh=True)
         if demo_laptop.os.startswith("windows") and "acrobat" not in demo_laptop.extra_programs:
             demo_laptop.extra_programs += ("acrobat",)   # its owner installed Acrobat Pro without a seat
+    unseen = picks.get("unseen_laptop")
+    if unseen is not None:   # off-network for weeks: no agent, EDR or MDM has heard from it either
+        unseen.agent, unseen.edr_seen, unseen.mdm_seen, unseen.mdm_tool = False, None, None, ""
     retired = picks["decommissioned_alive"]
     retired_seen = datetime.combine(retired.decommissioned_date, time(17, 42, 9), tzinfo=timezone.utc)
     retired.edr_seen = retired_seen  # stopped checking in when it was archived: a stale record
