@@ -59,10 +59,17 @@ CALL (f, row) {
 WITH f, before WHERE before <> f.status
 RETURN f.id AS id, before
 """
-# Findings of one rule that this evaluation did not match (the id list is hashed by the runtime).
-RESOLVE_FINDINGS = """
+# What the graph holds for one rule, so an evaluation writes only what changed.
+KNOWN_FINDINGS = """
 MATCH (f:Finding {rule: $rule}) USING INDEX f:Finding(rule)
-WHERE f.status IN ['OPEN', 'SUPPRESSED'] AND NOT f.id IN $ids
+RETURN f.id AS id, f.status AS status, f.severity AS severity, f.subject AS subject, f.evidence AS evidence,
+  f.last_seen AS last_seen, f.suppressed_until AS suppressed_until,
+  [(f)-[:INVOLVES]->(a:Asset) | a.id] AS assets
+"""
+# Open or suppressed findings this evaluation no longer matched.
+RESOLVE_FINDINGS = """
+UNWIND $ids AS id
+MATCH (f:Finding {id: id})
 SET f.status = 'RESOLVED', f.resolved_on = $today
 RETURN f.id AS id
 """
@@ -76,10 +83,11 @@ RETURN f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}
 
 LIST_FINDINGS = named(
     "findings", "findings",
-    "A page of findings in id order after a keyset cursor, by rule (an id prefix), severity and status.",
+    "A page of findings in id order between two keys (after the cursor; a rule's ids share its prefix, so one "
+    "index range), by severity and status.",
     """
 MATCH (f:Finding) USING INDEX f:Finding(id)
-WHERE f.id > $after AND f.id STARTS WITH $prefix
+WHERE f.id > $after AND f.id < $before
   AND ($severity IS NULL OR f.severity = $severity) AND ($status IS NULL OR f.status = $status)
 WITH f ORDER BY f.id LIMIT $limit
 RETURN f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
@@ -151,16 +159,41 @@ class Evaluation:
 
 def run_rule(store: Store, rule: Rule, today: date, **overrides: Any) -> list[Draft]:
     """A rule's drafts: its query once, then `explain` per row (no writes)."""
-    params = rule.parameters(today, **overrides)
-    rows = [native(row) for row in store.read(rule.query.cypher, **params)]
-    drafts = [d for row in rows for d in rule.explain(row, params)]
+    return _drafts(rule, store.read(rule.query.cypher, **rule.parameters(today, **overrides)), today, overrides)
+
+
+def _drafts(rule: Rule, rows: list[dict], today: date, overrides: dict | None = None) -> list[Draft]:
+    params = rule.parameters(today, **(overrides or {}))
+    drafts = [d for row in rows for d in rule.explain(native(row), params)]
     return list({finding_id(rule.id, d.identity): d for d in drafts}.values())
+
+
+def _read_rule(store: Store, rule: Rule, today: date) -> tuple[list[dict], dict[str, dict]]:
+    """The rule's rows and the findings it already has, in one read transaction (one round trip set)."""
+    def work(tx):
+        rows = [r.data() for r in tx.run(rule.query.cypher, rule.parameters(today))]
+        known = {r["id"]: r.data() for r in tx.run(KNOWN_FINDINGS, rule=rule.id)}
+        return rows, known
+    with store.driver.session(database=store.database) as session:
+        return session.execute_read(work)
 
 
 def _rows(rule: Rule, drafts: list[Draft], today: date) -> list[dict]:
     return [{"id": finding_id(rule.id, d.identity), "rule": rule.id, "identity": list(d.identity),
              "severity": (d.severity or rule.severity).value, "subject": d.subject, "evidence": list(d.evidence),
              "assets": sorted(set(d.assets)), "today": today} for d in drafts]
+
+
+def _differs(row: dict, known: dict | None, today: date) -> bool:
+    """Whether a matched finding needs a write: new, re-opening, or its facts or last_seen changed."""
+    if known is None or known["status"] == RESOLVED:
+        return True
+    if known["status"] == SUPPRESSED and known["suppressed_until"] is not None \
+            and known["suppressed_until"].to_native() < today:
+        return True
+    last = known["last_seen"].to_native() if known["last_seen"] is not None else None
+    return (last != today or known["severity"] != row["severity"] or known["subject"] != row["subject"]
+            or list(known["evidence"] or []) != row["evidence"] or sorted(known["assets"]) != row["assets"])
 
 
 def evaluate(store: Store, today: date | None = None, rule_ids: list[str] | None = None,
@@ -171,14 +204,10 @@ def evaluate(store: Store, today: date | None = None, rule_ids: list[str] | None
     evaluation = Evaluation(today)
     for rule in chosen:
         started = time.perf_counter()
-        rows = _rows(rule, run_rule(store, rule, today), today)
+        found, known = _read_rule(store, rule, today)
+        rows = _rows(rule, _drafts(rule, found, today), today)
         outcome = RuleOutcome(rule.id, matched=len(rows))
-        changed: list[tuple[str, str]] = []
-        with store.transaction() as tx:
-            for start in range(0, len(rows), 5000):
-                changed += [(r["id"], r["before"]) for r in tx.run(UPSERT_FINDINGS, rows=rows[start:start + 5000])]
-            resolved = [r["id"] for r in tx.run(RESOLVE_FINDINGS, rule=rule.id, ids=[r["id"] for r in rows],
-                                                today=today)]
+        changed, resolved = _track(store, rows, known, today)
         outcome.opened = sum(1 for _, before in changed if before == "NEW")
         outcome.reopened = len(changed) - outcome.opened
         outcome.resolved = len(resolved)
@@ -188,6 +217,22 @@ def evaluate(store: Store, today: date | None = None, rule_ids: list[str] | None
     if notify and evaluation.events:
         notify(evaluation.events)
     return evaluation
+
+
+def _track(store: Store, rows: list[dict], known: dict[str, dict], today: date
+           ) -> tuple[list[tuple[str, str]], list[str]]:
+    """Write what changed for one rule in one transaction: ([(id, status before)], [resolved ids])."""
+    stale = [r for r in rows if _differs(r, known.get(r["id"]), today)]
+    matched = {r["id"] for r in rows}
+    gone = sorted(i for i, f in known.items() if f["status"] in (OPEN, SUPPRESSED) and i not in matched)
+    if not stale and not gone:
+        return [], []
+    changed: list[tuple[str, str]] = []
+    with store.transaction() as tx:
+        for start in range(0, len(stale), 5000):
+            changed += [(r["id"], r["before"]) for r in tx.run(UPSERT_FINDINGS, rows=stale[start:start + 5000])]
+        resolved = [r["id"] for r in tx.run(RESOLVE_FINDINGS, ids=gone, today=today)] if gone else []
+    return changed, resolved
 
 
 def _events(store: Store, ids: list[str], kind: str) -> list[dict]:
@@ -227,8 +272,10 @@ async def list_findings(reader: GraphReader, rule: str | None = None, severity: 
     check_filters(rule, severity, status)
     if not 1 <= first <= MAX_PAGE:
         raise ValueError(f"first must be between 1 and {MAX_PAGE}")
-    rows = await reader.rows(LIST_FINDINGS, prefix=f"{rule}:" if rule else "", severity=severity, status=status,
-                             after=after or "", limit=first + 1)
+    # ids are '<rule>:<digest>': a rule's findings are the range ('<rule>:', '<rule>;')
+    low, high = (f"{rule}:", f"{rule};") if rule else ("", "\uffff")
+    rows = await reader.rows(LIST_FINDINGS, after=max(after or "", low), before=high, severity=severity,
+                             status=status, limit=first + 1)
     found = [finding_dict(r["finding"], r["assets"]) for r in rows]
     return found[:first], len(found) > first
 
