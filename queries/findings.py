@@ -45,7 +45,7 @@ ON CREATE SET f.rule = row.rule, f.identity = row.identity, f.first_seen = row.t
 WITH f, row, f.status AS before
 SET f.status = CASE WHEN before = 'SUPPRESSED' AND f.suppressed_until >= row.today THEN 'SUPPRESSED' ELSE 'OPEN' END,
     f.severity = row.severity, f.subject = row.subject, f.evidence = row.evidence, f.last_seen = row.today,
-    f.resolved_on = null
+    f.digest = row.digest, f.resolved_on = null
 WITH f, row, before
 CALL (f, row) {
   MATCH (f)-[old:INVOLVES]->(x:Asset) WHERE NOT x.id IN row.assets
@@ -62,9 +62,8 @@ RETURN f.id AS id, before
 # What the graph holds for one rule, so an evaluation writes only what changed.
 KNOWN_FINDINGS = """
 MATCH (f:Finding {rule: $rule}) USING INDEX f:Finding(rule)
-RETURN f.id AS id, f.status AS status, f.severity AS severity, f.subject AS subject, f.evidence AS evidence,
-  f.last_seen AS last_seen, f.suppressed_until AS suppressed_until,
-  [(f)-[:INVOLVES]->(a:Asset) | a.id] AS assets
+RETURN f.id AS id, f.status AS status, f.digest AS digest, f.last_seen AS last_seen,
+  f.suppressed_until AS suppressed_until
 """
 # Open or suppressed findings this evaluation no longer matched.
 RESOLVE_FINDINGS = """
@@ -107,7 +106,10 @@ OPEN_COUNTS = named(
     "open_findings_per_rule", "findings",
     "How many findings of each rule are open.",
     """
-MATCH (f:Finding {status: 'OPEN'}) RETURN f.rule AS rule, count(f) AS open
+UNWIND $rules AS rule
+MATCH (f:Finding {rule: rule}) USING INDEX f:Finding(rule)
+WHERE f.status = 'OPEN'
+RETURN rule, count(f) AS open
 """)
 
 SUPPRESS_FINDING = named(
@@ -179,9 +181,13 @@ def _read_rule(store: Store, rule: Rule, today: date) -> tuple[list[dict], dict[
 
 
 def _rows(rule: Rule, drafts: list[Draft], today: date) -> list[dict]:
-    return [{"id": finding_id(rule.id, d.identity), "rule": rule.id, "identity": list(d.identity),
+    rows = [{"id": finding_id(rule.id, d.identity), "rule": rule.id, "identity": list(d.identity),
              "severity": (d.severity or rule.severity).value, "subject": d.subject, "evidence": list(d.evidence),
              "assets": sorted(set(d.assets)), "today": today} for d in drafts]
+    for row in rows:   # what an evaluation compares to decide whether the finding needs a write
+        facts = [row["severity"], row["subject"], row["evidence"], row["assets"]]
+        row["digest"] = hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:24]
+    return rows
 
 
 def _differs(row: dict, known: dict | None, today: date) -> bool:
@@ -192,8 +198,7 @@ def _differs(row: dict, known: dict | None, today: date) -> bool:
             and known["suppressed_until"].to_native() < today:
         return True
     last = known["last_seen"].to_native() if known["last_seen"] is not None else None
-    return (last != today or known["severity"] != row["severity"] or known["subject"] != row["subject"]
-            or list(known["evidence"] or []) != row["evidence"] or sorted(known["assets"]) != row["assets"])
+    return last != today or known["digest"] != row["digest"]
 
 
 def evaluate(store: Store, today: date | None = None, rule_ids: list[str] | None = None,
@@ -290,10 +295,11 @@ async def findings_of_assets(reader: GraphReader, ids: list[str], status: str | 
     return [sorted(by_asset.get(i, []), key=lambda f: (rank.index(f["severity"]), f["rule"], f["id"])) for i in ids]
 
 
-async def rule_summaries(reader: GraphReader) -> list[dict]:
-    """Every rule with its open findings; the denominator comes from `rule_totals`."""
-    counts = {r["rule"]: r["open"] for r in await reader.rows(OPEN_COUNTS)}
-    return [{"rule": rule, "open": counts.get(rule.id, 0)} for rule in RULES.values()]
+async def rule_summaries(reader: GraphReader, rule_ids: list[str] | None = None) -> list[dict]:
+    """Rules (all unless given) with their open findings; the denominator comes from `rule_total`."""
+    rules = [get_rule(r) for r in rule_ids] if rule_ids else list(RULES.values())
+    counts = {r["rule"]: r["open"] for r in await reader.rows(OPEN_COUNTS, rules=[r.id for r in rules])}
+    return [{"rule": rule, "open": counts.get(rule.id, 0)} for rule in rules]
 
 
 async def rule_total(reader: GraphReader, rule: Rule, today: date | None = None) -> list[dict]:
