@@ -22,6 +22,7 @@ jars: deps
 demo: jars
 	$(ITAM) db start
 	$(ITAM) demo load --dir demo-data
+	$(ITAM) findings summary
 	$(ITAM) serve --host 127.0.0.1 --port 8000
 
 # The test suite starts its own Neo4j (free port, temporary data directory).
@@ -32,6 +33,7 @@ bench: jars
 	$(PY) -m bench.ingest_bench --hosts 10000,100000 --heap-mb 12288
 	$(PY) -m bench.agents_bench --hosts 10000,100000 --heap-mb 12288
 	$(PY) -m bench.query_bench --hosts 10000,100000 --heap-mb 12288
+	$(PY) -m bench.findings_bench --hosts 10000 --heap-mb 12288
 
 # Re-export the GraphQL contract after a deliberate change (a test compares against it).
 schema: deps

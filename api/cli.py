@@ -30,7 +30,12 @@ app = typer.Typer(help="itam-graph: one honest record per IT asset, on Neo4j.", 
 db_app = typer.Typer(help="The local Neo4j (embedded Neo4j Community 5.26).", no_args_is_help=True)
 ingest_app = typer.Typer(help="Load a source's files into the graph (one run, all or nothing).", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo organisation.", no_args_is_help=True)
+findings_app = typer.Typer(help="Findings: the rules' answers, tracked across evaluations. Without a command, "
+                                "lists open findings.", invoke_without_command=True)
+eol_app = typer.Typer(help="The endoflife.date snapshot the EOL rules match against.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(findings_app, name="findings")
+app.add_typer(eol_app, name="eol")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(demo_app, name="demo")
 console = Console()
@@ -127,6 +132,10 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
         table.add_column(column, justify="right")
     table.add_row(*(str(getattr(summary, c)) for c in columns))
     console.print(table)
+    if summary.findings:
+        f = summary.findings
+        console.print(f"findings: {f['opened']} opened, {f['reopened']} re-opened, {f['resolved']} resolved, "
+                      f"{f['matched']} matching", style="dim")
     for line in summary.conflict_details[:20]:
         console.print(f"  [yellow]conflict[/] {line}", highlight=False)
     if not summary.dry_run:
@@ -155,6 +164,9 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
     finally:
         store.close()
     _print_summary(summary, as_json)
+    if summary.findings_error:
+        err.print(f"[yellow]warning:[/] findings not evaluated after the run: {summary.findings_error}",
+                  highlight=False)
     return summary
 
 
@@ -308,6 +320,137 @@ def queries_cmd() -> None:
     table = Table("name", "category", "description")
     for query in sorted(CATALOG.values(), key=lambda q: (q.category, q.name)):
         table.add_row(query.name, query.category, query.description)
+    console.print(table)
+
+
+# ----------------------------------------------------------------- findings and rules
+
+RuleOpt = Annotated[Optional[str], typer.Option("--rule", help="Only this rule id (see `itam rules`)")]
+SeverityOpt = Annotated[Optional[str], typer.Option("--severity", help="critical, high, medium, low or info")]
+StatusOpt = Annotated[str, typer.Option("--status", help="OPEN, RESOLVED, SUPPRESSED or ALL")]
+
+
+@app.command("rules")
+def rules_cmd(as_json: AsJson = False) -> None:
+    """The rules findings come from: id, severity, category, title and parameters."""
+    from queries.rules import RULES
+    if as_json:
+        console.print_json(json.dumps([{"id": r.id, "title": r.title, "severity": r.severity.value,
+                                        "category": r.category, "description": r.description,
+                                        "identity": list(r.identity), "params": r.params} for r in RULES.values()],
+                                      default=str))
+        return
+    table = Table("id", "severity", "category", "title", "parameters")
+    for r in RULES.values():
+        shown = {k: v for k, v in r.params.items() if isinstance(v, (int, float))}
+        table.add_row(r.id, r.severity.value, r.category, r.title, ", ".join(f"{k}={v}" for k, v in shown.items()))
+    console.print(table)
+
+
+def _findings(rule: str | None, severity: str | None, status: str) -> list[dict]:
+    from queries.findings import all_findings, check_filters
+    wanted = None if status.upper() == "ALL" else status.upper()
+    try:
+        check_filters(rule, severity, wanted)
+    except ValueError as exc:
+        _fail(str(exc))
+    return _read(lambda reader: all_findings(reader, rule, severity, wanted))
+
+
+@findings_app.callback()
+def findings_cmd(ctx: typer.Context, rule: RuleOpt = None, severity: SeverityOpt = None, status: StatusOpt = "OPEN",
+                 as_json: AsJson = False) -> None:
+    """Open findings (or --status), most severe first, with their evidence."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from queries.rules import Severity
+    found = _findings(rule, severity, status)
+    rank = [s.value for s in Severity]
+    found.sort(key=lambda f: (rank.index(f["severity"]), f["rule"], f["subject"]))
+    if as_json:
+        console.print_json(json.dumps(found, default=str))
+        return
+    table = Table("severity", "rule", "subject", "evidence", "since", "status")
+    for f in found:
+        table.add_row(f["severity"], f["rule"], f["subject"], "; ".join(f["evidence"]), f["first_seen"], f["status"])
+    console.print(table if found else "no findings")
+
+
+@findings_app.command("evaluate")
+def findings_evaluate(as_json: AsJson = False) -> None:
+    """Evaluate every rule now and track its findings (also runs after each successful ingest)."""
+    from queries.findings import evaluate
+    from queries.webhook import notify_from_env
+    store = Store.from_settings(_settings())
+    try:
+        store.apply_schema()
+        evaluation = evaluate(store, notify=notify_from_env)
+    finally:
+        store.close()
+    if as_json:
+        console.print_json(json.dumps(evaluation.as_dict()))
+        return
+    table = Table("rule", "matching", "opened", "re-opened", "resolved", "seconds")
+    for o in evaluation.outcomes:
+        table.add_row(o.rule, str(o.matched), str(o.opened), str(o.reopened), str(o.resolved), f"{o.seconds:.2f}")
+    console.print(table)
+
+
+@findings_app.command("summary")
+def findings_summary(as_json: AsJson = False) -> None:
+    """Open findings per rule, with the rule's denominator."""
+    from queries.findings import rule_summaries, rule_total
+
+    async def work(reader):
+        rows = await rule_summaries(reader)
+        return [{"rule": r["rule"].id, "severity": r["rule"].severity.value, "title": r["rule"].title,
+                 "open": r["open"], "total": sum(c["total"] for c in await rule_total(reader, r["rule"]))}
+                for r in rows]
+    rows = _read(work)
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table("rule", "severity", "open", "of", "title", title="Findings")
+    for r in rows:
+        table.add_row(r["rule"], r["severity"], str(r["open"]), str(r["total"]), r["title"])
+    console.print(table)
+
+
+@findings_app.command("export")
+def findings_export(path: Annotated[Path, typer.Argument(help="File to write")],
+                    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+                    rule: RuleOpt = None, severity: SeverityOpt = None, status: StatusOpt = "OPEN") -> None:
+    """Write findings to a CSV (safe to open in a spreadsheet: no formula cells) or JSON file."""
+    from queries.findings import export
+    if fmt not in ("csv", "json"):
+        _fail(f"unknown format {fmt!r}; use csv or json")
+    count = export(_findings(rule, severity, status), path, fmt)
+    console.print(f"wrote {count} findings to {path}")
+
+
+@eol_app.command("refresh")
+def eol_refresh(folder: Annotated[Path, typer.Argument(help="A local copy of endoflife.date's products/ folder")]
+                ) -> None:
+    """Rebuild the EOL snapshot from endoflife.date product files (all or nothing)."""
+    from queries.eol import EolDataError, refresh
+    try:
+        count = refresh(folder)
+    except EolDataError as exc:
+        _fail(str(exc))
+    console.print(f"EOL snapshot rebuilt: {count} products")
+
+
+@eol_app.command("coverage")
+def eol_coverage(as_json: AsJson = False) -> None:
+    """How many installed products and operating systems the EOL matcher recognised."""
+    from queries.eol import INSTALLED_PRODUCTS, coverage
+    counts = coverage(_read(lambda reader: reader.rows(INSTALLED_PRODUCTS)))
+    if as_json:
+        console.print_json(json.dumps(counts))
+        return
+    table = Table("kind", "distinct installed", "recognised", "on a known cycle")
+    for kind, c in sorted(counts.items()):
+        table.add_row(kind, str(c["installed"]), str(c["recognised"]), str(c["cycle_known"]))
     console.print(table)
 
 

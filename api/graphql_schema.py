@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -16,9 +17,11 @@ from strawberry.types import Info
 
 from api.auth import Role
 from api.permissions import actor, requires
+from queries import findings as findings_q
 from queries.catalog import GraphReader, GraphWriter
 from queries.conflicts import ConflictAction as ConflictActionValue
 from queries.conflicts import ConflictNotOpen, resolve_conflict
+from queries.rules import RULES, Severity as RuleSeverity, get_rule
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
                           encode_cursor, find_asset_id, list_asset_ids, reachable)
@@ -40,6 +43,7 @@ class Context(BaseContext):
         self.reader = reader
         self.principal = principal
         self.assets = DataLoader(load_fn=lambda ids: asset_contexts(reader, list(ids)))
+        self.findings = DataLoader(load_fn=lambda ids: findings_q.findings_of_assets(reader, list(ids)))
 
 
 @strawberry.enum
@@ -299,6 +303,14 @@ class Asset:
         verdict = (await self._ctx(info)).verdict
         return ShouldExist(verdict=Verdict(verdict.verdict), reasons=verdict.reasons)
 
+    @strawberry.field(description="Findings about this asset, most severe first (open ones unless a status "
+                                  "is given; status: null for all).")
+    async def findings(self, info: Info,
+                       status: Annotated["FindingStatus", strawberry.lazy("api.graphql_schema")] | None
+                       = findings_q.FindingStatus.OPEN) -> list[Annotated["Finding", strawberry.lazy("api.graphql_schema")]]:
+        found = await info.context.findings.load(str(self.id))
+        return [Finding.of(f) for f in found if status is None or f["status"] == status.value]
+
     @strawberry.field(description=f"Hosts this asset can reach, nearest first; maxHops 1..{MAX_HOPS}.")
     async def reachable(self, info: Info, max_hops: int = 2) -> list[Reachable]:
         try:
@@ -348,8 +360,143 @@ class Conflict:
     involved: list[ConflictParty]
 
 
+# ----------------------------------------------------------------- findings (rules, tracking, suppression)
+
+Severity = strawberry.enum(RuleSeverity, name="Severity", description="How bad a finding is")
+FindingStatus = strawberry.enum(findings_q.FindingStatus, name="FindingStatus",
+                                description="OPEN; RESOLVED when no longer matched; SUPPRESSED by an admin until a date")
+
+
 @strawberry.type
-class Query:
+class RuleCount:
+    scope: str | None = strawberry.field(description="e.g. the control category; null for the whole estate")
+    total: int
+    covered: int | None
+
+
+@strawberry.type
+class Rule:
+    """A standing question about the estate (see `itam rules`)."""
+
+    id: str
+    title: str
+    severity: Severity
+    category: str
+    description: str
+
+    @strawberry.field(description="Findings of this rule that are open now.")
+    async def open_count(self, info: Info) -> int:
+        [row] = await findings_q.rule_summaries(info.context.reader, [self.id])
+        return row["open"]
+
+    @strawberry.field(description="The denominator: how many things the rule looks at (\"7 of 23 laptops\").")
+    async def total(self, info: Info) -> int:
+        rows = await findings_q.rule_total(info.context.reader, get_rule(self.id))
+        return sum(r["total"] for r in rows)
+
+    @strawberry.field(description="The count query's rows, e.g. coverage per control category.")
+    async def counts(self, info: Info) -> list[RuleCount]:
+        rows = await findings_q.rule_total(info.context.reader, get_rule(self.id))
+        return [RuleCount(scope=r["scope"], total=r["total"], covered=r.get("covered")) for r in rows]
+
+    @classmethod
+    def of(cls, rule_id: str) -> "Rule":
+        r = get_rule(rule_id)
+        return cls(id=r.id, title=r.title, severity=r.severity, category=r.category, description=r.description)
+
+
+@strawberry.type
+class FindingAsset:
+    id: strawberry.ID
+    name: str | None
+
+
+@strawberry.type
+class Finding:
+    """One rule's finding about one subject, with evidence a person can check."""
+
+    id: strawberry.ID
+    rule_id: strawberry.Private[str]
+    severity: Severity
+    subject: str
+    evidence: list[str]
+    assets: list[FindingAsset]
+    first_seen: dt.date
+    last_seen: dt.date
+    status: FindingStatus
+    resolved_on: dt.date | None
+    suppressed_until: dt.date | None
+    suppressed_reason: str | None
+    suppressed_by: str | None
+
+    @strawberry.field
+    def rule(self) -> Rule:
+        return Rule.of(self.rule_id)
+
+    @classmethod
+    def of(cls, f: dict) -> "Finding":
+        day = dt.date.fromisoformat
+        return cls(id=strawberry.ID(f["id"]), rule_id=f["rule"], severity=RuleSeverity(f["severity"]),
+                   subject=f["subject"], evidence=f["evidence"] or [],
+                   assets=[FindingAsset(id=strawberry.ID(a["id"]), name=a["name"]) for a in f["assets"]],
+                   first_seen=day(f["first_seen"]), last_seen=day(f["last_seen"]),
+                   status=findings_q.FindingStatus(f["status"]),
+                   resolved_on=day(f["resolved_on"]) if f["resolved_on"] else None,
+                   suppressed_until=day(f["suppressed_until"]) if f["suppressed_until"] else None,
+                   suppressed_reason=f["suppressed_reason"], suppressed_by=f["suppressed_by"])
+
+
+@strawberry.type
+class FindingEdge:
+    cursor: str
+    node: Finding
+
+
+@strawberry.type
+class FindingConnection:
+    edges: list[FindingEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class FindingsQuery:
+    @strawberry.field(description="Every rule, with its open findings and denominator.")
+    def rules(self) -> list[Rule]:
+        return [Rule.of(rule_id) for rule_id in RULES]
+
+    @strawberry.field(description=f"Findings in id order, {findings_q.MAX_PAGE} at most per page; "
+                                  "status OPEN unless given (null for every status).")
+    async def findings(self, info: Info, rule: str | None = None, severity: Severity | None = None,
+                       status: FindingStatus | None = findings_q.FindingStatus.OPEN, first: int = 50,
+                       after: str | None = None) -> FindingConnection:
+        try:
+            found, more = await findings_q.list_findings(
+                info.context.reader, rule, severity.value if severity else None,
+                status.value if status else None, first, after)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        edges = [FindingEdge(cursor=f["id"], node=Finding.of(f)) for f in found]
+        return FindingConnection(edges=edges, page_info=PageInfo(has_next_page=more,
+                                                                 end_cursor=edges[-1].cursor if edges else None))
+
+
+@strawberry.type
+class FindingsMutation:
+    @strawberry.mutation(permission_classes=[requires(Role.ADMIN)],
+                         description="Suppress a finding until a date (inclusive) with a reason; it re-opens the "
+                                     "day after if it still matches. Needs the admin role.")
+    async def suppress_finding(self, info: Info, id: strawberry.ID, reason: str, until: dt.date) -> Finding:
+        try:
+            found = await findings_q.suppress(info.context.reader, str(id), reason, until, actor(info))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        return Finding.of(found)
+
+# ----------------------------------------------------------------- end of findings
+
+
+@strawberry.type
+class Query(FindingsQuery):
     @strawberry.field(description=f"Records identity resolution refused to merge, newest first ({MAX_PAGE} at most).")
     async def conflicts(self, info: Info, first: int = 50) -> list[Conflict]:
         if not 1 <= first <= MAX_PAGE:
@@ -415,7 +562,7 @@ async def _resolve_conflict(info: Info, id: strawberry.ID, action: ConflictActio
 
 
 @strawberry.type
-class Mutation:
+class ConflictsMutation:
     resolve_conflict: ConflictResolution = strawberry.mutation(
         resolver=_resolve_conflict, permission_classes=[requires(Role.ADMIN)],
         description="Answer a conflict (admin role): MERGE folds its assets into the oldest, SEPARATE keeps "
@@ -431,6 +578,11 @@ _SHOWN = (UserError, StrawberryGraphQLError)
 def _mask(error: GraphQLError) -> bool:
     return not isinstance(error.original_error, _SHOWN) and not isinstance(error, _SHOWN) \
         and error.original_error is not None
+
+
+@strawberry.type
+class Mutation(ConflictsMutation, FindingsMutation):
+    """Writes through the API; each names the least role it needs (api/permissions.py)."""
 
 
 schema = strawberry.Schema(

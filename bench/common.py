@@ -42,7 +42,8 @@ def private_database(prefix: str, heap_mb: int = HEAP_MB,
         started = time.perf_counter()
         neo4j.start()
         print(f"Neo4j started on {neo4j.uri} in {time.perf_counter() - started:.1f} s (data dir {home})")
-        settings = Settings(neo4j_uri=neo4j.uri, home=home)
+        # benchmarks time ingest alone; the findings evaluation after a run is measured by findings_bench
+        settings = Settings(neo4j_uri=neo4j.uri, home=home, evaluate_findings=False)
         store = Store.from_settings(settings)
         store.apply_schema()
         yield BenchDatabase(neo4j, settings, store)

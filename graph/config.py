@@ -22,7 +22,8 @@ class Settings:
 
     NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE pick the database (the
     local launcher runs without auth); ITAM_HOME holds local state (Neo4j data,
-    pid file, logs); ITAM_MAX_FILE_MB caps any file an ingest reads.
+    pid file, logs); ITAM_MAX_FILE_MB caps any file an ingest reads;
+    ITAM_EVALUATE_FINDINGS=0 skips the findings evaluation after each ingest run.
     """
 
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -31,6 +32,7 @@ class Settings:
     neo4j_database: str = "neo4j"
     home: Path = field(default_factory=lambda: Path(".itam").resolve())
     max_file_bytes: int = 256 * 1024 * 1024
+    evaluate_findings: bool = True    # evaluate the findings rules after every successful ingest run
 
     @property
     def bolt_port(self) -> int:
@@ -48,4 +50,5 @@ class Settings:
             neo4j_database=env.get("NEO4J_DATABASE", "neo4j"),
             home=Path(env.get("ITAM_HOME", ".itam")).resolve(),
             max_file_bytes=_int_env("ITAM_MAX_FILE_MB", 256) * 1024 * 1024,
+            evaluate_findings=env.get("ITAM_EVALUATE_FINDINGS", "1") not in ("0", "false", "no"),
         )

@@ -43,6 +43,8 @@ NODES: dict[str, NodeType] = {n.label: n for n in (
     NodeType("Control", "name", ("category",), "a security or management tool (EDR, MDM, log shipper, ...)"),
     NodeType("Contract", "reference", ("vendor",), "a support or subscription contract"),
     NodeType("SecurityGroup", "id", (), "a cloud firewall group"),
+    NodeType("Finding", "id", ("rule", "status"), "a rule's finding: rule id + identity, tracked OPEN/RESOLVED/"
+                                                  "SUPPRESSED across evaluations"),
 )}
 
 # Kind labels that ride on :Asset.
@@ -66,7 +68,7 @@ RELS: dict[str, RelType] = {r.verb: r for r in (
     RelType("LISTENS_ON", ("Asset",), ("Port",)),
     RelType("CAN_REACH", ("Asset", "Subnet", "Internet", "SecurityGroup"), ("Asset",), "{ports, basis}"),
     RelType("SEEN_BY", ("Asset", "Person"), ("Source",), "{first_seen, last_seen, run_id, digest}"),
-    RelType("INVOLVES", ("Conflict",), ("Asset",)),
+    RelType("INVOLVES", ("Conflict", "Finding"), ("Asset",), "the assets a conflict or a finding is about"),
     RelType("PROTECTS", ("Control",), ("Asset",), "{last_seen, source}: EDR, antivirus"),
     RelType("MONITORS", ("Control",), ("Asset",), "{last_seen, source}: agents, log shippers, scanners"),
     RelType("MANAGES", ("Control",), ("Asset",), "{last_seen, source}: MDM"),

@@ -1269,6 +1269,9 @@ def _plan_extras(
         demo_laptop.mdm_seen = demo_laptop.mdm_seen or _check_in(rng, scan_date, fresh=True)
         if demo_laptop.os.startswith("windows") and "acrobat" not in demo_laptop.extra_programs:
             demo_laptop.extra_programs += ("acrobat",)   # its owner installed Acrobat Pro without a seat
+    unseen = picks.get("unseen_laptop")
+    if unseen is not None:   # off-network for weeks: no agent, EDR or MDM has heard from it either
+        unseen.agent, unseen.edr_seen, unseen.mdm_seen, unseen.mdm_tool = False, None, None, ""
     retired = picks["decommissioned_alive"]
     retired_seen = datetime.combine(retired.decommissioned_date, time(17, 42, 9), tzinfo=timezone.utc)
     retired.edr_seen = retired_seen  # stopped checking in when it was archived: a stale record
@@ -2241,9 +2244,23 @@ def _write_coverage(out_dir: Path, scan_date: date, assets: list[Asset], counts:
                 if row is not None:
                     writer.writerow(row)
                     rows += 1
+            if name == "mdm":
+                rows += _write_swapped_board(writer, assets)
         counts[f"coverage_{name}"] = rows
         paths.append(path)
     return paths
+
+
+def _write_swapped_board(writer, assets: list[Asset]) -> int:
+    """One MDM record after a repair swapped a laptop's board: the serial of one enrolled laptop with
+    the MAC of another, so identity resolution must refuse it (an identity conflict to review)."""
+    enrolled = sorted((a for a in assets if a.kind == LAPTOP and a.mdm_seen is not None), key=lambda a: a.asset_tag)
+    if len(enrolled) < 2:
+        return 0
+    first, second = enrolled[:2]
+    writer.writerow(("Intune", "mdm", first.hostname.upper(), first.serial, second.mac.replace(":", "").upper(),
+                     _coverage_time(first.mdm_seen)))
+    return 1
 
 
 # =========================================================================== certificates

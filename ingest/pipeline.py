@@ -55,6 +55,8 @@ class IngestSummary:
     dropped: int = 0          # ports and packages beyond the per-host caps
     error: str | None = None
     conflict_details: list[str] = field(default_factory=list)
+    findings: dict | None = None              # the findings evaluation after the run (opened, resolved, ...)
+    findings_error: str | None = None         # why that evaluation failed (the run still succeeded)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -140,7 +142,21 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
             links.link_subnet_containment(tx)
         if not partial:
             summary.retired = links.mark_stale(tx, source, summary.run_id, batch.scopes, summary.started)
-    return _run(store, summary, dry_run, progress, write)
+    _run(store, summary, dry_run, progress, write)
+    if not dry_run and settings.evaluate_findings:
+        _evaluate_findings(store, summary)
+    return summary
+
+
+def _evaluate_findings(store: Store, summary: IngestSummary) -> None:
+    """Re-evaluate the findings rules after a successful run; a failure here (or at the webhook) is
+    reported on the summary and never fails the ingest, whose data is already committed."""
+    from queries.findings import evaluate       # the read side: imported only when a run succeeded
+    from queries.webhook import notify_from_env
+    try:
+        summary.findings = evaluate(store, notify=notify_from_env).totals()
+    except Exception as exc:  # noqa: BLE001 - the run is committed; say what went wrong, do not undo it
+        summary.findings_error = f"{type(exc).__name__}: {exc}"
 
 
 def _write_people(tx, summary: IngestSummary, people: list[PersonObservation]) -> None:
@@ -196,7 +212,8 @@ def _run(store: Store, summary: IngestSummary, dry_run: bool, progress: Progress
 
 def _run_params(summary: IngestSummary) -> dict:
     data = summary.as_dict()
-    data.pop("conflict_details")
+    for key in ("conflict_details", "findings", "findings_error"):
+        data.pop(key)
     data["started"], data["finished"] = summary.started, summary.finished
     return data
 

@@ -122,3 +122,18 @@ def test_departed_vpn_user_still_holds_credentials(demo, store):
                       "RETURN p.active AS active, collect(DISTINCT c.kind) AS kinds", email=person)
     assert rows[0]["active"] is False
     assert {"x509", "aws_access_key"} <= set(rows[0]["kinds"])
+
+
+def test_demo_shows_every_rule_and_prints_a_findings_summary(demo, store):
+    from datetime import timedelta
+
+    from ingest.demo_org import DEFAULT_SCAN_DATE
+    from queries.findings import evaluate
+    from queries.rules import RULES
+    evaluation = evaluate(store, DEFAULT_SCAN_DATE + timedelta(days=10))
+    matched = {o.rule: o.matched for o in evaluation.outcomes}
+    assert set(matched) == set(RULES) and all(matched.values()), matched
+    summary = itam("findings", "summary", "--json")
+    assert summary.exit_code == 0, summary.output
+    rows = {r["rule"]: r for r in json.loads(summary.output)}
+    assert all(rows[rule]["open"] >= 1 and rows[rule]["total"] >= rows[rule]["open"] for rule in RULES), rows

@@ -1,0 +1,377 @@
+"""Findings: rules evaluated against the graph, tracked across evaluations, listed, suppressed, exported.
+
+A finding's identity is its rule id plus the rule's identity fields, so the same problem is the same
+finding every time. Each evaluation runs every rule's query once (set-based), upserts what matched in
+batched UNWIND statements and resolves what no longer matches:
+
+- new match: OPEN (first_seen = today); RESOLVED and matching again: OPEN again;
+- SUPPRESSED stays suppressed through its `until` date and re-opens the day after;
+- OPEN or SUPPRESSED and no longer matching: RESOLVED.
+
+Evaluating twice with no change in the graph changes nothing (dates are days, not instants).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from graph.store import Store
+from ingest.csvfile import FORMULA_STARTS
+from queries.catalog import GraphReader, named, native
+from queries.rules import ORDER, RULES, Draft, Rule, Severity, get_rule
+
+class FindingStatus(StrEnum):
+    OPEN = "OPEN"
+    RESOLVED = "RESOLVED"
+    SUPPRESSED = "SUPPRESSED"
+
+
+OPEN, RESOLVED, SUPPRESSED = (s.value for s in FindingStatus)
+STATUSES = (OPEN, RESOLVED, SUPPRESSED)
+MAX_PAGE = 100
+
+UPSERT_FINDINGS = """
+UNWIND $rows AS row
+MERGE (f:Finding {id: row.id})
+ON CREATE SET f.rule = row.rule, f.identity = row.identity, f.first_seen = row.today, f.status = 'NEW'
+WITH f, row, f.status AS before
+SET f.status = CASE WHEN before = 'SUPPRESSED' AND f.suppressed_until >= row.today THEN 'SUPPRESSED' ELSE 'OPEN' END,
+    f.severity = row.severity, f.subject = row.subject, f.evidence = row.evidence, f.last_seen = row.today,
+    f.digest = row.digest, f.resolved_on = null
+WITH f, row, before
+CALL (f, row) {
+  MATCH (f)-[old:INVOLVES]->(x:Asset) WHERE NOT x.id IN row.assets
+  DELETE old
+}
+CALL (f, row) {
+  UNWIND row.assets AS asset_id
+  MATCH (a:Asset {id: asset_id})
+  MERGE (f)-[:INVOLVES]->(a)
+}
+WITH f, before WHERE before <> f.status
+RETURN f.id AS id, before
+"""
+# What the graph holds for one rule, so an evaluation writes only what changed.
+KNOWN_FINDINGS = """
+MATCH (f:Finding {rule: $rule}) USING INDEX f:Finding(rule)
+RETURN f.id AS id, f.status AS status, f.digest AS digest, f.last_seen AS last_seen,
+  f.suppressed_until AS suppressed_until
+"""
+# Open or suppressed findings this evaluation no longer matched.
+RESOLVE_FINDINGS = """
+UNWIND $ids AS id
+MATCH (f:Finding {id: id})
+SET f.status = 'RESOLVED', f.resolved_on = $today
+RETURN f.id AS id
+"""
+FINDINGS_BY_ID = named(
+    "findings_by_id", "findings", "Findings by id, with the assets they are about.",
+    """
+UNWIND $ids AS id
+MATCH (f:Finding {id: id})
+RETURN f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
+""")
+
+LIST_FINDINGS = named(
+    "findings", "findings",
+    "A page of findings in id order between two keys (after the cursor; a rule's ids share its prefix, so one "
+    "index range), by severity and status.",
+    """
+MATCH (f:Finding) USING INDEX f:Finding(id)
+WHERE f.id > $after AND f.id < $before
+  AND ($severity IS NULL OR f.severity = $severity) AND ($status IS NULL OR f.status = $status)
+WITH f ORDER BY f.id LIMIT $limit
+RETURN f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
+""")
+
+FINDINGS_OF_ASSETS = named(
+    "asset_findings", "findings",
+    "The findings about each given asset (any status unless one is given), most severe first.",
+    """
+UNWIND $ids AS id
+MATCH (:Asset {id: id})<-[:INVOLVES]-(f:Finding)
+WHERE $status IS NULL OR f.status = $status
+RETURN id, f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
+""")
+
+OPEN_COUNTS = named(
+    "open_findings_per_rule", "findings",
+    "How many findings of each rule are open.",
+    """
+UNWIND $rules AS rule
+MATCH (f:Finding {rule: rule}) USING INDEX f:Finding(rule)
+WHERE f.status = 'OPEN'
+RETURN rule, count(f) AS open
+""")
+
+SUPPRESS_FINDING = named(
+    "suppress_finding", "findings",
+    "Suppress one finding until a date, recording the reason and who did it (admin only).",
+    """
+MATCH (f:Finding {id: $id})
+SET f.status = 'SUPPRESSED', f.suppressed_reason = $reason, f.suppressed_until = $until,
+    f.suppressed_by = $by, f.suppressed_on = $today
+RETURN f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
+""")
+
+
+def finding_id(rule_id: str, identity: tuple[str, ...]) -> str:
+    """Stable: the rule id, then a digest of the identity fields (ids stay short and index-ordered by rule)."""
+    digest = hashlib.sha256(json.dumps([rule_id, *identity]).encode()).hexdigest()[:20]
+    return f"{rule_id}:{digest}"
+
+
+def today_utc() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+# ----------------------------------------------------------------- evaluation
+
+@dataclass
+class RuleOutcome:
+    rule: str
+    matched: int = 0
+    opened: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Evaluation:
+    today: date
+    outcomes: list[RuleOutcome] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)       # newly opened and newly resolved findings
+
+    def totals(self) -> dict[str, int]:
+        return {k: sum(getattr(o, k) for o in self.outcomes) for k in ("matched", "opened", "reopened", "resolved")}
+
+    def as_dict(self) -> dict:
+        return {"today": self.today.isoformat(), **self.totals(),
+                "rules": [o.__dict__ for o in self.outcomes]}
+
+
+def run_rule(store: Store, rule: Rule, today: date, **overrides: Any) -> list[Draft]:
+    """A rule's drafts: its query once, then `explain` per row (no writes)."""
+    return _drafts(rule, store.read(rule.query.cypher, **rule.parameters(today, **overrides)), today, overrides)
+
+
+def _drafts(rule: Rule, rows: list[dict], today: date, overrides: dict | None = None) -> list[Draft]:
+    params = rule.parameters(today, **(overrides or {}))
+    drafts = [d for row in rows for d in rule.explain(native(row), params)]
+    return list({finding_id(rule.id, d.identity): d for d in drafts}.values())
+
+
+def _read_rule(store: Store, rule: Rule, today: date) -> tuple[list[dict], dict[str, dict]]:
+    """The rule's rows and the findings it already has, in one read transaction (one round trip set)."""
+    def work(tx):
+        rows = [r.data() for r in tx.run(rule.query.cypher, rule.parameters(today))]
+        known = {r["id"]: r.data() for r in tx.run(KNOWN_FINDINGS, rule=rule.id)}
+        return rows, known
+    with store.driver.session(database=store.database) as session:
+        return session.execute_read(work)
+
+
+def _rows(rule: Rule, drafts: list[Draft], today: date) -> list[dict]:
+    rows = [{"id": finding_id(rule.id, d.identity), "rule": rule.id, "identity": list(d.identity),
+             "severity": (d.severity or rule.severity).value, "subject": d.subject, "evidence": list(d.evidence),
+             "assets": sorted(set(d.assets)), "today": today} for d in drafts]
+    for row in rows:   # what an evaluation compares to decide whether the finding needs a write
+        facts = [row["severity"], row["subject"], row["evidence"], row["assets"]]
+        row["digest"] = hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:24]
+    return rows
+
+
+def _differs(row: dict, known: dict | None, today: date) -> bool:
+    """Whether a matched finding needs a write: new, re-opening, or its facts or last_seen changed."""
+    if known is None or known["status"] == RESOLVED:
+        return True
+    if known["status"] == SUPPRESSED and known["suppressed_until"] is not None \
+            and known["suppressed_until"].to_native() < today:
+        return True
+    last = known["last_seen"].to_native() if known["last_seen"] is not None else None
+    return last != today or known["digest"] != row["digest"]
+
+
+def evaluate(store: Store, today: date | None = None, rule_ids: list[str] | None = None,
+             notify: Callable[[list[dict]], None] | None = None) -> Evaluation:
+    """Evaluate rules (all, in dependency order) and track their findings; `notify` gets the events."""
+    today = today or today_utc()
+    chosen = [get_rule(r) for r in (rule_ids or ORDER)]
+    evaluation = Evaluation(today)
+    for rule in chosen:
+        started = time.perf_counter()
+        found, known = _read_rule(store, rule, today)
+        rows = _rows(rule, _drafts(rule, found, today), today)
+        outcome = RuleOutcome(rule.id, matched=len(rows))
+        changed, resolved = _track(store, rows, known, today)
+        outcome.opened = sum(1 for _, before in changed if before == "NEW")
+        outcome.reopened = len(changed) - outcome.opened
+        outcome.resolved = len(resolved)
+        outcome.seconds = time.perf_counter() - started
+        evaluation.outcomes.append(outcome)
+        evaluation.events += _events(store, [i for i, _ in changed], "opened") + _events(store, resolved, "resolved")
+    if notify and evaluation.events:
+        notify(evaluation.events)
+    return evaluation
+
+
+def _track(store: Store, rows: list[dict], known: dict[str, dict], today: date
+           ) -> tuple[list[tuple[str, str]], list[str]]:
+    """Write what changed for one rule in one transaction: ([(id, status before)], [resolved ids])."""
+    stale = [r for r in rows if _differs(r, known.get(r["id"]), today)]
+    matched = {r["id"] for r in rows}
+    gone = sorted(i for i, f in known.items() if f["status"] in (OPEN, SUPPRESSED) and i not in matched)
+    if not stale and not gone:
+        return [], []
+    changed: list[tuple[str, str]] = []
+    with store.transaction() as tx:
+        for start in range(0, len(stale), 5000):
+            changed += [(r["id"], r["before"]) for r in tx.run(UPSERT_FINDINGS, rows=stale[start:start + 5000])]
+        resolved = [r["id"] for r in tx.run(RESOLVE_FINDINGS, ids=gone, today=today)] if gone else []
+    return changed, resolved
+
+
+def _events(store: Store, ids: list[str], kind: str) -> list[dict]:
+    if not ids:
+        return []
+    rows = store.read(FINDINGS_BY_ID.cypher, ids=ids)
+    return [{"event": kind, "finding": finding_dict(native(r["finding"]), r["assets"])} for r in rows]
+
+
+def finding_dict(props: dict, assets: list[dict]) -> dict:
+    """A finding as the API, the CLI, exports and the webhook show it."""
+    rule = RULES.get(props["rule"])
+    data = {k: props.get(k) for k in ("id", "rule", "severity", "status", "subject", "evidence",
+                                      "first_seen", "last_seen", "resolved_on", "suppressed_reason",
+                                      "suppressed_until", "suppressed_by")}
+    data["title"] = rule.title if rule else None
+    data["assets"] = sorted(assets, key=lambda a: (a["name"] or "", a["id"]))
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in data.items()}
+
+
+# ----------------------------------------------------------------- reading
+
+def check_filters(rule: str | None, severity: str | None, status: str | None) -> None:
+    """ValueError with the allowed values for an unknown rule, severity or status."""
+    if rule is not None:
+        get_rule(rule)
+    if severity is not None and severity not in {s.value for s in Severity}:
+        raise ValueError(f"unknown severity {severity!r}; known: {', '.join(s.value for s in Severity)}")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
+
+
+async def list_findings(reader: GraphReader, rule: str | None = None, severity: str | None = None,
+                        status: str | None = OPEN, first: int = 50, after: str | None = None
+                        ) -> tuple[list[dict], bool]:
+    """A page of findings (id order) and whether more follow."""
+    check_filters(rule, severity, status)
+    if not 1 <= first <= MAX_PAGE:
+        raise ValueError(f"first must be between 1 and {MAX_PAGE}")
+    # ids are '<rule>:<digest>': a rule's findings are the range ('<rule>:', '<rule>;')
+    low, high = (f"{rule}:", f"{rule};") if rule else ("", "\uffff")
+    rows = await reader.rows(LIST_FINDINGS, after=max(after or "", low), before=high, severity=severity,
+                             status=status, limit=first + 1)
+    found = [finding_dict(r["finding"], r["assets"]) for r in rows]
+    return found[:first], len(found) > first
+
+
+async def findings_of_assets(reader: GraphReader, ids: list[str], status: str | None = None) -> list[list[dict]]:
+    """Per asset id (in order), its findings, most severe first: a DataLoader batch function."""
+    rows = await reader.rows(FINDINGS_OF_ASSETS, ids=list(dict.fromkeys(ids)), status=status)
+    by_asset: dict[str, list[dict]] = {}
+    for row in rows:
+        by_asset.setdefault(row["id"], []).append(finding_dict(row["finding"], row["assets"]))
+    rank = [s.value for s in Severity]
+    return [sorted(by_asset.get(i, []), key=lambda f: (rank.index(f["severity"]), f["rule"], f["id"])) for i in ids]
+
+
+async def rule_summaries(reader: GraphReader, rule_ids: list[str] | None = None) -> list[dict]:
+    """Rules (all unless given) with their open findings; the denominator comes from `rule_total`."""
+    rules = [get_rule(r) for r in rule_ids] if rule_ids else list(RULES.values())
+    counts = {r["rule"]: r["open"] for r in await reader.rows(OPEN_COUNTS, rules=[r.id for r in rules])}
+    return [{"rule": rule, "open": counts.get(rule.id, 0)} for rule in rules]
+
+
+async def rule_total(reader: GraphReader, rule: Rule, today: date | None = None) -> list[dict]:
+    """The count query's rows: (scope, total[, covered]) — e.g. coverage per control category."""
+    return await reader.rows(rule.count, **rule.parameters(today or today_utc()))
+
+
+# ----------------------------------------------------------------- suppression
+
+class FindingNotFound(ValueError):
+    pass
+
+
+async def suppress(reader: GraphReader, finding: str, reason: str, until: date, by: str,
+                   today: date | None = None) -> dict:
+    """Suppress an open finding until a date (inclusive); it re-opens the day after if it still matches."""
+    today = today or today_utc()
+    if not reason.strip():
+        raise ValueError("a suppression needs a reason")
+    if until < today:
+        raise ValueError(f"until {until.isoformat()} is in the past")
+    current = await reader.rows(FINDINGS_BY_ID, ids=[finding])
+    if not current:
+        raise FindingNotFound(f"no finding {finding!r}")
+    if current[0]["finding"]["status"] == RESOLVED:
+        raise ValueError(f"finding {finding!r} is resolved; nothing to suppress")
+
+    async def work(tx):
+        result = await tx.run(SUPPRESS_FINDING.cypher, id=finding, reason=reason.strip(), until=until, by=by,
+                              today=today)
+        return [native(record.data()) async for record in result]
+    async with reader.driver.session(database=reader.database) as session:
+        rows = await session.execute_write(work)
+    return finding_dict(rows[0]["finding"], rows[0]["assets"])
+
+
+# ----------------------------------------------------------------- export
+
+EXPORT_COLUMNS = ("id", "rule", "severity", "status", "subject", "assets", "evidence", "first_seen", "last_seen",
+                  "suppressed_until", "suppressed_reason")
+
+
+def spreadsheet_safe(value: Any) -> str:
+    """Text a spreadsheet shows as text: a leading formula character gets an apostrophe in front."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+def export(findings: list[dict], path: Path, fmt: str) -> int:
+    """Write findings as CSV (formula-safe) or JSON; returns how many."""
+    if fmt == "json":
+        path.write_text(json.dumps(findings, indent=2, default=str) + "\n")
+        return len(findings)
+    if fmt != "csv":
+        raise ValueError(f"unknown format {fmt!r}; use csv or json")
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(EXPORT_COLUMNS)
+        for f in findings:
+            values = {**f, "assets": "; ".join(a["name"] or a["id"] for a in f["assets"]),
+                      "evidence": " | ".join(f["evidence"] or [])}
+            writer.writerow([spreadsheet_safe(values.get(c)) for c in EXPORT_COLUMNS])
+    return len(findings)
+
+
+async def all_findings(reader: GraphReader, rule: str | None = None, severity: str | None = None,
+                       status: str | None = OPEN) -> list[dict]:
+    """Every finding matching the filters, page by page."""
+    found, after = [], None
+    while True:
+        page, more = await list_findings(reader, rule, severity, status, MAX_PAGE, after)
+        found += page
+        if not more:
+            return found
+        after = page[-1]["id"]
