@@ -88,10 +88,14 @@ def test_ingest_cli_reports_bad_input_and_reruns_change_nothing(demo, tmp_path):
     assert result.exit_code == 2
     assert "nothing was written" in result.output and "bad.csv line 2, field 'purchase_date'" in result.output
     nmap_files = [str(p) for p in demo.files_by_source["nmap"]]
-    again = itam("ingest", "nmap", "--json", *nmap_files)
-    summary = json.loads(again.output)
-    assert (summary["created"], summary["updated"], summary["conflicts"]) == (0, 0, 0)
-    assert summary["unchanged"] == summary["records"]
+    for rerun in range(2):
+        # the demo's swapped laptop board (found by a source loaded after nmap) puts one MAC on two
+        # assets: the first rerun records that standing conflict, the second adds nothing at all
+        known = {c["id"] for c in json.loads(itam("conflicts", "--json").output)}
+        summary = json.loads(itam("ingest", "nmap", "--json", *nmap_files).output)
+        assert (summary["created"], summary["updated"]) == (0, 0)
+        assert summary["unchanged"] == summary["records"]
+    assert {c["id"] for c in json.loads(itam("conflicts", "--json").output)} == known
     runs = itam("ingest", "runs", "--json")
     assert [r["status"] for r in json.loads(runs.output)][:1] == ["succeeded"]
 
