@@ -1,0 +1,41 @@
+"""A small organisation in real-format files for the ITAM tests: Snipe-IT, HR, osquery, licences, contracts."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from ingest.pipeline import ingest_files
+from tests.builders import osquery_log, snipeit_csv
+
+TODAY = date(2026, 11, 30)          # osquery_log reports at 2026-11-24
+
+
+def laptop(n: int, **extra) -> dict:
+    return {"asset_tag": f"LT-{n}", "item_name": f"lt-{n:04d}", "serial": f"SER{n:04d}", "category": "Laptops",
+            "purchase_date": "2025-01-10", "purchase_cost": "1450.00", "warranty_months": "36",
+            "order_number": f"PO-{n}", "supplier": "Dell", **extra}
+
+
+def agent(n: int, programs: list[tuple[str, str, str]]) -> dict:
+    return {"hostname": f"lt-{n:04d}", "uuid": f"4C4C4544-0000-0000-0000-{n:012d}", "serial": f"SER{n:04d}",
+            "mac": f"00:14:22:00:00:{n:02x}", "ip": f"10.0.3.{n}", "programs": programs}
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def load(store, settings, tmp_path: Path, assets: list[dict], agents: list[dict] = (), licences: str = "",
+         hr: str = "", contracts: str = "") -> None:
+    """Ingest what is given, in the order a real deployment would: directory, inventory, discovery, licences."""
+    if hr:
+        ingest_files(store, "hr", [write(tmp_path, "hr.csv", hr)], settings)
+    ingest_files(store, "snipeit", [snipeit_csv(tmp_path / "assets.csv", assets)], settings)
+    if agents:
+        ingest_files(store, "osquery", [osquery_log(tmp_path / "osquery.log", list(agents))], settings)
+    if licences:
+        ingest_files(store, "licenses", [write(tmp_path, "licences.csv", licences)], settings)
+    if contracts:
+        ingest_files(store, "contracts", [write(tmp_path, "contracts.csv", contracts)], settings)
