@@ -1,0 +1,47 @@
+"""CSV and JSON exports that a spreadsheet opens safely and a diff compares byte for byte."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import date, datetime
+from typing import Any, Iterable
+
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def formula_safe(value: Any) -> str:
+    """A cell a spreadsheet shows as text: values starting with '=', '+', '-', '@', tab or CR (and not a
+    plain number) get a leading apostrophe, as OWASP recommends against CSV injection."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def csv_text(header: list[str], rows: Iterable[list[Any]], preamble: Iterable[str] = ()) -> str:
+    """CSV with '\\n' line ends; preamble lines are written first as '# ' comments."""
+    out = io.StringIO()
+    for line in preamble:
+        out.write(f"# {formula_safe(line)}\n")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([formula_safe(v) for v in row])
+    return out.getvalue()
+
+
+def json_text(data: Any) -> str:
+    """Stable JSON: sorted keys, dates as ISO text, a final newline."""
+    def default(value):
+        if isinstance(value, (date, datetime)):
+            return value.isoformat()
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    return json.dumps(data, indent=2, sort_keys=True, default=default, ensure_ascii=False) + "\n"
