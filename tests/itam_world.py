@@ -39,3 +39,29 @@ def load(store, settings, tmp_path: Path, assets: list[dict], agents: list[dict]
         ingest_files(store, "licenses", [write(tmp_path, "licences.csv", licences)], settings)
     if contracts:
         ingest_files(store, "contracts", [write(tmp_path, "contracts.csv", contracts)], settings)
+
+
+def read(settings, work):
+    """Run an async query function (taking a GraphReader) against the test database."""
+    import asyncio
+
+    from graph.store import connect_async
+    from queries.catalog import GraphReader
+
+    async def run():
+        driver = connect_async(settings)
+        try:
+            return await work(GraphReader(driver, settings.neo4j_database))
+        finally:
+            await driver.close()
+    return asyncio.run(run())
+
+
+def assert_refused(tmp_path: Path, load_file, error: type[Exception], text: str, where: str) -> None:
+    """A data file with this text is refused, the message starting with the file and `where`."""
+    import pytest
+
+    path = write(tmp_path, "data.toml", text)
+    with pytest.raises(error) as refused:
+        load_file(path)
+    assert str(refused.value).startswith(f"{path} {where}")

@@ -2,26 +2,13 @@
 statuses, the audit-overdue rule at its date boundary, and recording an audit (CLI and GraphQL)."""
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 
 import pytest
 
-from graph.store import connect_async
 from queries.audits import AUDIT_OVERDUE, audit_report
-from queries.catalog import GraphReader
 from queries.policy import Policy, PolicyError, load_policy
-from tests.itam_world import TODAY, agent, laptop, load, write
-
-
-def read(settings, work):
-    async def run():
-        driver = connect_async(settings)
-        try:
-            return await work(GraphReader(driver, settings.neo4j_database))
-        finally:
-            await driver.close()
-    return asyncio.run(run())
+from tests.itam_world import TODAY, agent, assert_refused, laptop, load, read
 
 
 def report(settings, policy=Policy()):
@@ -100,7 +87,4 @@ def test_recording_an_audit_of_an_unknown_tag_writes_nothing(store, settings, tm
     ("[audit]\ninterval_months = = 3\n", "line 2: malformed TOML"),
 ])
 def test_a_malformed_policy_is_refused_with_file_and_line(tmp_path, text, where):
-    path = write(tmp_path, "policy.toml", text)
-    with pytest.raises(PolicyError) as refused:
-        load_policy(path)
-    assert str(refused.value).startswith(f"{path} {where}")
+    assert_refused(tmp_path, load_policy, PolicyError, text, where)

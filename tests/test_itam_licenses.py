@@ -2,14 +2,11 @@
 rules behind it (shortfall, unlicensed install, reclaimable seats), against a real Neo4j."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from ingest.software_table import SoftwareTableError, load_table, normalise
-from queries.catalog import GraphReader
 from queries.licensing import license_compliance
-from tests.itam_world import TODAY, agent, laptop, load, write
+from tests.itam_world import TODAY, agent, assert_refused, laptop, load, read, write
 
 HR = ("email,name,start_date,end_date\n"
       "ada@example.com,Ada Lovelace,2020-01-01,\n"
@@ -21,15 +18,7 @@ IDEA = ("IntelliJ IDEA", "2026.2", "JetBrains s.r.o.")
 
 
 def positions(settings, **kw):
-    from graph.store import connect_async
-
-    async def run():
-        driver = connect_async(settings)
-        try:
-            return await license_compliance(GraphReader(driver, settings.neo4j_database), TODAY, **kw)
-        finally:
-            await driver.close()
-    return {p.product: p for p in asyncio.run(run())}
+    return {p.product: p for p in read(settings, lambda reader: license_compliance(reader, TODAY, **kw))}
 
 
 @pytest.fixture
@@ -115,7 +104,4 @@ def test_normalised_names_fold_case_and_punctuation():
     ('[[product]]\nvendor = "V"\n', "line 1, field 'name'"),
 ])
 def test_a_malformed_table_is_refused_with_file_and_line(tmp_path, text, where):
-    path = write(tmp_path, "table.toml", text)
-    with pytest.raises(SoftwareTableError) as refused:
-        load_table(path)
-    assert str(refused.value).startswith(f"{path} {where}")
+    assert_refused(tmp_path, load_table, SoftwareTableError, text, where)
