@@ -18,7 +18,9 @@ from graph.config import Settings
 from graph.store import connect_async
 from ingest.software_table import SoftwareTableError, current_table
 from queries.audits import UnknownAsset, audit_report, record_audit
+from queries.evidence import inventory_report
 from queries.licensing import license_compliance
+from queries.renewals import renewals
 from queries.policy import Policy, PolicyError, current_policy
 
 audit_app = typer.Typer(help="Inventory audits: the report, and recording a physical audit.", no_args_is_help=True)
@@ -100,22 +102,53 @@ def register(app: typer.Typer, console, fail, read) -> None:
         console.print(f"audit of {done.asset_tag} ({done.name}) recorded {done.audited_at:%Y-%m-%d %H:%M} UTC "
                       f"by {done.audited_by}", highlight=False)
 
+    @app.command("renewals")
+    def renewals_cmd(within_days: Annotated[int, typer.Option("--within-days", help="Notice deadlines this close")] = 90,
+                     fmt: FormatOption = Format.table) -> None:
+        """Contracts, licences and warranties by notice deadline, with cost, cover and lapsing assets."""
+        _policy(fail)
+        try:
+            rows = read(lambda reader: renewals(reader, _today(), within_days))
+        except ValueError as exc:
+            fail(str(exc))
+        header = ["kind", "reference", "vendor", "deadline", "ends", "cost", "covers", "lapsing", "in_notice"]
+        _emit(console, fmt, header, [[("; ".join(r[k]) if isinstance(r[k], list) else r[k]) for k in header]
+                                     for r in rows], rows)
+
+    @report_app.command("inventory")
+    def report_inventory(fmt: Annotated[Format, typer.Option("--format", help="csv or json")] = Format.csv,
+                         generated_at: Annotated[Optional[datetime], typer.Option(
+                             "--generated-at", help="The generation time to print (default now; fix it to "
+                                                    "compare reports byte for byte)")] = None) -> None:
+        """The inventory evidence report: per asset stage, owner, controls, last seen, audit and licence
+        status; then the completeness summary with the query behind each figure."""
+        policy = _policy(fail)
+        moment = generated_at or datetime.now(timezone.utc)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        report = read(lambda reader: inventory_report(reader, _today(), moment, policy))
+        from api.exports import json_text, report_csv
+        console.out(json_text(report.as_dict()) if fmt is Format.json else report_csv(report), end="")
+
     @audit_app.command("report")
     def audit_report_cmd(fmt: FormatOption = Format.table) -> None:
         """Every host in the inventory: last physical audit, next due, last discovery, status."""
         policy = _policy(fail)
         rows = read(lambda reader: audit_report(reader, _today(), policy))
-        from api.exports import csv_text, json_text
         header = ["asset_tag", "name", "stage", "last_audit", "next_due", "due", "last_discovery", "discovered_by",
                   "status"]
-        if fmt is Format.json:
-            console.out(json_text([{k: r[k] for k in header} for r in rows]), end="")
-            return
-        values = [[r[k] for k in header] for r in rows]
-        if fmt is Format.csv:
-            console.out(csv_text(header, values), end="")
-            return
+        _emit(console, fmt, header, [[r[k] for k in header] for r in rows], rows)
+
+
+def _emit(console, fmt: Format, header: list[str], values: list[list], rows: list[dict]) -> None:
+    """Rows as a table, formula-safe CSV or stable JSON."""
+    from api.exports import csv_text, json_text
+    if fmt is Format.json:
+        console.out(json_text([{k: r[k] for k in header} for r in rows]), end="")
+    elif fmt is Format.csv:
+        console.out(csv_text(header, values), end="")
+    else:
         table = Table(*header)
         for row in values:
-            table.add_row(*("" if v is None else str(v)[:19] for v in row))
-        console.print(table)
+            table.add_row(*("" if v is None else str(v)[:60] for v in row))
+        console.print(table if values else "nothing")

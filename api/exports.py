@@ -45,3 +45,17 @@ def json_text(data: Any) -> str:
             return value.isoformat()
         raise TypeError(f"{type(value).__name__} is not JSON")
     return json.dumps(data, indent=2, sort_keys=True, default=default, ensure_ascii=False) + "\n"
+
+
+def report_csv(report) -> str:
+    """The inventory evidence report as CSV: a header naming the time and runs, the assets, the summary."""
+    preamble = [f"itam-graph inventory evidence report, generated {report.generated_at.isoformat()}, "
+                f"as of {report.today.isoformat()}"]
+    preamble += [f"ingest run {r['source']}: {r['id']} finished {formula_safe(r['finished'])}" for r in report.runs]
+    columns = ["asset_tag", "name", "recorded_stage", "effective_stage", "owner", "controls", "last_seen",
+               "last_audit", "next_audit_due", "audit_status", "licence_status"]
+    text = csv_text(columns, ([a[c] for c in columns] for a in report.assets), preamble)
+    text += "\n" + csv_text(["figure", "meeting", "total", "percent", "query", "cypher"],
+                            ([f["figure"], f["meeting"], f["total"], f["percent"], f["query"],
+                              " ".join(f["cypher"].split())] for f in report.completeness))
+    return text

@@ -8,11 +8,13 @@ from enum import Enum
 import strawberry
 from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
+from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.fastapi import BaseContext
 from strawberry.extensions import (MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
                                    QueryDepthLimiter, ValidationCache)
 from strawberry.types import Info
 
+from api.graphql_itam import ItamMutation, ItamQuery, Lifecycle, load_lifecycles
 from queries.catalog import GraphReader
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
@@ -35,6 +37,7 @@ class Context(BaseContext):
         self.reader = reader
         self.principal = principal
         self.assets = DataLoader(load_fn=lambda ids: asset_contexts(reader, list(ids)))
+        self.lifecycles = DataLoader(load_fn=lambda ids: load_lifecycles(reader, list(ids)))
 
 
 @strawberry.enum
@@ -294,6 +297,11 @@ class Asset:
         verdict = (await self._ctx(info)).verdict
         return ShouldExist(verdict=Verdict(verdict.verdict), reasons=verdict.reasons)
 
+    @strawberry.field(description="Recorded and effective lifecycle stage, since when, and each check of the "
+                                  "effective stage's standard with its evidence.")
+    async def lifecycle(self, info: Info) -> Lifecycle | None:
+        return await info.context.lifecycles.load(str(self.id))
+
     @strawberry.field(description=f"Hosts this asset can reach, nearest first; maxHops 1..{MAX_HOPS}.")
     async def reachable(self, info: Info, max_hops: int = 2) -> list[Reachable]:
         try:
@@ -334,7 +342,7 @@ class Conflict:
 
 
 @strawberry.type
-class Query:
+class Query(ItamQuery):
     @strawberry.field(description=f"Records identity resolution refused to merge, newest first ({MAX_PAGE} at most).")
     async def conflicts(self, info: Info, first: int = 50) -> list[Conflict]:
         if not 1 <= first <= MAX_PAGE:
@@ -366,13 +374,23 @@ class Query:
                                                                end_cursor=edges[-1].cursor if edges else None))
 
 
+# ------------------------------------------------------------------------------------------ mutations
+# One Mutation type; each area adds its fields by mixin (IT asset management: api/graphql_itam.py).
+@strawberry.type
+class Mutation(ItamMutation):
+    pass
+# ------------------------------------------------------------------------------------- end of mutations
+
+
 def _mask(error: GraphQLError) -> bool:
-    return not isinstance(error.original_error, UserError) and not isinstance(error, UserError) \
-        and error.original_error is not None
+    # A refused permission (StrawberryGraphQLError, 'needs role ...') is shown as is, like a UserError.
+    return not isinstance(error.original_error, (UserError, StrawberryGraphQLError)) \
+        and not isinstance(error, UserError) and error.original_error is not None
 
 
 schema = strawberry.Schema(
     query=Query,
+    mutation=Mutation,
     extensions=[
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -92,15 +92,14 @@ CHECKS = """
       evidence: coalesce('warranty until ' + toString(a.warranty_end), 'no warranty in the inventory')},
   `active-owner`: {passed: any(o IN owners WHERE o.active),
       evidence: CASE WHEN size(owners) = 0 THEN 'no owner'
-                ELSE reduce(t = '', o IN owners | t + CASE WHEN t = '' THEN '' ELSE '; ' END + o.email
-                     + CASE WHEN o.active THEN ' (active)' ELSE ' left' + coalesce(' on ' + toString(o.end_date), '') END)
+                ELSE substring(reduce(t = '', own IN owners | t + '; ' + own.email
+                     + CASE WHEN own.active THEN ' (active)' ELSE ' left' + coalesce(' on ' + toString(own.end_date), '') END), 2)
                 END},
   `required-controls`: {passed: size(missing_controls) = 0,
       evidence: CASE WHEN size(required) = 0 THEN 'no controls required for host type ' + coalesce(a.host_type, 'other')
-                     WHEN size(missing_controls) = 0 THEN 'has ' + reduce(t = '', r IN required | t
-                          + CASE WHEN t = '' THEN '' ELSE ', ' END + r)
-                     ELSE 'no current ' + reduce(t = '', r IN missing_controls | t
-                          + CASE WHEN t = '' THEN '' ELSE ', ' END + r) END},
+                     WHEN size(missing_controls) = 0 THEN 'has ' + substring(reduce(t = '', req IN required | t
+                          + ', ' + req), 2)
+                     ELSE 'no current ' + substring(reduce(t = '', req IN missing_controls | t + ', ' + req), 2) END},
   `in-inventory`: {passed: any(s IN sightings WHERE s.role = 'inventory' AND s.current),
       evidence: CASE WHEN any(s IN sightings WHERE s.role = 'inventory' AND s.current)
                      THEN 'listed by ' + head([s IN sightings WHERE s.role = 'inventory' AND s.current | s.source])
@@ -124,11 +123,11 @@ CHECKS = """
                 END},
   `credentials-revoked`: {passed: size(live_credentials) = 0,
       evidence: CASE WHEN size(live_credentials) = 0 THEN 'no live credential'
-                ELSE 'still valid: ' + reduce(t = '', c IN live_credentials | t + CASE WHEN t = '' THEN '' ELSE ', ' END + c)
+                ELSE 'still valid: ' + substring(reduce(t = '', cred IN live_credentials | t + ', ' + toString(cred)), 2)
                 END},
   `seats-reclaimed`: {passed: size(seats) = 0,
       evidence: CASE WHEN size(seats) = 0 THEN 'no licence seat'
-                ELSE 'holds seats of ' + reduce(t = '', s IN seats | t + CASE WHEN t = '' THEN '' ELSE ', ' END + s) END}
+                ELSE 'holds seats of ' + substring(reduce(t = '', seat IN seats | t + ', ' + seat), 2) END}
 } AS results
 """
 
