@@ -1,5 +1,7 @@
 """Lifecycle: the recorded stage (the inventory's status label), the effective stage evidence shows, and
-the standards each stage must meet, as named checks with evidence.
+the standards each stage must meet, as named checks with evidence. An asset is held to the standards of
+both its recorded and its effective stage: a host recorded as decommissioned but still answering must
+meet the decommissioning standard and, being in use in fact, the deployment one.
 
 The standards are data (STANDARDS, STAGE_STANDARDS, REQUIRED_CONTROLS below); the checks themselves are
 one Cypher expression each, evaluated in one query for any number of assets. Not here yet: "an OS that is
@@ -141,8 +143,13 @@ WITH a, effective, results, reporting, last_check_in,
           WHEN effective = 'procurement' THEN a.purchase_date
           ELSE coalesce(a.purchase_date, date(COLLECT { MATCH (a)-[s:SEEN_BY]->(:Source) RETURN s.first_seen
               ORDER BY s.first_seen LIMIT 1 }[0])) END AS since
+WITH a, effective, since, results,
+     coalesce($stage_standards[a.lifecycle_stage], []) AS recorded_standards,
+     coalesce($stage_standards[effective], []) AS effective_standards
+WITH a, effective, since, results,
+     recorded_standards + [s IN effective_standards WHERE NOT s IN recorded_standards] AS standards
 WITH a, effective, since,
-     [stage IN coalesce($stage_standards[effective], []) | [name IN $standards[stage] |
+     [stage IN standards | [name IN $standards[stage] |
         {name: name, stage: stage, passed: results[name].passed, evidence: results[name].evidence}]] AS nested
 WITH a, effective, since, reduce(flat = [], x IN nested | flat + x) AS checks
 """

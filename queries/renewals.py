@@ -54,4 +54,8 @@ ORDER BY deadline, kind, reference
 async def renewals(reader: GraphReader, today: date, within_days: int = 90) -> list[dict[str, Any]]:
     if not 0 <= within_days <= 3650:
         raise ValueError("withinDays must be between 0 and 3650")
-    return await reader.rows(RENEWALS, today=today, within_days=within_days)
+    rows = await reader.rows(RENEWALS, today=today, within_days=within_days)
+    for row in rows:            # pattern comprehensions keep no order
+        row["covers"], row["lapsing"] = row["covers"][:1] + sorted(row["covers"][1:]) if row["kind"] == "licence" \
+            else sorted(row["covers"]), sorted(row["lapsing"])
+    return rows

@@ -65,3 +65,24 @@ def assert_refused(tmp_path: Path, load_file, error: type[Exception], text: str,
     with pytest.raises(error) as refused:
         load_file(path)
     assert str(refused.value).startswith(f"{path} {where}")
+
+
+def certificate(path: Path, hostname: str, not_after: str) -> Path:
+    """A self-signed server certificate (PEM) whose DNS SAN names the host, valid until `not_after`."""
+    from datetime import datetime, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(datetime(2025, 1, 1, tzinfo=timezone.utc))
+            .not_valid_after(datetime.fromisoformat(not_after).replace(tzinfo=timezone.utc))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
