@@ -95,8 +95,7 @@ UNLICENSED_INSTALLS = named(
     "Products the normalisation table marks licensable, installed with no licence at all; one row per product.",
     f"""
 MATCH (s:Software {{licensable: true}})
-WHERE NOT EXISTS {{ (:License)-[:COVERS]->(s) }}
-  AND NOT EXISTS {{ MATCH (l:License) WHERE l.product_key = s.product_key }}
+WHERE NOT EXISTS {{ (:License)-[:COVERS]->(s) }}      // a licence covers every install of its product
 MATCH (a:Asset)-[i:INSTALLED]->(s)
 WHERE NOT coalesce(a.lifecycle_stage, '') IN {RETIRED}
 WITH s.product AS product, s.product_key AS key, a, s, i ORDER BY a.name, a.id, s.name, i.source
