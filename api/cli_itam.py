@@ -18,6 +18,7 @@ from graph.config import Settings
 from graph.store import connect_async
 from ingest.software_table import SoftwareTableError, current_table
 from queries.audits import UnknownAsset, audit_report, record_audit
+from queries import itam_rules  # noqa: F401 - its rules and denominators appear in `itam queries`
 from queries.evidence import inventory_report
 from queries.licensing import license_compliance
 from queries.renewals import renewals

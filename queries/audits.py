@@ -30,11 +30,9 @@ MATCH (src)<-[seen:SEEN_BY]-(a:Asset:Host)
 WHERE coalesce(seen.current, true)
 WITH DISTINCT a
 WITH a, {LAST_AUDIT} AS last_audit, {INTERVAL} AS interval,
-     COLLECT {{ MATCH (a)-[d:SEEN_BY]->(s:Source) WHERE s.role = 'discovery' RETURN d.last_seen
-               ORDER BY d.last_seen DESC LIMIT 1 }}[0] AS last_discovery,
-     COLLECT {{ MATCH (a)-[d:SEEN_BY]->(s:Source) WHERE s.role = 'discovery' RETURN s.name
-               ORDER BY d.last_seen DESC LIMIT 1 }}[0] AS discovered_by
-WITH a, last_audit, interval, last_discovery, discovered_by,
+     COLLECT {{ MATCH (a)-[d:SEEN_BY]->(s:Source) WHERE s.role = 'discovery' RETURN [d.last_seen, s.name]
+               ORDER BY d.last_seen DESC LIMIT 1 }}[0] AS newest
+WITH a, last_audit, interval, newest[0] AS last_discovery, newest[1] AS discovered_by,
      last_audit + duration({{months: interval}}) AS next_due
 WITH a, last_audit, interval, last_discovery, discovered_by, next_due,
      last_audit IS NOT NULL AND next_due >= $today AS audit_current,

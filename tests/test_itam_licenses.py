@@ -105,3 +105,28 @@ def test_normalised_names_fold_case_and_punctuation():
 ])
 def test_a_malformed_table_is_refused_with_file_and_line(tmp_path, text, where):
     assert_refused(tmp_path, load_table, SoftwareTableError, text, where)
+
+
+def test_cli_exports_are_formula_safe_csv_and_json(store, settings, tmp_path, cli_env):
+    import json
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    load(store, settings, tmp_path, [laptop(1)], agents=[agent(1, [("=Photoshop", "27.1", "Adobe Inc.")])])
+    runner = CliRunner()
+    exported = runner.invoke(app, ["licenses", "--format", "csv"])
+    assert exported.exit_code == 0, exported.output
+    assert exported.stdout.splitlines() == [
+        "product,entitled,assigned,installed,shortfall,reclaimable,unlicensed_installs,unused_cost,expires_on",
+        'Adobe Photoshop,0,0,1,1,,"lt-0001 (=Photoshop 27.1, osquery)",0.00,']
+    data = json.loads(runner.invoke(app, ["licenses", "--format", "json"]).stdout)
+    assert [(p["product"], p["unlicensed_installs"][0]["software"]) for p in data] == [("Adobe Photoshop", "=Photoshop")]
+
+
+@pytest.mark.parametrize("value, cell", [("=HYPERLINK(1)", "'=HYPERLINK(1)"), ("@SUM(A1)", "'@SUM(A1)"),
+                                         ("-2+3", "'-2+3"), ("-5", "-5"), ("+1.50", "+1.50"), ("\tx", "'\tx"),
+                                         ("Photoshop", "Photoshop"), (None, "")])
+def test_csv_cells_a_spreadsheet_would_run_get_an_apostrophe(value, cell):
+    from api.exports import formula_safe
+    assert formula_safe(value) == cell
