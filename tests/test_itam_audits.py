@@ -88,3 +88,17 @@ def test_recording_an_audit_of_an_unknown_tag_writes_nothing(store, settings, tm
 ])
 def test_a_malformed_policy_is_refused_with_file_and_line(tmp_path, text, where):
     assert_refused(tmp_path, load_policy, PolicyError, text, where)
+
+
+@pytest.mark.parametrize("command", [["licenses"], ["audit", "report"], ["renewals"], ["report", "inventory"],
+                                     ["audit", "record", "LT-1"]])
+def test_itam_commands_refuse_a_malformed_policy_before_doing_anything(tmp_path, cli_env, monkeypatch, command):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    path = tmp_path / "policy.toml"
+    path.write_text("[audit]\ninterval_months = 12\npresence_days = -1\n")
+    monkeypatch.setenv("ITAM_POLICY", str(path))
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    assert f"{path} line 3, field 'audit.presence_days'" in result.output
