@@ -11,13 +11,21 @@ from api.auth import Role, TokenAuth
 from api.graphql_schema import Context, schema
 from graph.config import Settings
 from graph.store import connect_async
+from ingest.software_table import SoftwareTableError, current_table
 from queries.catalog import GraphReader
+from queries.policy import PolicyError, current_policy
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> FastAPI:
-    """The API over one database; the driver lives as long as the app."""
+    """The API over one database; the driver lives as long as the app. A malformed ITAM policy or
+    software table stops it here, naming the file and line."""
+    try:
+        current_policy()
+        current_table()
+    except (PolicyError, SoftwareTableError) as exc:
+        raise SystemExit(f"refusing to start: {exc}") from None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

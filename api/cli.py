@@ -21,6 +21,7 @@ from graph.store import Store, connect_async
 from ingest.errors import IngestError
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
+from api.cli_itam import register as register_itam
 from queries.catalog import CATALOG, GraphReader, GraphWriter
 from queries.conflicts import ConflictAction, ConflictNotOpen, resolve_conflict
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
@@ -497,6 +498,10 @@ def demo_load(out: Annotated[Path, typer.Option("--dir", help="Folder for the ge
     console.print('\n  query { asset(identifier: "<any of the above>") { name lifecycleStage owner { email active } '
                   'openPorts { number service } sightings { source lastSeen } shouldExist { verdict reasons } '
                   'reachable(maxHops: 2) { asset { name } hops ports } } }', highlight=False)
+
+
+# The asset manager's commands (licences, audits, renewals, evidence reports) live in api/cli_itam.py.
+register_itam(app, console, _fail, _read)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -22,6 +22,7 @@ from queries.catalog import GraphReader, GraphWriter
 from queries.conflicts import ConflictAction as ConflictActionValue
 from queries.conflicts import ConflictNotOpen, resolve_conflict
 from queries.rules import RULES, Severity as RuleSeverity, get_rule
+from api.graphql_itam import ItamMutation, ItamQuery, Lifecycle, load_lifecycles
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
                           encode_cursor, find_asset_id, list_asset_ids, reachable)
@@ -44,6 +45,7 @@ class Context(BaseContext):
         self.principal = principal
         self.assets = DataLoader(load_fn=lambda ids: asset_contexts(reader, list(ids)))
         self.findings = DataLoader(load_fn=lambda ids: findings_q.findings_of_assets(reader, list(ids)))
+        self.lifecycles = DataLoader(load_fn=lambda ids: load_lifecycles(reader, list(ids)))
 
 
 @strawberry.enum
@@ -311,6 +313,11 @@ class Asset:
         found = await info.context.findings.load(str(self.id))
         return [Finding.of(f) for f in found if status is None or f["status"] == status.value]
 
+    @strawberry.field(description="Recorded and effective lifecycle stage, since when, and each check of the "
+                                  "effective stage's standard with its evidence.")
+    async def lifecycle(self, info: Info) -> Lifecycle | None:
+        return await info.context.lifecycles.load(str(self.id))
+
     @strawberry.field(description=f"Hosts this asset can reach, nearest first; maxHops 1..{MAX_HOPS}.")
     async def reachable(self, info: Info, max_hops: int = 2) -> list[Reachable]:
         try:
@@ -496,7 +503,7 @@ class FindingsMutation:
 
 
 @strawberry.type
-class Query(FindingsQuery):
+class Query(FindingsQuery, ItamQuery):
     @strawberry.field(description=f"Records identity resolution refused to merge, newest first ({MAX_PAGE} at most).")
     async def conflicts(self, info: Info, first: int = 50) -> list[Conflict]:
         if not 1 <= first <= MAX_PAGE:
@@ -581,7 +588,7 @@ def _mask(error: GraphQLError) -> bool:
 
 
 @strawberry.type
-class Mutation(ConflictsMutation, FindingsMutation):
+class Mutation(ConflictsMutation, FindingsMutation, ItamMutation):
     """Writes through the API; each names the least role it needs (api/permissions.py)."""
 
 

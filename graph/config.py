@@ -4,6 +4,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
 def _int_env(name: str, default: int) -> int:
@@ -52,3 +55,20 @@ class Settings:
             max_file_bytes=_int_env("ITAM_MAX_FILE_MB", 256) * 1024 * 1024,
             evaluate_findings=env.get("ITAM_EVALUATE_FINDINGS", "1") not in ("0", "false", "no"),
         )
+
+
+def data_file_loader(env: str, default: Path, load: Callable[[Path], T]) -> Callable[[], T]:
+    """A loader for a data file named by `env` (else `default`) that re-reads it only when it changes."""
+    cache: dict[tuple[str, float], T] = {}
+
+    def current() -> T:
+        path = Path(os.environ.get(env) or default)
+        try:
+            stamp = (str(path), path.stat().st_mtime)
+        except OSError:
+            stamp = (str(path), 0.0)
+        if stamp not in cache:
+            cache.clear()
+            cache[stamp] = load(path)
+        return cache[stamp]
+    return current

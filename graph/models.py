@@ -83,6 +83,8 @@ class AssetProperties(Frozen):
     location: str | None = None
     purchase_date: date | None = None
     purchase_cost: float | None = None
+    order_number: str | None = None
+    supplier: str | None = None
     warranty_end: date | None = None
     eol_date: date | None = None
     decommissioned_on: date | None = None
@@ -234,6 +236,8 @@ class ContractObservation(Frozen):
     start: date | None = None
     end: date | None = None
     notice_days: int | None = None
+    quantity: int | None = None               # seats a subscription contract entitles, if it carries them
+    cost: float | None = None
     asset_tags: tuple[str, ...] = ()
     license_names: tuple[str, ...] = ()
 

@@ -460,7 +460,7 @@ class Asset:
     purchase_date: date
     purchase_cost: str
     decommissioned_date: date | None
-    last_audit_date: date
+    last_audit_date: date | None
     asset_tag: str = ""
     hostname: str = ""
     owner: Person | None = None
@@ -808,7 +808,7 @@ SNIPEIT_COLUMNS = (
     "asset_tag", "item_name", "asset_model", "category", "manufacturer", "serial",
     "mac_address", "status", "location", "purchase_date", "purchase_cost", "warranty_months",
     "asset_eol_date", "decommissioned_date", "full_name", "email", "department",
-    "last_audit_date",
+    "last_audit_date", "order_number", "supplier",
 )
 
 
@@ -838,9 +838,14 @@ def _write_snipeit(path: Path, assets: list[Asset]) -> Path:
                 WARRANTY_MONTHS, _add_years(a.purchase_date, EOL_YEARS).isoformat(),
                 _iso(a.decommissioned_date),
                 owner.name if owner else "", owner.email if owner else "",
-                owner.department if owner else "", a.last_audit_date.isoformat(),
+                owner.department if owner else "", _iso(a.last_audit_date),
+                f"PO-{a.purchase_date.year}-{a.asset_tag.rsplit('-', 1)[-1]}", SUPPLIERS.get(a.manufacturer, "CDW"),
             ))
     return path
+
+
+# Who the hardware was bought from (Snipe-IT's supplier field).
+SUPPLIERS = {"Dell": "Dell Technologies", "HP": "CDW", "Lenovo": "CDW", "Apple": "Apple Business", "Cisco": "Insight"}
 
 
 def _iso(day: date | None) -> str:
@@ -1272,6 +1277,7 @@ def _plan_extras(
     unseen = picks.get("unseen_laptop")
     if unseen is not None:   # off-network for weeks: no agent, EDR or MDM has heard from it either
         unseen.agent, unseen.edr_seen, unseen.mdm_seen, unseen.mdm_tool = False, None, None, ""
+    _plan_itam_stories(seed, assets, picks, demo_laptop)
     retired = picks["decommissioned_alive"]
     retired_seen = datetime.combine(retired.decommissioned_date, time(17, 42, 9), tzinfo=timezone.utc)
     retired.edr_seen = retired_seen  # stopped checking in when it was archived: a stale record
@@ -1291,6 +1297,30 @@ def _plan_extras(
         departed_ssh_hosts=departed_ssh,
         user_numbers={p.email: n for n, p in enumerate(people)},
     )
+
+
+PHOTOSHOP_SHARE = 0.25      # Windows endpoints of Sales with Photoshop, for which no licence exists
+NEVER_AUDITED_SHARE = 0.06  # assets Snipe-IT has no audit date for
+
+
+def _plan_itam_stories(seed: int, assets: list[Asset], picks: dict[str, Asset | None],
+                       demo_laptop: Asset | None) -> None:
+    """The asset manager's stories, each on its own random stream (the rest of the company stays as it was):
+    Photoshop installed with no licence at all, assets never audited, and the off-network laptop that no
+    agent, EDR or MDM reports either: missing, and never audited."""
+    rng = _stream(seed, "itam-stories")
+    eligible = [a for a in assets if a.status == DEPLOYED and a.os.startswith("windows") and a.owner is not None
+                and a is not demo_laptop and a.kind != NETWORK and a.kind != SERVER]
+    photoshop = [a for a in eligible if a.owner.department == "Sales" and rng.random() < PHOTOSHOP_SHARE]
+    for asset in photoshop or eligible[:1]:
+        asset.extra_programs += ("photoshop",)
+    for asset in assets:
+        if rng.random() < NEVER_AUDITED_SHARE and not asset.pinned:
+            asset.last_audit_date = None
+    missing = picks.get("unseen_laptop")
+    if missing is not None:
+        missing.agent, missing.edr_seen, missing.mdm_tool, missing.mdm_seen = False, None, "", None
+        missing.last_audit_date = None
 
 
 def _smbios_uuid(rng: random.Random) -> str:
@@ -1365,6 +1395,9 @@ def _pick_tls_hosts(
     chosen = [(server, validity[index]) for index, server in enumerate(candidates)]
     missing = validity[len(candidates):2]   # a tiny company: VPN certificates take what is left
     chosen.append((highlight, "valid"))
+    retired = picks["decommissioned_alive"]
+    if all(server is not retired for server, _ in chosen):   # decommissioned, its certificate never revoked
+        chosen.append((retired, "valid"))
     chosen.sort(key=lambda pair: pair[0].asset_tag)
     return chosen, missing
 
@@ -1424,8 +1457,11 @@ LICENSE_COLUMNS = (
     "purchase_cost", "order_number", "manufacturer", "assigned_to", "asset_tag",
 )
 CONTRACT_COLUMNS = (
-    "vendor", "reference", "start_date", "end_date", "notice_days", "covered_asset_tags", "covered_licenses",
+    "vendor", "reference", "start_date", "end_date", "notice_days", "covered_asset_tags", "covered_licenses", "cost",
 )
+# Yearly cost per covered asset, and of the enterprise agreement.
+CONTRACT_COST_PER_ASSET = {"Dell Technologies": 380.0, "Cisco Systems": 240.0}
+EA_COST = 48_000.0
 M365 = "Microsoft 365 E3"
 WINDOWS_ENTERPRISE = "Windows 11 Enterprise"
 ACROBAT = "Adobe Acrobat Pro"
@@ -1528,6 +1564,8 @@ def _write_contracts(path: Path, seed: int, scan_date: date, assets: list[Asset]
     ea_start = _add_years(scan_date, -2) - timedelta(days=rng.randint(30, 200))
     rows.append(("Microsoft", f"MS-EA-{rng.randint(10_000_000, 99_999_999)}", ea_start.isoformat(),
                  _add_years(ea_start, 3).isoformat(), 90, "", f"{M365};{WINDOWS_ENTERPRISE}"))
+    rows = [(*row, f"{EA_COST:.2f}" if not row[5] else
+             f"{CONTRACT_COST_PER_ASSET[row[0]] * len(row[5].split(';')):.2f}") for row in rows]
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(CONTRACT_COLUMNS)
@@ -2025,6 +2063,7 @@ ACROBAT_READER = ("Adobe Acrobat Reader (64-bit)", "23.006.20380", "Adobe")
 PROGRAMS_EXTRA = {
     "acrobat": ("Adobe Acrobat Pro", "23.006.20380", "Adobe"),
     "intellij": ("JetBrains IntelliJ IDEA Ultimate", "2023.2.5", "JetBrains s.r.o."),
+    "photoshop": ("Adobe Photoshop 2024", "25.2.0", "Adobe Inc."),
 }
 PROGRAMS_ENGINEERING = (
     ("Docker Desktop", "4.25.2", "Docker Inc."),
@@ -2687,7 +2726,7 @@ def _describe_highlights(
             retired,
             f"{retired.hostname} was Archived in Snipe-IT on {retired.decommissioned_date.isoformat()} "
             f"yet still answers on {retired.ip} ({_asset_profile(retired).port_summary()}) "
-            f"in the {scan_date.isoformat()} scan.",
+            f"in the {scan_date.isoformat()} scan, and its TLS certificate is still valid.",
         ),
         "departed_owner": _asset_card(
             orphaned,
@@ -2708,7 +2747,8 @@ def _describe_highlights(
     if unseen is not None:
         highlights["unseen_laptop"] = _asset_card(
             unseen,
-            f"{unseen.hostname} is Deployed to {unseen.owner.name} but no scan saw it (off-network).",
+            f"{unseen.hostname} is Deployed to {unseen.owner.name} but no scan, agent, EDR or MDM saw it and it "
+            f"was never audited: the audit report calls it missing.",
         )
     return highlights
 

@@ -168,6 +168,8 @@ CONTRACT_ALIASES = {
     "asset_tags": "covered_asset_tags", "assets": "covered_asset_tags", "covered_assets": "covered_asset_tags",
     "licenses": "covered_licenses", "licences": "covered_licenses", "covered_licences": "covered_licenses",
     "license_names": "covered_licenses",
+    "seats": "quantity", "licensed_seats": "quantity",
+    "annual_cost": "cost", "value": "cost", "contract_value": "cost", "price": "cost",
 }
 CONTRACT_REQUIRED = ("vendor", "reference")
 
@@ -231,6 +233,7 @@ def parse_contract_rows(path: Path, limit_bytes: int) -> list[ContractObservatio
         if days is not None and period is not None and days != period:
             problems.add(f"{row['notice_period']!r} ({period} days) disagrees with notice_days {days}",
                          line, "notice_period")
+        quantity, cost = field.whole("quantity"), field.number("cost")
         tags = _items(field, "covered_asset_tags", _tag)
         names = _items(field, "covered_licenses", lambda v: " ".join(refuse_formula(v).split()))
         if reference:
@@ -242,7 +245,7 @@ def parse_contract_rows(path: Path, limit_bytes: int) -> list[ContractObservatio
         try:
             contracts.append(ContractObservation(
                 record=f"{path.name} line {line}", reference=reference, vendor=vendor, start=start, end=end,
-                notice_days=days if days is not None else period, asset_tags=tags, license_names=names))
+                notice_days=days if days is not None else period, quantity=quantity, cost=cost, asset_tags=tags, license_names=names))
         except ValidationError as exc:
             problems.add(exc.errors()[0]["msg"], line)
     problems.raise_if_any()

@@ -69,23 +69,15 @@ ON CREATE SET r.first_seen = row.at
 SET r.last_seen = row.at, r.source = row.source
 """
 
+# What a licence covers is linked afterwards by ingest.license_matching (the normalisation table).
 UPSERT_LICENSES = """
 UNWIND $rows AS row
 MERGE (l:License {id: row.id})
 ON CREATE SET l.first_seen = row.at
 SET l += row.props, l.last_seen = row.at, l.digest = row.digest
-WITH l, row
-CALL (l, row) {
+WITH l
+CALL (l) {
   MATCH (l)-[old:COVERS|ASSIGNED_TO]->() DELETE old
-}
-CALL (l, row) {
-  OPTIONAL MATCH (s:Software) WHERE toLower(s.name) STARTS WITH toLower(row.product)
-  WITH l, row, collect(s) AS found
-  FOREACH (s IN found | MERGE (l)-[:COVERS]->(s))
-  FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END |
-    MERGE (p:Software {key: '/' + toLower(row.product)})
-    ON CREATE SET p.name = row.product, p.first_seen = row.at
-    MERGE (l)-[:COVERS]->(p))
 }
 """
 ASSIGN_LICENSE_ASSET = """

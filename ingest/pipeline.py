@@ -16,6 +16,8 @@ from graph.models import Batch, HostObservation, PersonObservation
 from graph.schema import SOURCES
 from graph.store import Store
 from ingest import links
+from ingest.license_matching import relink_licences
+from ingest.software_table import current_table
 from ingest.errors import IngestError
 from ingest.reconcile import Resolver
 from ingest.registry import BY_SOURCE
@@ -136,6 +138,8 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
         if batch.contracts:
             _write_counted(tx, summary, "Contract.reference", {c.reference for c in batch.contracts},
                            lambda: links.write_contracts(tx, batch.contracts, summary.started))
+        if batch.licenses or any(h.software is not None or h.software_added for h in batch.hosts):
+            relink_licences(tx, current_table(), summary.started)
         if batch.reach:
             links.write_reach(tx, batch.reach)
         if batch.reach or any(h.ips for h in batch.hosts):

@@ -27,6 +27,8 @@ ALIASES = {
     "mac": "mac_address",
     "decommission_date": "decommissioned_date",
     "cost": "purchase_cost",
+    "order": "order_number", "purchase_order": "order_number",
+    "vendor": "supplier", "supplier_name": "supplier",
 }
 REQUIRED = ("asset_tag", "status")
 
@@ -121,7 +123,8 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
             lifecycle_stage=stage, status_label=status, asset_tag=tag.upper(),
             serial=serial.upper() if serial else None, model=field.text("asset_model"),
             manufacturer=field.text("manufacturer"), category=category, location=field.text("location"),
-            purchase_date=purchase, purchase_cost=cost,
+            purchase_date=purchase, purchase_cost=cost, order_number=field.text("order_number"),
+            supplier=field.text("supplier"),
             warranty_end=_add_months(purchase, warranty) if purchase and warranty is not None else None,
             eol_date=eol, decommissioned_on=decommissioned, last_audit=audit,
         )

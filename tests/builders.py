@@ -7,7 +7,8 @@ from xml.sax.saxutils import quoteattr
 
 SNIPEIT_COLUMNS = ["asset_tag", "item_name", "asset_model", "category", "manufacturer", "serial", "mac_address",
                    "status", "location", "purchase_date", "purchase_cost", "warranty_months", "asset_eol_date",
-                   "decommissioned_date", "full_name", "email", "department", "last_audit_date"]
+                   "decommissioned_date", "full_name", "email", "department", "last_audit_date", "order_number",
+                   "supplier"]
 
 
 def snipeit_csv(path: Path, rows: list[dict]) -> Path:
