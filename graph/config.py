@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graph.local_secrets import NEO4J_PASSWORD_FILE, read_secret
+
 
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -20,9 +22,10 @@ def _int_env(name: str, default: int) -> int:
 class Settings:
     """Where the graph lives and how the product talks to it.
 
-    NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE pick the database (the
-    local launcher runs without auth); ITAM_HOME holds local state (Neo4j data,
-    pid file, logs); ITAM_MAX_FILE_MB caps any file an ingest reads.
+    NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE pick the database; without
+    NEO4J_USER the login is the local launcher's (user neo4j, the password it keeps in
+    ITAM_HOME/neo4j-password). ITAM_HOME holds local state (Neo4j data, pid file, logs,
+    secrets); ITAM_MAX_FILE_MB caps any file an ingest reads.
     """
 
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -31,6 +34,14 @@ class Settings:
     neo4j_database: str = "neo4j"
     home: Path = field(default_factory=lambda: Path(".itam").resolve())
     max_file_bytes: int = 256 * 1024 * 1024
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """NEO4J_USER/NEO4J_PASSWORD when given, else the local launcher's login if it has made one."""
+        if self.neo4j_user:
+            return self.neo4j_user, self.neo4j_password
+        password = read_secret(self.home / NEO4J_PASSWORD_FILE)
+        return ("neo4j", password) if password else None
 
     @property
     def bolt_port(self) -> int:

@@ -14,18 +14,14 @@ from graph.schema import schema_statements
 BATCH_SIZE = 5000
 
 
-def _auth(settings: Settings) -> tuple[str, str] | None:
-    return (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_user else None
-
-
 def connect(settings: Settings) -> Driver:
     """A synchronous driver (ingest, CLI); close it when done."""
-    return GraphDatabase.driver(settings.neo4j_uri, auth=_auth(settings), notifications_min_severity="OFF")
+    return GraphDatabase.driver(settings.neo4j_uri, auth=settings.auth, notifications_min_severity="OFF")
 
 
 def connect_async(settings: Settings) -> AsyncDriver:
     """An async driver (the API); one per app, closed in its lifespan."""
-    return AsyncGraphDatabase.driver(settings.neo4j_uri, auth=_auth(settings), notifications_min_severity="OFF")
+    return AsyncGraphDatabase.driver(settings.neo4j_uri, auth=settings.auth, notifications_min_severity="OFF")
 
 
 class Store:
