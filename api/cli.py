@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from api.terminal import safe
 from graph.config import Settings
 from graph.local import LauncherError, LocalNeo4j
 from graph.store import Store, connect_async
@@ -50,7 +51,7 @@ def _local(settings: Settings) -> LocalNeo4j:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {safe(message, newlines=True)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -126,7 +127,7 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     table.add_row(*(str(getattr(summary, c)) for c in columns))
     console.print(table)
     for line in summary.conflict_details[:20]:
-        console.print(f"  [yellow]conflict[/] {line}", highlight=False)
+        console.print(f"  [yellow]conflict[/] {safe(line)}", highlight=False)
     if not summary.dry_run:
         console.print(f"run {summary.run_id}", style="dim")
 
@@ -194,7 +195,7 @@ def ingest_runs_cmd(source: Annotated[Optional[str], typer.Option(help="Only thi
         return
     table = Table("started", "source", "status", "records", "created", "updated", "unchanged", "conflicts")
     for run in runs:
-        table.add_row(str(run["started"])[:19], run["source"], run["status"],
+        table.add_row(str(run["started"])[:19], safe(run["source"]), safe(run["status"]),
                       *(str(run.get(k)) for k in ("records", "created", "updated", "unchanged", "conflicts")))
     console.print(table)
 
@@ -223,32 +224,34 @@ def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC
 
 
 def _host_panel(ctx: AssetContext, reach) -> Panel:
+    """The responder's panel; every stored value goes through `safe` (it may come from a hostile host)."""
     p = ctx.props
     colour = {"EXPECTED": "green", "REVIEW": "yellow", "UNEXPECTED": "red"}[ctx.verdict.verdict]
-    lines = [f"[bold]{p.get('name')}[/]  {p.get('kind', 'Host')}/{p.get('host_type') or '?'}  "
-             f"stage: {p.get('lifecycle_stage') or 'unknown'}  [{colour}]{ctx.verdict.verdict}[/]"]
-    lines += [f"  [{colour}]•[/] {reason}" for reason in ctx.verdict.reasons]
-    lines.append("identifiers: " + ", ".join(f"{i['kind']}={i['value']}" for i in ctx.identifiers))
+    lines = [f"[bold]{safe(p.get('name'))}[/]  {safe(p.get('kind', 'Host'))}/{safe(p.get('host_type') or '?')}  "
+             f"stage: {safe(p.get('lifecycle_stage') or 'unknown')}  [{colour}]{ctx.verdict.verdict}[/]"]
+    lines += [f"  [{colour}]•[/] {safe(reason)}" for reason in ctx.verdict.reasons]
+    lines.append("identifiers: " + ", ".join(f"{safe(i['kind'])}={safe(i['value'])}" for i in ctx.identifiers))
     owner = ctx.owner
     if owner:
         state = "active" if owner["active"] else f"departed {owner.get('end_date') or ''}".strip()
-        lines.append(f"owner: {owner.get('name') or ''} <{owner['email']}> ({state}), team: "
-                     f"{', '.join(owner['teams']) or '-'}")
+        lines.append(f"owner: {safe(owner.get('name') or '')} <{safe(owner['email'])}> ({state}), team: "
+                     f"{safe(', '.join(owner['teams']) or '-')}")
     else:
         lines.append("owner: none")
     for key, label in (("model", "model"), ("os_name", "os"), ("location", "location")):
         if p.get(key):
-            lines.append(f"{label}: {p[key]}")
+            lines.append(f"{label}: {safe(p[key])}")
     if ctx.ports:
         lines.append("open ports: " + ", ".join(
-            f"{x['number']}/{x['protocol']} {x.get('service') or ''} {x.get('product') or ''}".strip()
+            safe(f"{x['number']}/{x['protocol']} {x.get('service') or ''} {x.get('product') or ''}".strip())
             for x in ctx.ports))
-    lines.append("sightings: " + "; ".join(f"{s['source']} {str(s['first_seen'])[:10]}..{str(s['last_seen'])[:10]}"
-                                           for s in ctx.sightings))
+    lines.append("sightings: " + "; ".join(
+        safe(f"{s['source']} {str(s['first_seen'])[:10]}..{str(s['last_seen'])[:10]}") for s in ctx.sightings))
     if reach:
-        shown = ", ".join(f"{r.name} ({r.hops} hop{'s' if r.hops > 1 else ''}: {' '.join(r.ports)})" for r in reach[:10])
+        shown = ", ".join(safe(f"{r.name} ({r.hops} hop{'s' if r.hops > 1 else ''}: {' '.join(r.ports)})")
+                          for r in reach[:10])
         lines.append(f"reaches {len(reach)} hosts: {shown}{' ...' if len(reach) > 10 else ''}")
-    return Panel("\n".join(lines), title=ctx.id, expand=False)
+    return Panel("\n".join(lines), title=safe(ctx.id), expand=False)
 
 
 @app.command("conflicts")
@@ -260,7 +263,8 @@ def conflicts(as_json: AsJson = False) -> None:
         return
     table = Table("source", "record", "reason", "assets")
     for row in rows:
-        table.add_row(row["source"], row["record"], row["reason"], ", ".join(a["name"] or a["id"] for a in row["assets"]))
+        table.add_row(safe(row["source"]), safe(row["record"]), safe(row["reason"]),
+                      safe(", ".join(a["name"] or a["id"] for a in row["assets"])))
     console.print(table if rows else "no open conflicts")
 
 

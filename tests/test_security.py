@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import stat
+from xml.sax.saxutils import quoteattr
 
 import pytest
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, ClientError
+from typer.testing import CliRunner
 
+from api.cli import app
 from graph.local_secrets import NEO4J_PASSWORD_FILE
+from ingest.pipeline import ingest_files
+from tests.builders import nmap_xml, osquery_log
 
 
 def test_local_neo4j_refuses_a_connection_without_its_password(neo4j_server):
@@ -29,3 +34,45 @@ def test_the_password_is_random_and_readable_by_its_owner_only(neo4j_server, set
 def test_load_csv_cannot_read_local_files(store):
     with pytest.raises(ClientError, match="allow_csv_import_from_file_urls"):
         store.read("LOAD CSV FROM 'file:///etc/passwd' AS line RETURN line LIMIT 1")
+
+
+HOSTILE_OS = "\x1b]8;;https://evil.example/\x1b\\Windows 11\x1b]8;;\x1b\\\x1b[2J\x9b31m\x07"
+
+
+@pytest.fixture
+def hostile_hosts(store, settings, tmp_path):
+    """Three hosts whose scanned or reported text is built to attack the responder's terminal."""
+    scan = nmap_xml(tmp_path / "scan.xml", [
+        {"ip": "10.9.0.1", "mac": "00:14:22:09:00:01", "name": "bracket-01", "ports": [("tcp", 80, "http")]},
+        {"ip": "10.9.0.2", "mac": "00:14:22:09:00:02", "name": "link-01", "ports": [("tcp", 443, "https")]},
+    ])
+    text = scan.read_text()
+    text = text.replace('<service name="http"', f'<service name="http" product={quoteattr("nginx [/]")}')
+    text = text.replace('<service name="https"',
+                        f'<service name="https" product={quoteattr("[link=https://evil.example/]IIS[/link]")}')
+    scan.write_text(text)
+    ingest_files(store, "nmap", [scan], settings)
+    log = osquery_log(tmp_path / "osquery.log", [{"hostname": "ansi-01", "uuid": "4C4C4544-0000-0000-0000-000000000001",
+                                                 "serial": "ANSI1", "mac": "00:14:22:09:00:03", "ip": "10.9.0.3",
+                                                 "os": (HOSTILE_OS, "10.0")}])
+    ingest_files(store, "osquery", [log], settings)
+
+
+def test_itam_host_prints_a_bracketed_banner_literally(cli_env, hostile_hosts):
+    result = CliRunner().invoke(app, ["host", "bracket-01"])
+    assert result.exit_code == 0, result.output
+    assert "nginx [/]" in result.output
+
+
+def test_itam_host_does_not_turn_a_banner_into_a_hidden_link(cli_env, hostile_hosts):
+    result = CliRunner().invoke(app, ["host", "link-01"])
+    assert result.exit_code == 0, result.output
+    assert "[link=https://evil.example/]IIS[/link]" in result.output
+
+
+def test_itam_host_strips_escape_sequences_from_osquery_fields(cli_env, hostile_hosts):
+    result = CliRunner().invoke(app, ["host", "ansi-01"])
+    assert result.exit_code == 0, result.output
+    assert "os: Windows 11" in result.output
+    assert not any(c in result.output for c in "\x1b\x07\x9b")
+    assert "evil.example" not in result.output
