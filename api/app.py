@@ -5,9 +5,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from strawberry.fastapi import GraphQLRouter
 
-from api.auth import Role, TokenAuth
+from api.auth import LOOPBACK_HOSTS, Role, TokenAuth
 from api.graphql_schema import Context, schema
 from graph.config import Settings
 from graph.store import connect_async
@@ -29,6 +30,10 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
             await driver.close()
 
     app = FastAPI(title="itam-graph", lifespan=lifespan, docs_url=None, redoc_url=None)
+    if auth.allow_anonymous:
+        # Anonymous readers are trusted for being on loopback. A web page can reach loopback too, by
+        # DNS rebinding (attacker.example resolving to 127.0.0.1), but its requests then name its own host.
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS, www_redirect=False)
     reader_role = auth.require(Role.READER)
 
     async def context_getter(request: Request, principal=Depends(reader_role)) -> Context:

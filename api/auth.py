@@ -13,6 +13,9 @@ from enum import IntEnum
 
 from fastapi import HTTPException, Request
 
+# Host headers an anonymous (loopback) API answers, any port: never a name an attacker's DNS controls.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
 
 class Role(IntEnum):
     READER = 1

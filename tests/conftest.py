@@ -72,7 +72,7 @@ def cli_env(settings, monkeypatch):
 def api(settings, store):
     """A GraphQL client on the real app (lifespan and all), anonymous on loopback."""
     app = create_app(settings, TokenAuth({}, allow_anonymous=True))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         def gql(query: str, **variables):
             response = client.post("/graphql", json={"query": query, "variables": variables})
             assert response.status_code == 200, response.text

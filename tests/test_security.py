@@ -5,10 +5,13 @@ import stat
 from xml.sax.saxutils import quoteattr
 
 import pytest
+from fastapi.testclient import TestClient
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, ClientError
 from typer.testing import CliRunner
 
+from api.app import create_app
+from api.auth import Role, TokenAuth
 from api.cli import app
 from graph.local_secrets import NEO4J_PASSWORD_FILE
 from ingest.pipeline import ingest_files
@@ -76,3 +79,26 @@ def test_itam_host_strips_escape_sequences_from_osquery_fields(cli_env, hostile_
     assert "os: Windows 11" in result.output
     assert not any(c in result.output for c in "\x1b\x07\x9b")
     assert "evil.example" not in result.output
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000", "localhost", "LOCALHOST:1"])
+def test_anonymous_api_answers_loopback_host_names(settings, store, host):
+    with TestClient(create_app(settings, TokenAuth({}, allow_anonymous=True))) as client:
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000", "127.0.0.1.attacker.example",
+                                  "localhost.attacker.example", "[::2]:8000", ""])
+def test_anonymous_api_refuses_other_host_names_dns_rebinding(settings, store, host):
+    with TestClient(create_app(settings, TokenAuth({}, allow_anonymous=True))) as client:
+        response = client.post("/graphql", json={"query": "{ conflicts { id } }"}, headers={"Host": host})
+        assert response.status_code == 400
+        assert "data" not in response.text
+
+
+def test_with_tokens_any_host_name_may_carry_a_token(settings, store):
+    token = "t" * 20
+    with TestClient(create_app(settings, TokenAuth({token: Role.READER}, allow_anonymous=False))) as client:
+        response = client.post("/graphql", json={"query": "{ conflicts { id } }"},
+                               headers={"Host": "itam.example.com", "Authorization": f"Bearer {token}"})
+        assert response.status_code == 200 and response.json()["data"] == {"conflicts": []}
