@@ -1,6 +1,7 @@
 """Hostile callers and hostile data: the local database's login, file access, and what the CLI prints."""
 from __future__ import annotations
 
+import json
 import stat
 from xml.sax.saxutils import quoteattr
 
@@ -16,6 +17,7 @@ from api.cli import app
 from graph.local_secrets import NEO4J_PASSWORD_FILE
 from ingest.pipeline import ingest_files
 from tests.builders import nmap_xml, osquery_log
+from tests.conftest import FIXTURES
 
 
 def test_local_neo4j_refuses_a_connection_without_its_password(neo4j_server):
@@ -102,3 +104,39 @@ def test_with_tokens_any_host_name_may_carry_a_token(settings, store):
         response = client.post("/graphql", json={"query": "{ conflicts { id } }"},
                                headers={"Host": "itam.example.com", "Authorization": f"Bearer {token}"})
         assert response.status_code == 200 and response.json()["data"] == {"conflicts": []}
+
+
+ACME = FIXTURES / "aws" / "acme"
+EXPOSED_QUERY = '{ asset(identifier: "i-0b5e7d1f3a2c49e01") { internetExposed } }'  # bastion-01
+
+
+@pytest.mark.parametrize("cidrs, exposed", [
+    (["0.0.0.0/0"], True),
+    (["0.0.0.0/1", "128.0.0.0/1"], True),       # the two halves of the Internet
+    (["128.0.0.0/1"], True),
+    (["8.0.0.0/7"], True),
+    (["198.51.100.7/32", "10.0.0.0/8"], False),  # documentation range and private space only
+    (["203.0.114.7/32"], True),                  # one public address: the edge of TEST-NET-3, outside it
+    (["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"], False),
+])
+def test_a_rule_from_any_public_address_makes_the_host_internet_exposed(api, store, settings, tmp_path,
+                                                                        cidrs, exposed):
+    groups = json.loads((ACME / "ec2-describe-security-groups.json").read_text())
+    bastion = next(g for g in groups["SecurityGroups"] if g["GroupId"] == "sg-bastion")
+    bastion["IpPermissions"][0]["IpRanges"] = [{"CidrIp": cidr} for cidr in cidrs]
+    (tmp_path / "groups.json").write_text(json.dumps(groups))
+    ingest_files(store, "aws", [ACME / "ec2-describe-instances.json", tmp_path / "groups.json"], settings)
+    assert api(EXPOSED_QUERY)["data"]["asset"]["internetExposed"] is exposed
+    if exposed and cidrs != ["0.0.0.0/0"]:  # the range stays an origin too: hosts inside it reach through it
+        origins = store.read("MATCH (s:Subnet)-[:CAN_REACH]->(:Asset {name: 'bastion-01'}) RETURN s.cidr AS cidr")
+        assert sorted(o["cidr"] for o in origins) == sorted(cidrs)
+
+
+def test_ipv6_public_space_is_the_internet_too(api, store, settings, tmp_path):
+    groups = json.loads((ACME / "ec2-describe-security-groups.json").read_text())
+    bastion = next(g for g in groups["SecurityGroups"] if g["GroupId"] == "sg-bastion")
+    bastion["IpPermissions"][0]["IpRanges"] = []
+    bastion["IpPermissions"][0]["Ipv6Ranges"] = [{"CidrIpv6": "2000::/3"}]
+    (tmp_path / "groups.json").write_text(json.dumps(groups))
+    ingest_files(store, "aws", [ACME / "ec2-describe-instances.json", tmp_path / "groups.json"], settings)
+    assert api(EXPOSED_QUERY)["data"]["asset"]["internetExposed"] is True
