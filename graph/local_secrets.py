@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 NEO4J_PASSWORD_FILE = "neo4j-password"
+FINGERPRINT_KEY_FILE = "fingerprint-key"
 
 
 def read_secret(path: Path) -> str | None:
@@ -37,3 +38,10 @@ def local_secret(path: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
     return value
+
+
+def fingerprint_key(home: Path) -> bytes:
+    """The HMAC key for fingerprints of secrets (licence keys): ITAM_FINGERPRINT_KEY when set (several
+    installations that must agree share it), else a random key kept in ITAM_HOME/fingerprint-key."""
+    shared = os.environ.get("ITAM_FINGERPRINT_KEY", "")
+    return (shared or local_secret(home / FINGERPRINT_KEY_FILE)).encode()

@@ -16,7 +16,7 @@ from graph.store import Store
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def itam_home(tmp_path_factory) -> Path:
     """The test run's ITAM_HOME: the Neo4j data, its password file and the fingerprint key."""
     home = tmp_path_factory.mktemp("itam-home")

@@ -1,6 +1,7 @@
 """Hostile callers and hostile data: the local database's login, file access, and what the CLI prints."""
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from xml.sax.saxutils import quoteattr
@@ -14,7 +15,9 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.auth import Role, TokenAuth
 from api.cli import app
-from graph.local_secrets import NEO4J_PASSWORD_FILE
+from graph.local_secrets import FINGERPRINT_KEY_FILE, NEO4J_PASSWORD_FILE
+from ingest.errors import IngestError
+from ingest.licenses import parse_licenses
 from ingest.pipeline import ingest_files
 from tests.builders import nmap_xml, osquery_log
 from tests.conftest import FIXTURES
@@ -140,3 +143,48 @@ def test_ipv6_public_space_is_the_internet_too(api, store, settings, tmp_path):
     (tmp_path / "groups.json").write_text(json.dumps(groups))
     ingest_files(store, "aws", [ACME / "ec2-describe-instances.json", tmp_path / "groups.json"], settings)
     assert api(EXPOSED_QUERY)["data"]["asset"]["internetExposed"] is True
+
+
+LIMIT = 8 * 1024 * 1024
+LICENCE_HEADER = "Name,Product Key,Seats,Expiration Date,Assigned To\n"
+
+
+def test_a_licence_key_starting_with_a_dash_is_never_quoted_back(tmp_path):
+    key = "-SECRET-KEY-7Q2J9PA"
+    path = tmp_path / "licences.csv"
+    path.write_text(LICENCE_HEADER + f"Acrobat,{key},5,2027-01-01,=HYPERLINK(1)\n")
+    with pytest.raises(IngestError) as refused:
+        parse_licenses(path, LIMIT)
+    assert "line 2, field 'assigned_to'" in str(refused.value)
+    assert "SECRET" not in str(refused.value)
+    path.write_text(LICENCE_HEADER + f"Acrobat,{key},5,2027-01-01,\n")   # alone, the key is fine: never exported
+    (licence,) = parse_licenses(path, LIMIT).licenses
+    assert "SECRET" not in json.dumps(licence.model_dump(mode="json"))
+
+
+def test_key_fingerprints_are_keyed_hmacs(tmp_path, monkeypatch, itam_home):
+    path = tmp_path / "licences.csv"
+    path.write_text(LICENCE_HEADER + "Acrobat,4XK8-77Q2-J9PA-1MZC,5,,\n")
+    ours = parse_licenses(path, LIMIT).licenses[0].key_fingerprint
+    assert ours == parse_licenses(path, LIMIT).licenses[0].key_fingerprint     # stable between runs
+    assert stat.S_IMODE((itam_home / FINGERPRINT_KEY_FILE).stat().st_mode) == 0o600
+    plain_hash = hashlib.sha256(b"4XK8-77Q2-J9PA-1MZC").hexdigest()
+    assert ours not in plain_hash      # a guessed key's plain hash does not confirm it
+    monkeypatch.setenv("ITAM_FINGERPRINT_KEY", "another installation's key")
+    theirs = parse_licenses(path, LIMIT).licenses[0].key_fingerprint
+    assert theirs != ours and len(theirs) == len(ours) == 32
+
+
+@pytest.mark.parametrize("seats", ["inf", "nan", "1e400", "Infinity", "NaN"])
+def test_licence_seats_that_are_no_number_are_a_clean_error(tmp_path, seats):
+    path = tmp_path / "licences.csv"
+    path.write_text(LICENCE_HEADER + f"Acrobat,K-1,{seats},,\n")
+    with pytest.raises(IngestError, match=f"line 2, field 'seats': '{seats}' is not a number"):
+        parse_licenses(path, LIMIT)
+
+
+@pytest.mark.parametrize("seats, count", [("0", 0), ("5", 5), ("1e3", 1000)])
+def test_licence_seats_that_are_whole_numbers_pass(tmp_path, seats, count):
+    path = tmp_path / "licences.csv"
+    path.write_text(LICENCE_HEADER + f"Acrobat,K-1,{seats},,\n")
+    assert parse_licenses(path, LIMIT).licenses[0].seats == count
