@@ -16,11 +16,14 @@ from api.app import create_app
 from api.auth import Role, TokenAuth
 from api.cli import app
 from graph.local_secrets import FINGERPRINT_KEY_FILE, NEO4J_PASSWORD_FILE
+from ingest.certificates import parse_batch as certificates_parse
 from ingest.errors import IngestError
 from ingest.licenses import parse_licenses
+from ingest.nmap import parse_batch as nmap_parse
 from ingest.pipeline import ingest_files
 from tests.builders import nmap_xml, osquery_log
 from tests.conftest import FIXTURES
+from tests.test_certificates import PKI
 
 
 def test_local_neo4j_refuses_a_connection_without_its_password(neo4j_server):
@@ -188,3 +191,40 @@ def test_licence_seats_that_are_whole_numbers_pass(tmp_path, seats, count):
     path = tmp_path / "licences.csv"
     path.write_text(LICENCE_HEADER + f"Acrobat,K-1,{seats},,\n")
     assert parse_licenses(path, LIMIT).licenses[0].seats == count
+
+
+def test_nmap_os_accuracy_that_is_no_number_is_a_clean_error(tmp_path):
+    scan = nmap_xml(tmp_path / "scan.xml", [{"ip": "10.9.0.1", "name": "web-01"}])
+    scan.write_text(scan.read_text().replace(
+        "</ports>", '</ports><os><osmatch name="Linux 5.X" accuracy="high" line="1"/></os>'))
+    with pytest.raises(IngestError, match=r"scan.xml line \d+, field 'accuracy': <osmatch accuracy='high'> "
+                                          r"is not a whole number"):
+        nmap_parse(scan, LIMIT)
+    scan.write_text(scan.read_text().replace('accuracy="high"', 'accuracy="97"'))
+    assert nmap_parse(scan, LIMIT).hosts[0].properties.os_name == "Linux 5.X"
+
+
+def test_certificates_in_a_folder_nested_1100_deep_are_read(tmp_path):
+    pki = PKI(tmp_path / "pki")
+    deep = tmp_path / "deep"
+    bottom = deep
+    for _ in range(1100):                       # one level at a time: Path.mkdir(parents=True) recurses
+        bottom = bottom / "d"
+        bottom.mkdir(parents=True)
+    (bottom / "ca.crt").write_bytes((pki.folder / "ca.crt").read_bytes())
+    (credential,) = certificates_parse(deep, LIMIT).credentials
+    assert credential.name == "Example Root CA"
+
+
+def test_certificates_follow_symlinks_only_inside_the_folder(tmp_path):
+    pki = PKI(tmp_path / "pki")
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "inside.pem").write_bytes((pki.folder / "ca.crt").read_bytes())
+    (given / "link-inside.pem").symlink_to(given / "inside.pem")
+    (given / "link-out.pem").symlink_to(pki.folder / "web-chain.pem")        # a file outside
+    (given / "folder-out").symlink_to(pki.folder / "vpn", target_is_directory=True)
+    (given / "passwd.pem").symlink_to("/etc/passwd")
+    batch = certificates_parse(given, LIMIT)
+    assert [c.name for c in batch.credentials] == ["Example Root CA"]
+    assert batch.skipped == 2                                               # the two links out, unread
