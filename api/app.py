@@ -23,7 +23,8 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         driver = connect_async(settings)
-        app.state.reader = GraphReader(driver, settings.neo4j_database)
+        app.state.reader = GraphReader(driver, settings.neo4j_database, settings.read_timeout_s,
+                                       settings.reads_per_request)
         try:
             yield
         finally:
@@ -37,7 +38,7 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
     reader_role = auth.require(Role.READER)
 
     async def context_getter(request: Request, principal=Depends(reader_role)) -> Context:
-        return Context(request.app.state.reader, principal)
+        return Context(request.app.state.reader.for_request(), principal)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):

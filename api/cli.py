@@ -21,7 +21,7 @@ from graph.store import Store, connect_async
 from ingest.errors import IngestError
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
-from queries.catalog import CATALOG, GraphReader
+from queries.catalog import CATALOG, GraphReader, ReadTimedOut
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
 
@@ -179,7 +179,7 @@ def _read(work):
     async def main():
         driver = connect_async(settings)
         try:
-            return await work(GraphReader(driver, settings.neo4j_database))
+            return await work(GraphReader(driver, settings.neo4j_database, settings.read_timeout_s))
         finally:
             await driver.close()
     return asyncio.run(main())
@@ -211,7 +211,7 @@ def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC
         return ctx, (await reachable(reader, ctx.id, max_hops) if ctx else [])
     try:
         ctx, reach = _read(work)
-    except (AmbiguousIdentifier, ValueError) as exc:
+    except (AmbiguousIdentifier, ReadTimedOut, ValueError) as exc:
         _fail(str(exc))
     if ctx is None:
         _fail(f"no asset has an identifier {identifier!r}", code=4)

@@ -13,7 +13,7 @@ from strawberry.extensions import (MaskErrors, MaxAliasesLimiter, MaxTokensLimit
                                    QueryDepthLimiter, ValidationCache)
 from strawberry.types import Info
 
-from queries.catalog import GraphReader
+from queries.catalog import GraphReader, ReadTimedOut
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
                           encode_cursor, find_asset_id, list_asset_ids, reachable)
@@ -367,7 +367,8 @@ class Query:
 
 
 def _mask(error: GraphQLError) -> bool:
-    return not isinstance(error.original_error, UserError) and not isinstance(error, UserError) \
+    shown = (UserError, ReadTimedOut)      # errors the caller can act on
+    return not isinstance(error.original_error, shown) and not isinstance(error, UserError) \
         and error.original_error is not None
 
 

@@ -25,7 +25,8 @@ class Settings:
     NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE pick the database; without
     NEO4J_USER the login is the local launcher's (user neo4j, the password it keeps in
     ITAM_HOME/neo4j-password). ITAM_HOME holds local state (Neo4j data, pid file, logs,
-    secrets); ITAM_MAX_FILE_MB caps any file an ingest reads.
+    secrets); ITAM_MAX_FILE_MB caps any file an ingest reads; ITAM_READ_TIMEOUT_S stops any read that
+    runs longer, and ITAM_READS_PER_REQUEST caps the reads one API request runs at once.
     """
 
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -34,6 +35,8 @@ class Settings:
     neo4j_database: str = "neo4j"
     home: Path = field(default_factory=lambda: Path(".itam").resolve())
     max_file_bytes: int = 256 * 1024 * 1024
+    read_timeout_s: float = 10.0
+    reads_per_request: int = 4
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -59,4 +62,6 @@ class Settings:
             neo4j_database=env.get("NEO4J_DATABASE", "neo4j"),
             home=Path(env.get("ITAM_HOME", ".itam")).resolve(),
             max_file_bytes=_int_env("ITAM_MAX_FILE_MB", 256) * 1024 * 1024,
+            read_timeout_s=float(_int_env("ITAM_READ_TIMEOUT_S", 10)),
+            reads_per_request=_int_env("ITAM_READS_PER_REQUEST", 4),
         )

@@ -4,10 +4,15 @@ The API and the CLI call these; neither writes Cypher of its own. `itam queries`
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from neo4j import AsyncDriver
+from neo4j import AsyncDriver, unit_of_work
+from neo4j.exceptions import ClientError
+
+READ_TIMEOUT_S = 10.0
+READS_PER_REQUEST = 4
 
 
 @dataclass(frozen=True)
@@ -29,20 +34,55 @@ def named(name: str, category: str, description: str, cypher: str) -> NamedQuery
     return query
 
 
+class ReadTimedOut(Exception):
+    """A read ran past its time limit and was stopped by the database; the message says so."""
+
+
 class GraphReader:
     """Runs catalogue queries read-only, one short session per call (sessions are not shared
-    between concurrent coroutines; the driver pools the connections)."""
+    between concurrent coroutines; the driver pools the connections).
 
-    def __init__(self, driver: AsyncDriver, database: str = "neo4j"):
+    Every read is a transaction with a timeout the database enforces, so no query holds a pooled
+    connection for long. `for_request()` gives a reader that runs at most `reads_per_request` reads
+    at once, so one request (many aliases, nested lists) cannot take the whole pool from the others."""
+
+    def __init__(self, driver: AsyncDriver, database: str = "neo4j", timeout_s: float = READ_TIMEOUT_S,
+                 reads_per_request: int = READS_PER_REQUEST, _gate: asyncio.Semaphore | None = None):
         self.driver = driver
         self.database = database
+        self.timeout_s = timeout_s
+        self.reads_per_request = reads_per_request
+        self._gate = _gate
+        self.active = self.peak = 0        # reads in flight now, and the most at once (observability)
+
+    def for_request(self) -> "GraphReader":
+        """A reader for one request: same driver, its own cap on concurrent reads."""
+        return GraphReader(self.driver, self.database, self.timeout_s, self.reads_per_request,
+                           asyncio.Semaphore(self.reads_per_request))
 
     async def rows(self, query: NamedQuery, **params: Any) -> list[dict[str, Any]]:
+        if self._gate is None:
+            return await self._rows(query, params)
+        async with self._gate:
+            return await self._rows(query, params)
+
+    async def _rows(self, query: NamedQuery, params: dict[str, Any]) -> list[dict[str, Any]]:
+        @unit_of_work(timeout=self.timeout_s)
         async def work(tx):
             result = await tx.run(query.cypher, params)
             return [native(record.data()) async for record in result]
-        async with self.driver.session(database=self.database) as session:
-            return await session.execute_read(work)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            async with self.driver.session(database=self.database) as session:
+                return await session.execute_read(work)
+        except ClientError as exc:
+            if "TransactionTimedOut" in (exc.code or ""):
+                raise ReadTimedOut(f"query {query.name!r} ran longer than {self.timeout_s:g} s and was stopped "
+                                   "(ITAM_READ_TIMEOUT_S)") from None
+            raise
+        finally:
+            self.active -= 1
 
 
 def native(value: Any) -> Any:

@@ -1,9 +1,12 @@
-"""Hostile callers and hostile data: the local database's login, file access, and what the CLI prints."""
+"""Hostile callers and hostile data: the local database's login and file access, what the CLI prints,
+Host headers, internet exposure, secrets in input, hostile files, and reads that run too long."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import stat
+import time
 from xml.sax.saxutils import quoteattr
 
 import pytest
@@ -16,11 +19,13 @@ from api.app import create_app
 from api.auth import Role, TokenAuth
 from api.cli import app
 from graph.local_secrets import FINGERPRINT_KEY_FILE, NEO4J_PASSWORD_FILE
+from graph.store import connect_async
 from ingest.certificates import parse_batch as certificates_parse
 from ingest.errors import IngestError
 from ingest.licenses import parse_licenses
 from ingest.nmap import parse_batch as nmap_parse
 from ingest.pipeline import ingest_files
+from queries.catalog import GraphReader, NamedQuery, ReadTimedOut
 from tests.builders import nmap_xml, osquery_log
 from tests.conftest import FIXTURES
 from tests.test_certificates import PKI
@@ -207,13 +212,18 @@ def test_nmap_os_accuracy_that_is_no_number_is_a_clean_error(tmp_path):
 def test_certificates_in_a_folder_nested_1100_deep_are_read(tmp_path):
     pki = PKI(tmp_path / "pki")
     deep = tmp_path / "deep"
-    bottom = deep
+    levels = [deep]
     for _ in range(1100):                       # one level at a time: Path.mkdir(parents=True) recurses
-        bottom = bottom / "d"
-        bottom.mkdir(parents=True)
-    (bottom / "ca.crt").write_bytes((pki.folder / "ca.crt").read_bytes())
-    (credential,) = certificates_parse(deep, LIMIT).credentials
-    assert credential.name == "Example Root CA"
+        levels.append(levels[-1] / "d")
+        levels[-1].mkdir(parents=True)
+    (levels[-1] / "ca.crt").write_bytes((pki.folder / "ca.crt").read_bytes())
+    try:
+        (credential,) = certificates_parse(deep, LIMIT).credentials
+        assert credential.name == "Example Root CA"
+    finally:                                    # bottom up: pytest's own clean-up would recurse too
+        (levels[-1] / "ca.crt").unlink()
+        for level in reversed(levels):
+            level.rmdir()
 
 
 def test_certificates_follow_symlinks_only_inside_the_folder(tmp_path):
@@ -228,3 +238,34 @@ def test_certificates_follow_symlinks_only_inside_the_folder(tmp_path):
     batch = certificates_parse(given, LIMIT)
     assert [c.name for c in batch.credentials] == ["Example Root CA"]
     assert batch.skipped == 2                                               # the two links out, unread
+
+
+SLOW = NamedQuery("slow_count", "test", "A read that takes seconds.",
+                  "UNWIND range(1, 200000000) AS x WITH x WHERE x < 0 RETURN count(x) AS n")
+QUICK = NamedQuery("quick", "test", "A read that takes a moment.", "UNWIND range(1, 20000) AS x RETURN sum(x) AS n")
+
+
+async def _with_reader(settings, work, **options):
+    driver = connect_async(settings)
+    try:
+        return await work(GraphReader(driver, settings.neo4j_database, **options))
+    finally:
+        await driver.close()
+
+
+def test_a_read_past_its_timeout_is_stopped_with_a_clear_error(settings, store):
+    started = time.monotonic()
+    with pytest.raises(ReadTimedOut, match="query 'slow_count' ran longer than 0.5 s and was stopped"):
+        asyncio.run(_with_reader(settings, lambda reader: reader.rows(SLOW), timeout_s=0.5))
+    assert time.monotonic() - started < 5
+    assert asyncio.run(_with_reader(settings, lambda reader: reader.rows(QUICK), timeout_s=0.5)) == \
+        [{"n": 20000 * 20001 // 2}]
+
+
+@pytest.mark.parametrize("cap", [1, 3])
+def test_one_request_runs_at_most_its_share_of_reads_at_once(settings, store, cap):
+    async def burst(reader: GraphReader):
+        request = reader.for_request()
+        results = await asyncio.gather(*(request.rows(QUICK) for _ in range(8)))
+        return request.peak, len(results)
+    assert asyncio.run(_with_reader(settings, burst, reads_per_request=cap)) == (cap, 8)
