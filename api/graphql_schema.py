@@ -13,6 +13,7 @@ from strawberry.extensions import (MaskErrors, MaxAliasesLimiter, MaxTokensLimit
                                    QueryDepthLimiter, ValidationCache)
 from strawberry.types import Info
 
+from api.limits import CostLimiter
 from queries.catalog import GraphReader, ReadTimedOut
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
@@ -382,6 +383,7 @@ schema = strawberry.Schema(
         # (the caches are module-level and keyed by the limits above, which still apply).
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        CostLimiter,                        # after validation: needs a valid document
         lambda: MaskErrors(should_mask_error=_mask),
     ],
 )
