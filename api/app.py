@@ -9,6 +9,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from strawberry.fastapi import GraphQLRouter
 
 from api.auth import LOOPBACK_HOSTS, Role, TokenAuth
+from api.transport import BodyLimit, RequestTimeout
 from api.graphql_schema import Context, schema
 from graph.config import Settings
 from graph.store import connect_async
@@ -31,6 +32,9 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
             await driver.close()
 
     app = FastAPI(title="itam-graph", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # Outermost last: the Host check, then the time limit, then the body cap (counted as it streams).
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(RequestTimeout, seconds=settings.request_timeout_s)
     if auth.allow_anonymous:
         # Anonymous readers are trusted for being on loopback. A web page can reach loopback too, by
         # DNS rebinding (attacker.example resolving to 127.0.0.1), but its requests then name its own host.
@@ -39,13 +43,6 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
 
     async def context_getter(request: Request, principal=Depends(reader_role)) -> Context:
         return Context(request.app.state.reader.for_request(), principal)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        return await call_next(request)
 
     @app.get("/healthz")
     async def healthz(request: Request):
@@ -57,6 +54,9 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return {"status": "ok"}
 
-    router = GraphQLRouter(schema, context_getter=context_getter, graphql_ide="graphiql" if graphiql else None)
+    # GraphiQL only for the anonymous loopback API: with tokens a browser page cannot send one anyway,
+    # and the schema is published in api/schema.graphql (introspection needs a token like any request).
+    ide = "graphiql" if graphiql and auth.allow_anonymous else None
+    router = GraphQLRouter(schema, context_getter=context_getter, graphql_ide=ide)
     app.include_router(router, prefix="/graphql")
     return app

@@ -5,6 +5,7 @@ API serves anonymous readers only on a loopback address; binding elsewhere needs
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import os
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from fastapi import HTTPException, Request
+
+from api.ratelimit import RateLimiter, rate_from_env
 
 # Host headers an anonymous (loopback) API answers, any port: never a name an attacker's DNS controls.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -27,6 +30,7 @@ class Role(IntEnum):
 class Principal:
     name: str
     role: Role
+    caller: str = ""        # whom the rate limit counts: a digest of the token, or the client address
 
 
 class TokenConfigError(ValueError):
@@ -57,9 +61,10 @@ def is_loopback(host: str) -> bool:
 class TokenAuth:
     """A FastAPI dependency: the caller's principal, or 401/403."""
 
-    def __init__(self, tokens: dict[str, Role], allow_anonymous: bool):
+    def __init__(self, tokens: dict[str, Role], allow_anonymous: bool, limiter: RateLimiter | None = None):
         self.tokens = tokens
         self.allow_anonymous = allow_anonymous and not tokens
+        self.limiter = limiter or RateLimiter(rate_from_env())
 
     @classmethod
     def from_env(cls, bind_host: str) -> "TokenAuth":
@@ -74,10 +79,12 @@ class TokenAuth:
         if scheme.lower() == "bearer" and presented:
             for token, role in self.tokens.items():
                 if hmac.compare_digest(token.encode(), presented.strip().encode()):
-                    return Principal(f"token-{role.name.lower()}", role)
+                    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+                    return Principal(f"token-{role.name.lower()}", role, f"token:{digest}")
             raise HTTPException(401, "invalid API token", headers={"WWW-Authenticate": "Bearer"})
         if self.allow_anonymous:
-            return Principal("anonymous (loopback, no tokens configured)", Role.READER)
+            client = request.client.host if request.client else "unknown"
+            return Principal("anonymous (loopback, no tokens configured)", Role.READER, f"client:{client}")
         raise HTTPException(401, "an API token is required: Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
 
@@ -86,5 +93,9 @@ class TokenAuth:
             principal = self.principal(request)
             if principal.role < role:
                 raise HTTPException(403, f"needs role {role.name.lower()}")
+            wait = self.limiter.retry_after(principal.caller)
+            if wait is not None:
+                raise HTTPException(429, f"too many requests (ITAM_RATE_PER_MINUTE): retry in {wait} s",
+                                    headers={"Retry-After": str(wait)})
             return principal
         return dependency

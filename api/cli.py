@@ -38,6 +38,8 @@ err = Console(stderr=True)
 Files = Annotated[list[Path], typer.Argument(help="Files to ingest", show_default=False)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would change without writing")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+KEEP_ALIVE_S = 5
+MAX_CONNECTIONS = 64
 
 
 def _settings() -> Settings:
@@ -280,7 +282,8 @@ def queries_cmd() -> None:
 @app.command("serve")
 def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless told otherwise)")] = "127.0.0.1",
           port: Annotated[int, typer.Option()] = 8000,
-          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql")] = True) -> None:
+          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql (only without tokens)")] = True
+          ) -> None:
     """Serve GraphQL at /graphql."""
     import uvicorn
 
@@ -290,7 +293,10 @@ def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless 
         auth = TokenAuth.from_env(host)
     except TokenConfigError as exc:
         _fail(str(exc))
-    uvicorn.run(create_app(_settings(), auth, graphiql=graphiql), host=host, port=port, log_level="info")
+    # Idle keep-alive connections close after 5 s; beyond 64 requests in flight uvicorn answers 503;
+    # each request is bounded by ITAM_REQUEST_TIMEOUT_S inside the app.
+    uvicorn.run(create_app(_settings(), auth, graphiql=graphiql), host=host, port=port, log_level="info",
+                timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS)
 
 
 @demo_app.command("generate")

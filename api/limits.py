@@ -17,7 +17,6 @@ ITAM_QUERY_BUDGET (default 5000): a request over it is refused, naming its cost 
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,8 @@ from graphql import (FieldNode, FragmentDefinitionNode, FragmentSpreadNode, Grap
                      GraphQLObjectType, InlineFragmentNode, OperationDefinitionNode, SelectionSetNode,
                      VariableNode, get_named_type, get_nullable_type, is_leaf_type, is_list_type, value_from_ast)
 from strawberry.extensions import SchemaExtension
+
+from graph.config import positive_int_env
 
 DEFAULT_BUDGET = 5000
 FIELD_COST = 1
@@ -48,13 +49,8 @@ FIELD_OVERRIDES: dict[str, FieldCost] = {}
 
 
 def query_budget() -> int:
-    """ITAM_QUERY_BUDGET, or the default; refused at startup if not a positive whole number."""
-    raw = os.environ.get("ITAM_QUERY_BUDGET", "")
-    if not raw:
-        return DEFAULT_BUDGET
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"ITAM_QUERY_BUDGET={raw!r} is not a positive whole number")
-    return int(raw)
+    """ITAM_QUERY_BUDGET, or the default."""
+    return positive_int_env("ITAM_QUERY_BUDGET", DEFAULT_BUDGET)
 
 
 class QueryCost:

@@ -18,6 +18,14 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r} is not a whole number") from exc
 
 
+def positive_int_env(name: str, default: int) -> int:
+    """A whole number of at least 1 from the environment, or the default when unset."""
+    value = _int_env(name, default)
+    if value < 1:
+        raise SystemExit(f"{name}={value} must be at least 1")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the graph lives and how the product talks to it.
@@ -26,7 +34,8 @@ class Settings:
     NEO4J_USER the login is the local launcher's (user neo4j, the password it keeps in
     ITAM_HOME/neo4j-password). ITAM_HOME holds local state (Neo4j data, pid file, logs,
     secrets); ITAM_MAX_FILE_MB caps any file an ingest reads; ITAM_READ_TIMEOUT_S stops any read that
-    runs longer, and ITAM_READS_PER_REQUEST caps the reads one API request runs at once.
+    runs longer, ITAM_READS_PER_REQUEST caps the reads one API request runs at once, and
+    ITAM_REQUEST_TIMEOUT_S bounds a whole API request.
     """
 
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -37,6 +46,7 @@ class Settings:
     max_file_bytes: int = 256 * 1024 * 1024
     read_timeout_s: float = 10.0
     reads_per_request: int = 4
+    request_timeout_s: float = 30.0
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -64,4 +74,5 @@ class Settings:
             max_file_bytes=_int_env("ITAM_MAX_FILE_MB", 256) * 1024 * 1024,
             read_timeout_s=float(_int_env("ITAM_READ_TIMEOUT_S", 10)),
             reads_per_request=_int_env("ITAM_READS_PER_REQUEST", 4),
+            request_timeout_s=float(_int_env("ITAM_REQUEST_TIMEOUT_S", 30)),
         )
