@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn
@@ -21,7 +22,7 @@ from graph.store import Store, connect_async
 from ingest.errors import IngestError
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
-from queries.catalog import CATALOG, GraphReader, ReadTimedOut
+from queries.catalog import CATALOG, DatabaseUnavailable, GraphReader, ReadTimedOut
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
 
@@ -153,6 +154,9 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
                                    progress=progress)
     except IngestError as exc:
         _fail(f"nothing was written\n{exc}", code=2)
+    except (ServiceUnavailable, SessionExpired):
+        _fail(f"the graph database at {settings.neo4j_uri} is not answering (itam db start); nothing was written",
+              code=3)
     finally:
         store.close()
     _print_summary(summary, as_json)
@@ -213,7 +217,7 @@ def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC
         return ctx, (await reachable(reader, ctx.id, max_hops) if ctx else [])
     try:
         ctx, reach = _read(work)
-    except (AmbiguousIdentifier, ReadTimedOut, ValueError) as exc:
+    except (AmbiguousIdentifier, DatabaseUnavailable, ReadTimedOut, ValueError) as exc:
         _fail(str(exc))
     if ctx is None:
         _fail(f"no asset has an identifier {identifier!r}", code=4)

@@ -9,12 +9,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
-from strawberry.extensions import (MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
+from strawberry.extensions import (MaskErrors, SchemaExtension, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
                                    QueryDepthLimiter, ValidationCache)
 from strawberry.types import Info
 
 from api.limits import CostLimiter
-from queries.catalog import GraphReader, ReadTimedOut
+from queries.catalog import DatabaseUnavailable, GraphReader, ReadTimedOut
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
                           encode_cursor, find_asset_id, list_asset_ids, reachable)
@@ -367,8 +367,21 @@ class Query:
                                                                end_cursor=edges[-1].cursor if edges else None))
 
 
+class DatabaseDown(SchemaExtension):
+    """HTTP 503 when a read found the database gone, so clients and load balancers can tell it from a
+    bad query."""
+
+    def on_execute(self):
+        yield
+        result = self.execution_context.result
+        if result and any(isinstance(e.original_error, DatabaseUnavailable) for e in result.errors or ()):
+            response = getattr(self.execution_context.context, "response", None)
+            if response is not None:
+                response.status_code = 503
+
+
 def _mask(error: GraphQLError) -> bool:
-    shown = (UserError, ReadTimedOut)      # errors the caller can act on
+    shown = (UserError, ReadTimedOut, DatabaseUnavailable)      # errors the caller can act on
     return not isinstance(error.original_error, shown) and not isinstance(error, UserError) \
         and error.original_error is not None
 
@@ -384,6 +397,7 @@ schema = strawberry.Schema(
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         CostLimiter,                        # after validation: needs a valid document
+        DatabaseDown,
         lambda: MaskErrors(should_mask_error=_mask),
     ],
 )

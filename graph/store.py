@@ -20,8 +20,10 @@ def connect(settings: Settings) -> Driver:
 
 
 def connect_async(settings: Settings) -> AsyncDriver:
-    """An async driver (the API); one per app, closed in its lifespan."""
-    return AsyncGraphDatabase.driver(settings.neo4j_uri, auth=settings.auth, notifications_min_severity="OFF")
+    """An async driver (the API); one per app, closed in its lifespan. A connection attempt gives up
+    after 1 s, so a dead database is reported at once instead of after a long wait."""
+    return AsyncGraphDatabase.driver(settings.neo4j_uri, auth=settings.auth, notifications_min_severity="OFF",
+                                     connection_timeout=1.0, connection_acquisition_timeout=5.0)
 
 
 class Store:
