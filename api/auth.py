@@ -38,9 +38,11 @@ class TokenConfigError(ValueError):
 
 
 def parse_tokens(text: str) -> dict[str, Role]:
-    """'secret1:reader,secret2:admin' -> {secret: role}; tokens shorter than 16 characters are refused."""
+    """'secret1:reader,secret2:admin' -> {secret: role} (commas or new lines between entries, '#'
+    starts a comment line); tokens shorter than 16 characters are refused."""
     tokens: dict[str, Role] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    lines = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    for item in filter(None, (part.strip() for line in lines for part in line.split(","))):
         token, _, role = item.rpartition(":")
         if not token or role.upper() not in Role.__members__:
             raise TokenConfigError(f"ITAM_API_TOKENS entry must be 'token:role' with role in "
@@ -58,6 +60,25 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def tokens_text() -> str:
+    """ITAM_API_TOKENS, or the file ITAM_API_TOKENS_FILE names (tokens then stay out of the environment
+    and `ps`); the file must be readable by its owner only, and giving both is refused."""
+    inline, path = os.environ.get("ITAM_API_TOKENS", ""), os.environ.get("ITAM_API_TOKENS_FILE", "")
+    if not path:
+        return inline
+    if inline:
+        raise TokenConfigError("set ITAM_API_TOKENS or ITAM_API_TOKENS_FILE, not both")
+    try:
+        mode = os.stat(path).st_mode
+        if mode & 0o077:
+            raise TokenConfigError(f"ITAM_API_TOKENS_FILE {path} is readable by others (mode {mode & 0o777:o}): "
+                                   "chmod 600 it")
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise TokenConfigError(f"ITAM_API_TOKENS_FILE {path}: {exc.strerror}") from None
+
+
 class TokenAuth:
     """A FastAPI dependency: the caller's principal, or 401/403."""
 
@@ -68,7 +89,7 @@ class TokenAuth:
 
     @classmethod
     def from_env(cls, bind_host: str) -> "TokenAuth":
-        tokens = parse_tokens(os.environ.get("ITAM_API_TOKENS", ""))
+        tokens = parse_tokens(tokens_text())
         if not tokens and not is_loopback(bind_host):
             raise TokenConfigError(f"refusing to serve on {bind_host} without ITAM_API_TOKENS")
         return cls(tokens, allow_anonymous=is_loopback(bind_host))

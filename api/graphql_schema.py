@@ -13,6 +13,7 @@ from strawberry.extensions import (MaskErrors, SchemaExtension, MaxAliasesLimite
                                    QueryDepthLimiter, ValidationCache)
 from strawberry.types import Info
 
+from api.access_log import AccessLog
 from api.limits import CostLimiter
 from queries.catalog import DatabaseUnavailable, GraphReader, ReadTimedOut
 from queries.ops import open_conflicts
@@ -389,6 +390,7 @@ def _mask(error: GraphQLError) -> bool:
 schema = strawberry.Schema(
     query=Query,
     extensions=[
+        AccessLog,                          # first: it times and records everything after it
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

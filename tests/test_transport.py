@@ -1,14 +1,16 @@
 """Transport limits: the body cap for chunked requests, the request time limit, the per-token rate
-limit (429 with Retry-After) and the GraphiQL/introspection policy."""
+limit (429 with Retry-After), the GraphiQL/introspection policy, and the access log."""
 from __future__ import annotations
 
 import asyncio
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 
+from api.access_log import query_digest
 from api.app import create_app
-from api.auth import Role, TokenAuth
+from api.auth import Role, TokenAuth, TokenConfigError
 from api.ratelimit import RateLimiter
 from api.transport import RequestTimeout
 
@@ -96,3 +98,43 @@ def test_graphiql_is_served_only_without_tokens(settings, store):
         assert client.post("/graphql", json=INTROSPECTION).status_code == 401
         answer = client.post("/graphql", json=INTROSPECTION, headers={"Authorization": f"Bearer {READER}"})
         assert answer.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+
+def test_every_graphql_request_is_in_the_access_log_without_what_was_asked(settings, store, tmp_path,
+                                                                            monkeypatch):
+    log = tmp_path / "access.jsonl"
+    monkeypatch.setenv("ITAM_ACCESS_LOG", str(log))
+    query = 'query Lookup($id: String!) { asset(identifier: $id) { name } }'
+    with TestClient(create_app(settings, TokenAuth({READER: Role.READER}, allow_anonymous=False))) as client:
+        bearer = {"Authorization": f"Bearer {READER}"}
+        assert client.post("/graphql", json={"query": query, "variables": {"id": "web-01"}},
+                           headers=bearer).status_code == 200
+        client.post("/graphql", json={"query": "{ nosuchfield }"}, headers=bearer)
+    first, second = (json.loads(line) for line in log.read_text().splitlines())
+    assert first["principal"] == "token-reader" and first["caller"].startswith("token:")
+    assert READER not in log.read_text() and "web-01" not in log.read_text()
+    assert (first["operation"], first["outcome"], first["errors"]) == ("Lookup", "ok", 0)
+    assert first["query_sha256"] == query_digest(query, {"id": "web-01"}) != query_digest(query, {"id": "db-01"})
+    assert first["duration_ms"] >= 0 and first["at"].endswith("+00:00")
+    assert (second["operation"], second["outcome"], second["errors"]) == (None, "error", 1)
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+
+
+def test_tokens_can_come_from_a_private_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("ITAM_API_TOKENS", raising=False)
+    path = tmp_path / "tokens"
+    path.write_text(f"# API tokens\n{READER}:reader\n{OTHER}:admin, {'i' * 16}:ingester\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("ITAM_API_TOKENS_FILE", str(path))
+    assert TokenAuth.from_env("0.0.0.0").tokens == {READER: Role.READER, OTHER: Role.ADMIN, "i" * 16: Role.INGESTER}
+    path.chmod(0o640)
+    with pytest.raises(TokenConfigError, match="readable by others \\(mode 640\\): chmod 600 it"):
+        TokenAuth.from_env("0.0.0.0")
+    path.chmod(0o600)
+    monkeypatch.setenv("ITAM_API_TOKENS", f"{READER}:reader")
+    with pytest.raises(TokenConfigError, match="not both"):
+        TokenAuth.from_env("0.0.0.0")
+    monkeypatch.delenv("ITAM_API_TOKENS")
+    monkeypatch.setenv("ITAM_API_TOKENS_FILE", str(tmp_path / "missing"))
+    with pytest.raises(TokenConfigError, match="No such file"):
+        TokenAuth.from_env("0.0.0.0")
