@@ -9,8 +9,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from strawberry.fastapi import GraphQLRouter
 
 from api.auth import LOOPBACK_HOSTS, Role, TokenAuth
-from api.transport import BodyLimit, RequestTimeout
 from api.graphql_schema import Context, schema
+from api.transport import BodyLimit, RequestTimeout
 from graph.config import Settings
 from graph.store import connect_async
 from queries.catalog import GraphReader

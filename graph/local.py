@@ -147,7 +147,12 @@ class LocalNeo4j:
                                     start_new_session=True,
                                     env={**os.environ, "ITAM_NEO4J_PASSWORD_FILE": str(self.password_file)})
         self.pid_file.write_text(str(proc.pid))
-        self._wait_ready(proc.pid, timeout, proc)
+        try:
+            self._wait_ready(proc.pid, timeout, proc)
+        except LauncherError:
+            if proc.poll() is None:      # started but not answering: do not leave it running unseen
+                self.stop()
+            raise
         return proc.pid
 
     def _wait_ready(self, pid: int, timeout: float, proc: subprocess.Popen | None = None) -> None:

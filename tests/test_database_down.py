@@ -13,7 +13,7 @@ from api.app import create_app
 from api.auth import TokenAuth
 from api.cli import app as itam
 from graph.config import Settings
-from graph.local import LocalNeo4j, free_port
+from graph.local import LauncherError, LocalNeo4j, free_port
 from graph.store import Store
 
 QUERY = {"query": '{ asset(identifier: "web-01") { name } }'}
@@ -59,3 +59,10 @@ def test_an_ingest_against_a_dead_database_fails_clearly(tmp_path, monkeypatch):
     assert result.exit_code == 3
     assert f"the graph database at bolt://127.0.0.1:{port} is not answering (itam db start); nothing was written" \
         in " ".join(result.output.split())
+
+
+def test_a_database_that_does_not_answer_in_time_is_not_left_running(tmp_path):
+    server = LocalNeo4j(tmp_path, port=free_port(), heap_mb=512, pagecache_mb=64)
+    with pytest.raises(LauncherError, match="did not answer"):
+        server.start(timeout=0.5)                        # far shorter than a JVM start
+    assert server.pid() is None and not server.pid_file.exists()
