@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from api.terminal import safe
 from graph.config import Settings
 from graph.local import LauncherError, LocalNeo4j
 from graph.store import Store, connect_async
@@ -22,7 +24,7 @@ from ingest.errors import IngestError
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
 from api.cli_itam import register as register_itam
-from queries.catalog import CATALOG, GraphReader, GraphWriter
+from queries.catalog import CATALOG, DatabaseUnavailable, GraphReader, GraphWriter, ReadTimedOut
 from queries.conflicts import ConflictAction, ConflictNotOpen, resolve_conflict
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
@@ -45,6 +47,8 @@ err = Console(stderr=True)
 Files = Annotated[list[Path], typer.Argument(help="Files to ingest", show_default=False)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would change without writing")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+KEEP_ALIVE_S = 5
+MAX_CONNECTIONS = 64
 
 
 def _settings() -> Settings:
@@ -58,7 +62,7 @@ def _local(settings: Settings) -> LocalNeo4j:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {safe(message, newlines=True)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -138,7 +142,7 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
         console.print(f"findings: {f['opened']} opened, {f['reopened']} re-opened, {f['resolved']} resolved, "
                       f"{f['matched']} matching", style="dim")
     for line in summary.conflict_details[:20]:
-        console.print(f"  [yellow]conflict[/] {line}", highlight=False)
+        console.print(f"  [yellow]conflict[/] {safe(line)}", highlight=False)
     if not summary.dry_run:
         console.print(f"run {summary.run_id}", style="dim")
 
@@ -162,6 +166,9 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
                                    progress=progress)
     except IngestError as exc:
         _fail(f"nothing was written\n{exc}", code=2)
+    except (ServiceUnavailable, SessionExpired):
+        _fail(f"the graph database at {settings.neo4j_uri} is not answering (itam db start); nothing was written",
+              code=3)
     finally:
         store.close()
     _print_summary(summary, as_json)
@@ -193,7 +200,7 @@ def _read(work):
     async def main():
         driver = connect_async(settings)
         try:
-            return await work(GraphReader(driver, settings.neo4j_database))
+            return await work(GraphReader(driver, settings.neo4j_database, settings.read_timeout_s))
         finally:
             await driver.close()
     return asyncio.run(main())
@@ -209,7 +216,7 @@ def ingest_runs_cmd(source: Annotated[Optional[str], typer.Option(help="Only thi
         return
     table = Table("started", "source", "status", "records", "created", "updated", "unchanged", "conflicts")
     for run in runs:
-        table.add_row(str(run["started"])[:19], run["source"], run["status"],
+        table.add_row(str(run["started"])[:19], safe(run["source"]), safe(run["status"]),
                       *(str(run.get(k)) for k in ("records", "created", "updated", "unchanged", "conflicts")))
     console.print(table)
 
@@ -225,7 +232,7 @@ def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC
         return ctx, (await reachable(reader, ctx.id, max_hops) if ctx else [])
     try:
         ctx, reach = _read(work)
-    except (AmbiguousIdentifier, ValueError) as exc:
+    except (AmbiguousIdentifier, DatabaseUnavailable, ReadTimedOut, ValueError) as exc:
         _fail(str(exc))
     if ctx is None:
         _fail(f"no asset has an identifier {identifier!r}", code=4)
@@ -238,32 +245,34 @@ def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC
 
 
 def _host_panel(ctx: AssetContext, reach) -> Panel:
+    """The responder's panel; every stored value goes through `safe` (it may come from a hostile host)."""
     p = ctx.props
     colour = {"EXPECTED": "green", "REVIEW": "yellow", "UNEXPECTED": "red"}[ctx.verdict.verdict]
-    lines = [f"[bold]{p.get('name')}[/]  {p.get('kind', 'Host')}/{p.get('host_type') or '?'}  "
-             f"stage: {p.get('lifecycle_stage') or 'unknown'}  [{colour}]{ctx.verdict.verdict}[/]"]
-    lines += [f"  [{colour}]•[/] {reason}" for reason in ctx.verdict.reasons]
-    lines.append("identifiers: " + ", ".join(f"{i['kind']}={i['value']}" for i in ctx.identifiers))
+    lines = [f"[bold]{safe(p.get('name'))}[/]  {safe(p.get('kind', 'Host'))}/{safe(p.get('host_type') or '?')}  "
+             f"stage: {safe(p.get('lifecycle_stage') or 'unknown')}  [{colour}]{ctx.verdict.verdict}[/]"]
+    lines += [f"  [{colour}]•[/] {safe(reason)}" for reason in ctx.verdict.reasons]
+    lines.append("identifiers: " + ", ".join(f"{safe(i['kind'])}={safe(i['value'])}" for i in ctx.identifiers))
     owner = ctx.owner
     if owner:
         state = "active" if owner["active"] else f"departed {owner.get('end_date') or ''}".strip()
-        lines.append(f"owner: {owner.get('name') or ''} <{owner['email']}> ({state}), team: "
-                     f"{', '.join(owner['teams']) or '-'}")
+        lines.append(f"owner: {safe(owner.get('name') or '')} <{safe(owner['email'])}> ({state}), team: "
+                     f"{safe(', '.join(owner['teams']) or '-')}")
     else:
         lines.append("owner: none")
     for key, label in (("model", "model"), ("os_name", "os"), ("location", "location")):
         if p.get(key):
-            lines.append(f"{label}: {p[key]}")
+            lines.append(f"{label}: {safe(p[key])}")
     if ctx.ports:
         lines.append("open ports: " + ", ".join(
-            f"{x['number']}/{x['protocol']} {x.get('service') or ''} {x.get('product') or ''}".strip()
+            safe(f"{x['number']}/{x['protocol']} {x.get('service') or ''} {x.get('product') or ''}".strip())
             for x in ctx.ports))
-    lines.append("sightings: " + "; ".join(f"{s['source']} {str(s['first_seen'])[:10]}..{str(s['last_seen'])[:10]}"
-                                           for s in ctx.sightings))
+    lines.append("sightings: " + "; ".join(
+        safe(f"{s['source']} {str(s['first_seen'])[:10]}..{str(s['last_seen'])[:10]}") for s in ctx.sightings))
     if reach:
-        shown = ", ".join(f"{r.name} ({r.hops} hop{'s' if r.hops > 1 else ''}: {' '.join(r.ports)})" for r in reach[:10])
+        shown = ", ".join(safe(f"{r.name} ({r.hops} hop{'s' if r.hops > 1 else ''}: {' '.join(r.ports)})")
+                          for r in reach[:10])
         lines.append(f"reaches {len(reach)} hosts: {shown}{' ...' if len(reach) > 10 else ''}")
-    return Panel("\n".join(lines), title=ctx.id, expand=False)
+    return Panel("\n".join(lines), title=safe(ctx.id), expand=False)
 
 
 conflicts_app = typer.Typer(help="Records identity resolution could not merge with confidence, and their answers.",
@@ -282,9 +291,9 @@ def conflicts(ctx: typer.Context, as_json: AsJson = False) -> None:
         return
     table = Table("conflict", "record", "reason", "assets (role: sources; identifiers)")
     for row in rows:
-        parties = "\n".join(f"{a['role']}: {a['name'] or a['id']} ({', '.join(sorted(a['sources']))}; "
-                            f"{', '.join(sorted(a['identifiers']))})" for a in row["assets"])
-        table.add_row(row["id"], f"{row['source']}: {row['record']}", row["reason"], parties)
+        parties = "\n".join(safe(f"{a['role']}: {a['name'] or a['id']} ({', '.join(sorted(a['sources']))}; "
+                                  f"{', '.join(sorted(a['identifiers']))})") for a in row["assets"])
+        table.add_row(safe(row["id"]), safe(f"{row['source']}: {row['record']}"), safe(row["reason"]), parties)
     console.print(table if rows else "no open conflicts")
 
 
@@ -458,7 +467,8 @@ def eol_coverage(as_json: AsJson = False) -> None:
 @app.command("serve")
 def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless told otherwise)")] = "127.0.0.1",
           port: Annotated[int, typer.Option()] = 8000,
-          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql")] = True) -> None:
+          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql (only without tokens)")] = True
+          ) -> None:
     """Serve GraphQL at /graphql."""
     import uvicorn
 
@@ -468,7 +478,10 @@ def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless 
         auth = TokenAuth.from_env(host)
     except TokenConfigError as exc:
         _fail(str(exc))
-    uvicorn.run(create_app(_settings(), auth, graphiql=graphiql), host=host, port=port, log_level="info")
+    # Idle keep-alive connections close after 5 s; beyond 64 requests in flight uvicorn answers 503;
+    # each request is bounded by ITAM_REQUEST_TIMEOUT_S inside the app.
+    uvicorn.run(create_app(_settings(), auth, graphiql=graphiql), host=host, port=port, log_level="info",
+                timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS)
 
 
 @demo_app.command("generate")

@@ -11,18 +11,20 @@ from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.fastapi import BaseContext
-from strawberry.extensions import (MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
+from strawberry.extensions import (MaskErrors, SchemaExtension, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
                                    QueryDepthLimiter, ValidationCache)
 from strawberry.types import Info
 
 from api.auth import Role
 from api.permissions import actor, requires
 from queries import findings as findings_q
-from queries.catalog import GraphReader, GraphWriter
+from queries.catalog import DatabaseUnavailable, GraphReader, GraphWriter, ReadTimedOut
 from queries.conflicts import ConflictAction as ConflictActionValue
 from queries.conflicts import ConflictNotOpen, resolve_conflict
 from queries.rules import RULES, Severity as RuleSeverity, get_rule
 from api.graphql_itam import ItamMutation, ItamQuery, Lifecycle, load_lifecycles
+from api.access_log import AccessLog
+from api.limits import CostLimiter
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
                           encode_cursor, find_asset_id, list_asset_ids, reachable)
@@ -578,8 +580,22 @@ class ConflictsMutation:
 # ---------------------------------------------------------------------------------------------
 
 
-# Shown as is: our UserErrors and strawberry's own deliberate errors (a permission's "needs role admin").
-_SHOWN = (UserError, StrawberryGraphQLError)
+class DatabaseDown(SchemaExtension):
+    """HTTP 503 when a read found the database gone, so clients and load balancers can tell it from a
+    bad query."""
+
+    def on_execute(self):
+        yield
+        result = self.execution_context.result
+        if result and any(isinstance(e.original_error, DatabaseUnavailable) for e in result.errors or ()):
+            response = getattr(self.execution_context.context, "response", None)
+            if response is not None:
+                response.status_code = 503
+
+
+# Shown as is: errors the caller can act on, and strawberry's own deliberate ones (a permission's
+# "needs role admin").
+_SHOWN = (UserError, StrawberryGraphQLError, ReadTimedOut, DatabaseUnavailable)
 
 
 def _mask(error: GraphQLError) -> bool:
@@ -596,6 +612,7 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     extensions=[
+        AccessLog,                          # first: it times and records everything after it
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
@@ -603,6 +620,8 @@ schema = strawberry.Schema(
         # (the caches are module-level and keyed by the limits above, which still apply).
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        CostLimiter,                        # after validation: needs a valid document
+        DatabaseDown,
         lambda: MaskErrors(should_mask_error=_mask),
     ],
 )

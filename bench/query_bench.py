@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import os
 import random
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from neo4j import AsyncDriver
 
 from api.app import create_app
 from api.auth import TokenAuth
+from api.ratelimit import RateLimiter
 from bench.common import (BenchDatabase, add_database_options, host_counts, load_average, percentile,
                           print_machine, private_database, refresh_statistics, verdict)
 from graph.identifiers import lookup_keys
@@ -197,7 +199,9 @@ async def check_probes(driver: AsyncDriver, database: str, probes: list[Probe]) 
 async def run_all(db: BenchDatabase, probes: list[Probe], warmup: int, count: int) -> dict[str, dict[str, Latencies]]:
     """Both variants, product then floor, with the app's lifespan running (it opens the driver)."""
     by_text = {p.text: p for p in probes}
-    app = create_app(db.settings, TokenAuth(tokens={}, allow_anonymous=True))
+    # the benchmark is one caller sending thousands of requests: no rate limit, no access log
+    os.environ.setdefault("ITAM_ACCESS_LOG", "off")
+    app = create_app(db.settings, TokenAuth(tokens={}, allow_anonymous=True, limiter=RateLimiter(10**9)))
     driver = connect_async(db.settings)
     results: dict[str, dict[str, Latencies]] = {}
     try:

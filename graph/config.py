@@ -8,6 +8,8 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
+from graph.local_secrets import NEO4J_PASSWORD_FILE, read_secret
+
 
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -19,13 +21,24 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r} is not a whole number") from exc
 
 
+def positive_int_env(name: str, default: int) -> int:
+    """A whole number of at least 1 from the environment, or the default when unset."""
+    value = _int_env(name, default)
+    if value < 1:
+        raise SystemExit(f"{name}={value} must be at least 1")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the graph lives and how the product talks to it.
 
-    NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE pick the database (the
-    local launcher runs without auth); ITAM_HOME holds local state (Neo4j data,
-    pid file, logs); ITAM_MAX_FILE_MB caps any file an ingest reads;
+    NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE pick the database; without
+    NEO4J_USER the login is the local launcher's (user neo4j, the password it keeps in
+    ITAM_HOME/neo4j-password). ITAM_HOME holds local state (Neo4j data, pid file, logs,
+    secrets); ITAM_MAX_FILE_MB caps any file an ingest reads; ITAM_READ_TIMEOUT_S stops any read that
+    runs longer, ITAM_READS_PER_REQUEST caps the reads one API request runs at once, and
+    ITAM_REQUEST_TIMEOUT_S bounds a whole API request;
     ITAM_EVALUATE_FINDINGS=0 skips the findings evaluation after each ingest run.
     """
 
@@ -36,6 +49,17 @@ class Settings:
     home: Path = field(default_factory=lambda: Path(".itam").resolve())
     max_file_bytes: int = 256 * 1024 * 1024
     evaluate_findings: bool = True    # evaluate the findings rules after every successful ingest run
+    read_timeout_s: float = 10.0
+    reads_per_request: int = 4
+    request_timeout_s: float = 30.0
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """NEO4J_USER/NEO4J_PASSWORD when given, else the local launcher's login if it has made one."""
+        if self.neo4j_user:
+            return self.neo4j_user, self.neo4j_password
+        password = read_secret(self.home / NEO4J_PASSWORD_FILE)
+        return ("neo4j", password) if password else None
 
     @property
     def bolt_port(self) -> int:
@@ -54,6 +78,9 @@ class Settings:
             home=Path(env.get("ITAM_HOME", ".itam")).resolve(),
             max_file_bytes=_int_env("ITAM_MAX_FILE_MB", 256) * 1024 * 1024,
             evaluate_findings=env.get("ITAM_EVALUATE_FINDINGS", "1") not in ("0", "false", "no"),
+            read_timeout_s=float(_int_env("ITAM_READ_TIMEOUT_S", 10)),
+            reads_per_request=_int_env("ITAM_READS_PER_REQUEST", 4),
+            request_timeout_s=float(_int_env("ITAM_REQUEST_TIMEOUT_S", 30)),
         )
 
 

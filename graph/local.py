@@ -3,6 +3,9 @@
 `build()` resolves the jars from Maven Central with `mvn` (kept in ~/.m2 between
 runs), `start()` runs the launcher with `java -cp`, writes a pid file and waits
 until Bolt answers, `stop()` sends SIGTERM so the database shuts down cleanly.
+
+The database requires a login: user `neo4j` with a random password made on first start and
+kept in ITAM_HOME/neo4j-password (mode 0600), which every client of this home reads.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from pathlib import Path
 
 from neo4j import GraphDatabase
 from neo4j.exceptions import ServiceUnavailable
+
+from graph.local_secrets import NEO4J_PASSWORD_FILE, local_secret
 
 LAUNCHER_DIR = Path(__file__).resolve().parent / "neo4j_launcher"
 JVM_FLAGS = [
@@ -88,6 +93,15 @@ class LocalNeo4j:
     def log_file(self) -> Path:
         return self.home / "neo4j-launcher.log"
 
+    @property
+    def password_file(self) -> Path:
+        return self.home / NEO4J_PASSWORD_FILE
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        """The login of this database (the password is made on first use)."""
+        return "neo4j", local_secret(self.password_file)
+
     def pid(self) -> int | None:
         """The pid of a running launcher for this home, or None (a stale pid file is removed)."""
         try:
@@ -104,7 +118,7 @@ class LocalNeo4j:
     def is_ready(self) -> bool:
         """True when Bolt accepts a session and runs a query."""
         try:
-            with GraphDatabase.driver(self.uri, auth=None, connection_timeout=2) as driver:
+            with GraphDatabase.driver(self.uri, auth=self.auth, connection_timeout=2) as driver:
                 with driver.session() as session:  # auto-commit: no retries, answers at once
                     session.run("RETURN 1").consume()
             return True
@@ -123,15 +137,22 @@ class LocalNeo4j:
         target = build()
         java = _require("java", "install a JDK 17 (Debian: openjdk-17-jdk-headless)")
         self.home.mkdir(parents=True, exist_ok=True)
+        local_secret(self.password_file)
         classpath = f"{target / 'lib'}/*{os.pathsep}{target / 'classes'}"
         cmd = [java, f"-Xmx{self.heap_mb}m", f"-Xms{min(self.heap_mb, 512)}m", *JVM_FLAGS,
                "-cp", classpath, "itam.Neo4jLauncher",
                str(self.home / "db"), str(self.port), str(self.pagecache_mb), self.host]
         with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True,
+                                    env={**os.environ, "ITAM_NEO4J_PASSWORD_FILE": str(self.password_file)})
         self.pid_file.write_text(str(proc.pid))
-        self._wait_ready(proc.pid, timeout, proc)
+        try:
+            self._wait_ready(proc.pid, timeout, proc)
+        except LauncherError:
+            if proc.poll() is None:      # started but not answering: do not leave it running unseen
+                self.stop()
+            raise
         return proc.pid
 
     def _wait_ready(self, pid: int, timeout: float, proc: subprocess.Popen | None = None) -> None:

@@ -217,7 +217,7 @@ class LicenseObservation(Frozen):
     name: str
     product: str
     seats: int | None = None
-    key_fingerprint: str | None = None        # SHA-256 prefix of the key, to tell keys apart
+    key_fingerprint: str | None = None        # keyed HMAC of the key, to tell keys apart
     expires_on: date | None = None
     terminated_on: date | None = None
     purchase_cost: float | None = None

@@ -14,18 +14,16 @@ from graph.schema import schema_statements
 BATCH_SIZE = 5000
 
 
-def _auth(settings: Settings) -> tuple[str, str] | None:
-    return (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_user else None
-
-
 def connect(settings: Settings) -> Driver:
     """A synchronous driver (ingest, CLI); close it when done."""
-    return GraphDatabase.driver(settings.neo4j_uri, auth=_auth(settings), notifications_min_severity="OFF")
+    return GraphDatabase.driver(settings.neo4j_uri, auth=settings.auth, notifications_min_severity="OFF")
 
 
 def connect_async(settings: Settings) -> AsyncDriver:
-    """An async driver (the API); one per app, closed in its lifespan."""
-    return AsyncGraphDatabase.driver(settings.neo4j_uri, auth=_auth(settings), notifications_min_severity="OFF")
+    """An async driver (the API); one per app, closed in its lifespan. A connection attempt gives up
+    after 1 s, so a dead database is reported at once instead of after a long wait."""
+    return AsyncGraphDatabase.driver(settings.neo4j_uri, auth=settings.auth, notifications_min_severity="OFF",
+                                     connection_timeout=1.0, connection_acquisition_timeout=5.0)
 
 
 class Store:

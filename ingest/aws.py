@@ -13,7 +13,7 @@ and the IAM credential report. One file per call, recognised by its shape:
   the instance. Interfaces not attached to an instance (Lambda, ECS, endpoints, unattached) are
   skipped and counted.
 - `aws ec2 describe-security-groups`: one `ReachRule` per ingress permission and source: CIDRs
-  (IPv4 and IPv6; 0.0.0.0/0 and ::/0 mean the internet), source groups (group-to-group), and
+  (IPv4 and IPv6; any CIDR holding a public address means the internet, see graph/networks.py), source groups (group-to-group), and
   managed prefix lists, which become a rule with no CIDR and the pseudo group
   `prefix-list:<pl-id>` as source (the prefix list's CIDRs are not in this file).
   Egress rules are not read: reachability is about who can get in.

@@ -4,6 +4,8 @@ Private keys are never parsed, kept or echoed: a PEM block labelled ... PRIVATE 
 named like a key store (.key, .p12, .pfx, ...) and a DER file shaped like a key (a SEQUENCE that starts
 with an INTEGER, or an encrypted PKCS#8 envelope) are skipped unread and counted in `Batch.skipped`.
 Other PEM blocks that are not certificates (requests, public keys, CRLs, parameters) are skipped too.
+In a folder, symlinked files are followed only to targets inside the folder (others are skipped and
+counted), symlinked folders are not entered, and folders may nest to any depth.
 """
 from __future__ import annotations
 
@@ -40,30 +42,48 @@ EKU_NAMES = {
 }
 
 
-def _files(path: Path, limit_bytes: int) -> list[Path]:
-    """The file itself, or every regular file under the folder in name order (each real file once)."""
+def _files(path: Path, limit_bytes: int) -> tuple[list[Path], int]:
+    """(the file itself, or every regular file under the folder in name order, each real file once;
+    how many links pointing out of the folder were passed over).
+
+    An explicit stack rather than recursion, so any depth works; symlinked folders are not entered,
+    and a symlinked file is read only when its target lies inside the folder."""
     if not path.exists():
         raise IngestError.one(path, "no such file or folder")
     if not path.is_dir():
-        return [path]
-    found, seen, total = [], set(), 0
-    for folder, dirs, names in os.walk(path):                  # symlinked folders are not followed
-        dirs.sort()
-        for name in sorted(names):
-            file = Path(folder) / name
+        return [path], 0
+    root = path.resolve()
+    found, seen, total, outside = [], set(), 0, 0
+    pending = [path]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            raise IngestError.one(folder, f"cannot list the folder: {exc.strerror}") from None
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(Path(entry.path))
+                continue
+            file = Path(entry.path)
             if not file.is_file():
                 continue                                         # sockets, fifos, dangling links
             real = file.resolve()
+            if not real.is_relative_to(root):
+                outside += 1                                     # a link out of the folder: not followed
+                continue
             if real in seen:
                 continue                                         # /etc/ssl/certs style hash links
             seen.add(real)
             found.append(file)
             if not _is_key_store(file):
                 total += file.stat().st_size
+        pending.extend(reversed(subfolders))                     # name order, depth first, like os.walk
     if total > limit_bytes:
         raise IngestError.one(path, f"the folder's certificate files add up to {total} bytes, over the limit of "
                                     f"{limit_bytes} bytes (ITAM_MAX_FILE_MB)")
-    return found
+    return found, outside
 
 
 def _is_key_store(file: Path) -> bool:
@@ -210,11 +230,13 @@ def _observation(record: str, certificate: x509.Certificate) -> CredentialObserv
 
 
 def parse_certificates(path: Path, limit_bytes: int) -> tuple[list[CredentialObservation], int, int]:
-    """(certificates, private keys skipped, other PEM blocks skipped) of a file or folder."""
+    """(certificates, private keys skipped, other PEM blocks and links out of the folder skipped) of a
+    file or folder."""
     problems: list[Problem] = []
     credentials: dict[str, CredentialObservation] = {}
-    keys = others = 0
-    for file in _files(path, limit_bytes):
+    files, others = _files(path, limit_bytes)
+    keys = 0
+    for file in files:
         if _is_key_store(file):
             keys += 1                                           # never opened
             continue

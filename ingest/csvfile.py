@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -102,6 +103,11 @@ class FieldReader:
                 return None
         return value
 
+    def secret(self, field: str) -> str | None:
+        """A secret's text (a licence key), None when empty. Never checked, so never quoted in an error:
+        it is only fingerprinted, never stored or exported."""
+        return self.row.get(field) or None
+
     def required(self, field: str) -> str | None:
         value = self.text(field)
         if value is None:
@@ -123,10 +129,13 @@ class FieldReader:
         if value is None:
             return None
         try:
-            return float(value.replace(",", "").lstrip("$€£"))
+            number = float(value.replace(",", "").lstrip("$€£"))
         except ValueError:
+            number = math.nan
+        if not math.isfinite(number):       # 'inf' and 'nan' parse as floats but are no quantity
             self.problems.add(f"{value!r} is not a number", self.line, field)
             return None
+        return number
 
     def whole(self, field: str) -> int | None:
         value = self.number(field)

@@ -6,8 +6,9 @@ Snipe-IT writes "Name", "Product Key"/"Serial", "Seats", "Expiration Date", "Ter
 "Assigned To" (an e-mail) and/or "Asset Tag" (several separated by ';' or '|'). One licence may span
 several rows (one per assigned seat): rows with the same name, product and key are one licence whose
 assignments are gathered, and any other field they both fill must agree. The product is the `product` (`software`) column, else the name.
-The licence key itself is never stored: only `key_fingerprint`, the first 16 hex digits of its SHA-256,
-to tell keys apart. A licence's id is a hash of (name, product, key fingerprint), so it is stable
+The licence key itself is never stored, checked or quoted: only `key_fingerprint`, a keyed HMAC-SHA256
+of it (32 hex digits; the key is ITAM_FINGERPRINT_KEY or ITAM_HOME/fingerprint-key), to tell keys apart
+without letting anyone who reads the graph confirm a guessed key. A licence's id is a hash of (name, product, key fingerprint), so it is stable
 across exports. "Licensed to Email" is the licensee on the vendor's records, not a seat: it is not carried.
 
 Contracts (`parse_contracts`, source 'contracts'): vendor, reference, start_date, end_date,
@@ -26,6 +27,7 @@ the licence key is never carried, so it is not checked.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field as dc_field
 from datetime import date
@@ -33,7 +35,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from graph.config import Settings
 from graph.identifiers import canonical_code
+from graph.local_secrets import fingerprint_key
 from graph.models import Batch, ContractObservation, LicenseObservation, check_email
 from ingest.csvfile import CsvRows, FieldReader, refuse_formula, split_list
 from ingest.errors import ProblemList
@@ -60,9 +64,10 @@ LICENSE_REQUIRED = ("name",)
 LICENSE_SHARED = ("seats", "expires_on", "terminated_on", "purchase_cost", "order_number", "vendor")
 
 
-def key_fingerprint(key: str) -> str:
-    """The first 16 hex digits of the key's SHA-256: tells keys apart without keeping them."""
-    return hashlib.sha256(key.strip().encode()).hexdigest()[:16]
+def key_fingerprint(key: str, secret: bytes) -> str:
+    """32 hex digits of the key's HMAC-SHA256 under this installation's secret: tells keys apart without
+    keeping them, and without the secret a guessed key cannot be checked against the graph."""
+    return hmac.new(secret, key.strip().encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def license_id(name: str, product: str, fingerprint: str | None) -> str:
@@ -98,12 +103,13 @@ def parse_license_rows(path: Path, limit_bytes: int) -> list[LicenseObservation]
     rows = CsvRows(path, limit_bytes, LICENSE_ALIASES, LICENSE_REQUIRED)
     problems = ProblemList(path)
     licences: dict[str, _Licence] = {}
+    secret = fingerprint_key(Settings.from_env().home)
     for line, row in rows:
         field = FieldReader(problems, line, row)
         before = len(problems.problems)
         name = field.text("name") if field.required("name") else None
         product = field.text("product") or name
-        key = field.text("key")
+        key = field.secret("key")
         shared = {
             "seats": field.whole("seats"),
             "expires_on": field.date("expires_on"),
@@ -116,7 +122,7 @@ def parse_license_rows(path: Path, limit_bytes: int) -> list[LicenseObservation]
         tags = field.check("asset_tag", lambda v: [_tag(x) for x in split_list(v)]) or []
         if len(problems.problems) > before or not name or not product:
             continue
-        fingerprint = key_fingerprint(key) if key else None
+        fingerprint = key_fingerprint(key, secret) if key else None
         lid = license_id(name, product, fingerprint)
         known = licences.get(lid)
         if known is None:

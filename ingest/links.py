@@ -11,6 +11,7 @@ from neo4j import Transaction
 
 from graph.identifiers import x509_identity
 from graph.models import ContractObservation, CredentialKind, CredentialObservation, LicenseObservation, ReachRule
+from graph.networks import includes_public_addresses
 from graph.schema import INTERNET, IdentifierKind
 from graph.store import write_batches
 from ingest.digest import digest
@@ -336,19 +337,22 @@ def _rule_text(kind: str, ref: str | None, ports: set[str]) -> str:
     return "|".join((kind, ref or "", ",".join(sorted(ports))))
 
 
+def _origins(rule: ReachRule) -> list[tuple[str, str | None]]:
+    """Where a rule lets traffic in from. A CIDR with any public address is the Internet (graph/networks.py),
+    and, unless it is everything, also that range, so hosts inside it reach through it as well."""
+    if rule.source_cidr:
+        internet = [("internet", None)] if includes_public_addresses(rule.source_cidr) else []
+        everything = ipaddress.ip_network(rule.source_cidr, strict=False).prefixlen == 0
+        return internet + ([] if everything else [("cidr", rule.source_cidr)])
+    return [("group", rule.source_group)] if rule.source_group else []
+
+
 def write_reach(tx: Transaction, rules: list[ReachRule]) -> None:
     """Store each target group's rules (internet, CIDR or group origins) and rebuild its reach."""
     merged: dict[str, dict[tuple, set[str]]] = defaultdict(lambda: defaultdict(set))
     for rule in rules:
-        if rule.source_cidr in ("0.0.0.0/0", "::/0"):
-            origin = ("internet", None)
-        elif rule.source_cidr:
-            origin = ("cidr", rule.source_cidr)
-        elif rule.source_group:
-            origin = ("group", rule.source_group)
-        else:
-            continue
-        merged[rule.target_group][origin].update(rule.ports)
+        for origin in _origins(rule):
+            merged[rule.target_group][origin].update(rule.ports)
     rows = [{"group": group, "rules": sorted(_rule_text(kind, ref, ports) for (kind, ref), ports in origins.items())}
             for group, origins in sorted(merged.items())]
     write_batches(tx, STORE_RULES, rows)

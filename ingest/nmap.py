@@ -112,8 +112,8 @@ class _NmapHandler(xml.sax.ContentHandler):
             self._port.update(service=attrs.get("name"), product=attrs.get("product"), version=attrs.get("version"))
         elif name == "osmatch":
             self._in_osmatch = True
-            accuracy = int(attrs.get("accuracy", "0") or 0)
-            if accuracy > host.os_accuracy and attrs.get("name"):
+            accuracy = self._int(attrs, "accuracy", "osmatch") if attrs.get("accuracy") else 0
+            if accuracy is not None and accuracy > host.os_accuracy and attrs.get("name"):
                 host.os_name, host.os_accuracy, host.os_family = attrs["name"], accuracy, None
         elif name == "osclass" and host.os_family is None:
             host.os_family = attrs.get("osfamily")

@@ -4,10 +4,15 @@ The API and the CLI call these; neither writes Cypher of its own. `itam queries`
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from neo4j import AsyncDriver
+from neo4j import READ_ACCESS, AsyncDriver
+from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired
+
+READ_TIMEOUT_S = 10.0
+READS_PER_REQUEST = 4
 
 
 @dataclass(frozen=True)
@@ -29,20 +34,69 @@ def named(name: str, category: str, description: str, cypher: str) -> NamedQuery
     return query
 
 
+class ReadTimedOut(Exception):
+    """A read ran past its time limit and was stopped by the database; the message says so."""
+
+
+class DatabaseUnavailable(Exception):
+    """The graph database does not answer (stopped, restarting, unreachable); the message says so."""
+
+
 class GraphReader:
     """Runs catalogue queries read-only, one short session per call (sessions are not shared
-    between concurrent coroutines; the driver pools the connections)."""
+    between concurrent coroutines; the driver pools the connections).
 
-    def __init__(self, driver: AsyncDriver, database: str = "neo4j"):
+    Every read is a transaction with a timeout the database enforces, so no query holds a pooled
+    connection for long. A read that finds the database gone is tried once more at once (the pool may
+    hold connections from before a restart) and then fails fast with DatabaseUnavailable, rather than
+    retrying for the driver's 30 s. `for_request()` gives a reader that runs at most `reads_per_request` reads
+    at once, so one request (many aliases, nested lists) cannot take the whole pool from the others."""
+
+    def __init__(self, driver: AsyncDriver, database: str = "neo4j", timeout_s: float = READ_TIMEOUT_S,
+                 reads_per_request: int = READS_PER_REQUEST, _gate: asyncio.Semaphore | None = None):
         self.driver = driver
         self.database = database
+        self.timeout_s = timeout_s
+        self.reads_per_request = reads_per_request
+        self._gate = _gate
+        self.active = self.peak = 0        # reads in flight now, and the most at once (observability)
+
+    def for_request(self) -> "GraphReader":
+        """A reader for one request: same driver, its own cap on concurrent reads."""
+        return GraphReader(self.driver, self.database, self.timeout_s, self.reads_per_request,
+                           asyncio.Semaphore(self.reads_per_request))
 
     async def rows(self, query: NamedQuery, **params: Any) -> list[dict[str, Any]]:
-        async def work(tx):
-            result = await tx.run(query.cypher, params)
-            return [native(record.data()) async for record in result]
-        async with self.driver.session(database=self.database) as session:
-            return await session.execute_read(work)
+        if self._gate is None:
+            return await self._rows(query, params)
+        async with self._gate:
+            return await self._rows(query, params)
+
+    async def _rows(self, query: NamedQuery, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            try:
+                return await self._read(query, params)
+            except (ServiceUnavailable, SessionExpired):
+                return await self._read(query, params)      # a fresh connection, if the database is back
+        except (ServiceUnavailable, SessionExpired):
+            raise DatabaseUnavailable("the graph database is not answering; try again when it is back "
+                                      "(itam db status)") from None
+        except ClientError as exc:
+            if "TransactionTimedOut" in (exc.code or ""):
+                raise ReadTimedOut(f"query {query.name!r} ran longer than {self.timeout_s:g} s and was stopped "
+                                   "(ITAM_READ_TIMEOUT_S)") from None
+            raise
+        finally:
+            self.active -= 1
+
+    async def _read(self, query: NamedQuery, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One attempt: a read transaction with the timeout (left to roll back: it wrote nothing)."""
+        async with self.driver.session(database=self.database, default_access_mode=READ_ACCESS) as session:
+            async with await session.begin_transaction(timeout=self.timeout_s) as tx:
+                result = await tx.run(query.cypher, params)
+                return [native(record.data()) async for record in result]
 
 
 def native(value: Any) -> Any:

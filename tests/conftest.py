@@ -16,18 +16,31 @@ from graph.store import Store
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def itam_home(tmp_path_factory) -> Path:
+    """The test run's ITAM_HOME: the Neo4j data, its password file and the fingerprint key."""
+    home = tmp_path_factory.mktemp("itam-home")
+    before = os.environ.get("ITAM_HOME")
+    os.environ["ITAM_HOME"] = str(home)     # code that reads only the environment finds the same home
+    yield home
+    if before is None:
+        os.environ.pop("ITAM_HOME", None)
+    else:
+        os.environ["ITAM_HOME"] = before
+
+
 @pytest.fixture(scope="session")
-def neo4j_server(tmp_path_factory):
-    server = LocalNeo4j(tmp_path_factory.mktemp("neo4j"), port=free_port(), heap_mb=1024, pagecache_mb=256)
+def neo4j_server(itam_home):
+    server = LocalNeo4j(itam_home, port=free_port(), heap_mb=1024, pagecache_mb=256)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def settings(neo4j_server, tmp_path_factory) -> Settings:
-    return Settings(neo4j_uri=neo4j_server.uri, home=tmp_path_factory.mktemp("itam-home"),
-                    max_file_bytes=8 * 1024 * 1024)
+def settings(neo4j_server, itam_home) -> Settings:
+    """Clients log in the way the CLI does: with the password the launcher keeps in ITAM_HOME."""
+    return Settings(neo4j_uri=neo4j_server.uri, home=itam_home, max_file_bytes=8 * 1024 * 1024)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +72,7 @@ def cli_env(settings, monkeypatch):
 def api(settings, store):
     """A GraphQL client on the real app (lifespan and all), anonymous on loopback."""
     app = create_app(settings, TokenAuth({}, allow_anonymous=True))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         def gql(query: str, **variables):
             response = client.post("/graphql", json={"query": query, "variables": variables})
             assert response.status_code == 200, response.text
