@@ -79,9 +79,12 @@ def is_locally_administered(mac: str) -> bool:
     return bool(int(mac[:2], 16) & 0x02)
 
 
+_SHARED_MAC_FAMILY = re.compile("|".join(p.pattern for p in SHARED_MAC_PATTERNS))
+
+
 def is_shared_mac(mac: str) -> bool:
     """A canonical MAC ('aa:bb:...') that names no single machine."""
-    return mac in SHARED_MACS or is_multicast_mac(mac) or any(p.match(mac) for p in SHARED_MAC_PATTERNS)
+    return mac in SHARED_MACS or is_multicast_mac(mac) or bool(_SHARED_MAC_FAMILY.match(mac))
 
 
 def is_virtual_interface(name: str | None) -> bool:

@@ -140,17 +140,25 @@ class Resolver:
         return None
 
     def _resolve_one(self, obs: HostObservation) -> Resolution:
-        own = standalone_id(self.source, obs)
         holders = {a for i in _linking(obs) for a in self.index.holders.get(i.key, ())}
+        if holders:
+            return self._resolve_strong(obs, holders)
+        return self._resolve_weak(obs)
+
+    def _resolve_strong(self, obs: HostObservation, holders: set[str]) -> Resolution:
+        own = standalone_id(self.source, obs)
         if own in holders and not self._contradicts(obs, own):  # this record stood alone before
             return self._land(obs, own, self._fitting(obs, holders - {own}), is_new=False)
         rivals = holders - {own}
-        if rivals:
-            fitting = self._fitting(obs, rivals)
-            chosen = self._choose(obs, fitting)
-            if chosen:  # assets that contradict the record are other machines, not a dispute
-                return self._land(obs, chosen, fitting - {chosen}, is_new=False)
-            return self._land(obs, own, rivals, is_new=own not in self.index.ids_of)
+        if not rivals:
+            return self._resolve_weak(obs)
+        fitting = self._fitting(obs, rivals)
+        chosen = self._choose(obs, fitting)
+        if chosen:  # assets that contradict the record are other machines, not a dispute
+            return self._land(obs, chosen, fitting - {chosen}, is_new=False)
+        return self._land(obs, own, rivals, is_new=own not in self.index.ids_of)
+
+    def _resolve_weak(self, obs: HostObservation) -> Resolution:
         names = {i.value for i in obs.identifiers if i.kind in (IdentifierKind.HOSTNAME, IdentifierKind.FQDN)}
         fqdns = {i.value for i in obs.identifiers if i.kind == IdentifierKind.FQDN}
         for kind in WEAK_PRECEDENCE:
@@ -161,6 +169,7 @@ class Resolver:
                 holders = {a for a in holders if not self._other_domain(a, fqdns)}
             fitting = self._fitting(obs, holders)
             if len(fitting) > 1:
+                own = standalone_id(self.source, obs)
                 return self._land(obs, own, fitting, is_new=own not in self.index.ids_of)
             if fitting:
                 return self._land(obs, next(iter(fitting)), set(), is_new=False)

@@ -27,11 +27,11 @@ class ConflictNotOpen(ValueError):
 
 CONFLICT = named(
     "conflict", "reconciliation",
-    "One conflict's status and the assets it involves, oldest first.",
+    "One conflict's status and the assets it involves, with their roles and first sightings.",
     """
 MATCH (c:Conflict {id: $id})
 RETURN c.status AS status, c.resolved_by AS resolved_by,
-       [(c)-[:INVOLVES]->(a:Asset) | {id: a.id, first_seen: a.first_seen}] AS assets
+       [(c)-[r:INVOLVES]->(a:Asset) | {id: a.id, first_seen: a.first_seen, role: r.role}] AS assets
 """)
 
 CLOSE_CONFLICT = named(
@@ -103,7 +103,9 @@ async def resolve_conflict(writer: GraphWriter, conflict_id: str, action: Confli
                                   f"(by {found[0]['resolved_by'] or 'an earlier run'})")
         into = None
         if action == ConflictAction.MERGE:
-            assets = sorted(found[0]["assets"], key=lambda a: (str(a["first_seen"]), a["id"]))
+            # the oldest survives; on a tie, an asset that held the identifiers before the record came
+            assets = sorted(found[0]["assets"],
+                            key=lambda a: (str(a["first_seen"] or "~"), a["role"] == "record", a["id"]))
             into = assets[0]["id"] if assets else None
             for gone in assets[1:]:
                 await _absorb(tx, into, gone["id"])

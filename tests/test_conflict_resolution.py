@@ -1,6 +1,7 @@
 """An administrator answers a conflict: merge (one machine) or separate; recorded, never reopened."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -20,9 +21,11 @@ RESOLVE = "mutation($id: ID!, $action: ConflictAction!) { resolveConflict(id: $i
 def board_swap(store, settings, tmp_path):
     """ITAM-1 had serial S1; after a board swap the export says S9: a separate asset plus a conflict."""
     owner = {"full_name": "Ada Lovelace", "email": "ada@example.com"}
-    ingest_files(store, "snipeit", [snipeit_csv(tmp_path / "a.csv", [
-        {"asset_tag": "ITAM-1", "item_name": "alpha", "serial": "S1", **owner}])], settings)
+    first = snipeit_csv(tmp_path / "a.csv", [{"asset_tag": "ITAM-1", "item_name": "alpha", "serial": "S1", **owner}])
+    ingest_files(store, "snipeit", [first], settings)
     later = snipeit_csv(tmp_path / "b.csv", [{"asset_tag": "ITAM-1", "item_name": "alpha", "serial": "S9", **owner}])
+    # exported the same second: both assets are as old, so a merge keeps the one that held ITAM-1 first
+    os.utime(later, (first.stat().st_mtime, first.stat().st_mtime))
     summary = ingest_files(store, "snipeit", [later], settings)
     assert summary.conflicts == 1
     (conflict,) = store.read("MATCH (c:Conflict) RETURN c.id AS id")
