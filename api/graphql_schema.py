@@ -593,9 +593,9 @@ class DatabaseDown(SchemaExtension):
                 response.status_code = 503
 
 
-# Shown as is: errors the caller can act on, and strawberry's own deliberate ones (a permission's
-# "needs role admin").
-_SHOWN = (UserError, StrawberryGraphQLError, ReadTimedOut, DatabaseUnavailable)
+# Shown as is: errors the caller can act on, strawberry's own deliberate ones (a permission's "needs role
+# admin") and graphql-core's (a variable that is not a value of its enum).
+_SHOWN = (UserError, GraphQLError, StrawberryGraphQLError, ReadTimedOut, DatabaseUnavailable)
 
 
 def _mask(error: GraphQLError) -> bool:

@@ -220,8 +220,10 @@ NMAP_TOP_TCP_PORTS = (
 
 # Every source the demo can write, in ingest order (directories first, then the inventory of
 # record and its licences and contracts, then cloud, discovery, coverage and the rest).
+# Control consoles load before the scans, so the scans meet the MAC the swapped-board MDM record put on
+# two laptops and record the identity conflict on the first load, as they would in production.
 SOURCE_ORDER = (
-    "hr", "scim", "snipeit", "licenses", "contracts", "aws", "nmap", "osquery", "coverage",
+    "hr", "scim", "snipeit", "licenses", "contracts", "aws", "coverage", "nmap", "osquery",
     "certificates", "sbom",
 )
 
@@ -2292,7 +2294,8 @@ def _write_coverage(out_dir: Path, scan_date: date, assets: list[Asset], counts:
 
 def _write_swapped_board(writer, assets: list[Asset]) -> int:
     """One MDM record after a repair swapped a laptop's board: the serial of one enrolled laptop with
-    the MAC of another, so identity resolution must refuse it (an identity conflict to review)."""
+    the MAC of another: the record lands on the laptop its serial names, the MAC then names two laptops,
+    and the next scan that sees it cannot tell which (an identity conflict to review)."""
     enrolled = sorted((a for a in assets if a.kind == LAPTOP and a.mdm_seen is not None), key=lambda a: a.asset_tag)
     if len(enrolled) < 2:
         return 0

@@ -1,6 +1,7 @@
 """The ITAM rules, ready for the findings engine: each a read-only catalogue query returning one row per
 subject with `subject`, `asset_ids` (list) and `evidence` (list of strings), parameterised by `$today`
-and thresholds, with a count query giving the denominator (how many subjects were examined).
+and thresholds, with a count query giving the denominator (`scope`, `total`: how many subjects were examined).
+`queries/rules.py` registers them with the findings engine, which tracks their findings.
 
 The engine that tracks findings registers these; until then `itam queries` lists them and the tests run
 each directly against Neo4j.
@@ -45,7 +46,7 @@ INVENTORY_COUNT = named(
     """
 MATCH (src:Source) WHERE src.role IN ['inventory', 'cloud']
 MATCH (src)<-[:SEEN_BY]-(a:Asset)
-RETURN count(DISTINCT a) AS count
+RETURN null AS scope, count(DISTINCT a) AS total
 """)
 AUDITABLE_COUNT = named(
     "rule_count_auditable_hosts", "rule denominators",
@@ -54,19 +55,19 @@ AUDITABLE_COUNT = named(
 MATCH (src:Source) WHERE src.role = 'inventory'
 MATCH (src)<-[seen:SEEN_BY]-(a:Asset:Host)
 WHERE coalesce(seen.current, true) AND NOT coalesce(a.lifecycle_stage, '') IN ['decommissioned', 'disposed']
-RETURN count(DISTINCT a) AS count
+RETURN null AS scope, count(DISTINCT a) AS total
 """)
 LICENSED_PRODUCTS_COUNT = named(
     "rule_count_licensed_products", "rule denominators",
     "Products with at least one licence.",
-    "MATCH (l:License) WHERE l.product_key IS NOT NULL RETURN count(DISTINCT l.product_key) AS count")
+    "MATCH (l:License) WHERE l.product_key IS NOT NULL RETURN null AS scope, count(DISTINCT l.product_key) AS total")
 LICENSABLE_PRODUCTS_COUNT = named(
     "rule_count_installed_licensable_products", "rule denominators",
     "Licensable products (by the normalisation table) installed somewhere.",
     """
 MATCH (s:Software {licensable: true})
 WHERE EXISTS { (:Asset)-[:INSTALLED]->(s) }
-RETURN count(DISTINCT s.product_key) AS count
+RETURN null AS scope, count(DISTINCT s.product_key) AS total
 """)
 LIVE_SEATS_COUNT = named(
     "rule_count_live_seats", "rule denominators",
@@ -74,7 +75,7 @@ LIVE_SEATS_COUNT = named(
     """
 MATCH (l:License)
 WHERE (l.expires_on IS NULL OR l.expires_on >= $today) AND (l.terminated_on IS NULL OR l.terminated_on > $today)
-RETURN coalesce(sum(l.seats), 0) AS count
+RETURN null AS scope, coalesce(sum(l.seats), 0) AS total
 """)
 
 RULES: dict[str, ItamRule] = {r.id: r for r in (

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from queries.audits import INTERVAL, LAST_AUDIT, RETIRED
+from queries import control_policy
 from queries.catalog import GraphReader, named
 
 # ------------------------------------------------------------------------------------ standards (data)
@@ -21,7 +22,7 @@ from queries.catalog import GraphReader, named
 # Each stage's standard, as named checks (the Cypher for each name is in CHECKS below).
 STANDARDS: dict[str, tuple[str, ...]] = {
     "procurement": ("order-number-recorded", "cost-recorded", "vendor-recorded", "warranty-recorded"),
-    "deployment": ("active-owner", "required-controls", "in-inventory"),
+    "deployment": ("active-owner", "required-controls", "os-not-end-of-life", "in-inventory"),
     "maintenance": ("under-warranty-or-support", "audited-within-interval", "recent-check-in"),
     "decommissioning": ("no-activity-after-decommission", "credentials-revoked", "seats-reclaimed"),
 }
@@ -34,14 +35,9 @@ STAGE_STANDARDS: dict[str, tuple[str, ...]] = {
     "disposed": ("decommissioning",),
 }
 
-# ------------------------------------------------------------- required controls per host type (data)
-# Control categories (ControlCategory) a host of each type must have, current. Kept apart on purpose:
-# a shared control-requirements table will replace this one.
-REQUIRED_CONTROLS: dict[str, tuple[str, ...]] = {
-    "server": ("edr",),
-    "vm": ("edr",),
-    "laptop": ("edr",),
-}
+# Required control categories per host type: the same table the `missing-control` rule reads
+# (queries/control_policy.py), so a lifecycle check and a finding never disagree.
+REQUIRED_CONTROLS = control_policy.REQUIRED_CONTROLS
 
 # ------------------------------------------------------------------------------------- the checks
 
@@ -57,6 +53,8 @@ WITH a, {LAST_AUDIT} AS last_audit, {INTERVAL} AS interval,
   [(k:Contract)-[:COVERS]->(a) WHERE (k.start IS NULL OR k.start <= $today) AND (k.end IS NULL OR k.end >= $today)
       | k.reference + coalesce(' until ' + toString(k.end), '')] AS support,
   [(l:License)-[:ASSIGNED_TO]->(a) | l.name] AS seats,
+  [(f:Finding {{rule: 'eol-os'}})-[:INVOLVES]->(a) WHERE f.status = 'OPEN' AND f.severity <> 'low'
+      | f.subject + ': ' + coalesce(f.evidence[0], 'end of life')] AS eol_os,
   [(c:Credential)-[:STORED_ON|GRANTS_ACCESS_TO]->(a)
       WHERE coalesce(c.active, true) AND (c.not_after IS NULL OR date(c.not_after) >= $today)
       | coalesce(c.name, c.kind + ' ' + c.fingerprint)]
@@ -102,6 +100,8 @@ CHECKS = """
                      WHEN size(missing_controls) = 0 THEN 'has ' + substring(reduce(t = '', req IN required | t
                           + ', ' + req), 2)
                      ELSE 'no current ' + substring(reduce(t = '', req IN missing_controls | t + ', ' + req), 2) END},
+  `os-not-end-of-life`: {passed: size(eol_os) = 0,
+      evidence: CASE WHEN size(eol_os) = 0 THEN 'no open eol-os finding' ELSE eol_os[0] END},
   `in-inventory`: {passed: any(s IN sightings WHERE s.role = 'inventory' AND s.current),
       evidence: CASE WHEN any(s IN sightings WHERE s.role = 'inventory' AND s.current)
                      THEN 'listed by ' + head([s IN sightings WHERE s.role = 'inventory' AND s.current | s.source])

@@ -17,9 +17,10 @@ from enum import StrEnum
 from typing import Any
 
 from graph.schema import CONTROL_VERBS, INTERNET, RETIRED_STAGES, SourceRole
-from queries import eol
+from queries import eol, itam_rules
 from queries.catalog import NamedQuery, named
 from queries.control_policy import policy_params
+from queries.policy import current_policy
 from queries.verdict import UNEXPECTED, should_exist
 
 
@@ -433,9 +434,10 @@ def _stale_asset(row: dict, params: dict) -> list[Draft]:
 
 
 @rule("unresolved-conflict", "Identity conflict waiting for review", Severity.INFO, "reconciliation", """
-A record whose strong identifiers point at two different assets: identity resolution refused to merge
-it anywhere. Until someone decides, facts from that record are missing. Review it (`itam conflicts`)
-and correct the source.""", """
+A record identity resolution could not merge with confidence: its strong identifiers point at two
+different assets, or contradict the asset they point at. It stands as its own asset (or joined one of
+the candidates) until someone decides: `itam conflicts resolve ID --merge|--separate`, then correct
+the source.""", """
 MATCH (c:Conflict {status: 'open'})
 RETURN c.id AS conflict_id, c.source AS source, c.record AS record, c.reason AS reason,
   [(c)-[:INVOLVES]->(a:Asset) | a.id] AS assets
@@ -444,6 +446,32 @@ MATCH (c:Conflict) RETURN null AS scope, count(c) AS total
 """, ("conflict_id",))
 def _unresolved_conflict(row: dict, params: dict) -> list[Draft]:
     return [Draft((row["conflict_id"],), f"{row['source']} {row['record']}", [row["reason"]], sorted(row["assets"]))]
+
+
+# ----------------------------------------------------------------- IT asset management (queries/itam_rules.py)
+
+class PolicyRule(Rule):
+    """An ITAM rule: its thresholds come from the policy in force (ITAM_POLICY), read when it runs."""
+
+    def parameters(self, today: date, **overrides: Any) -> dict[str, Any]:
+        given = super().parameters(today, **overrides)    # refuses a parameter the rule does not have
+        policy = itam_rules.rule_parameters(itam_rules.RULES[self.id], today, current_policy())
+        return {**given, **{k: v for k, v in policy.items() if k not in overrides}}
+
+
+def _itam_explain(identity: tuple[str, ...]) -> Callable[[dict, dict], list[Draft]]:
+    def explain(row: dict, params: dict) -> list[Draft]:
+        return [Draft(tuple(str(row[f]) for f in identity), row["subject"], list(row["evidence"]),
+                      sorted(row["asset_ids"]))]
+    return explain
+
+
+for _itam in itam_rules.RULES.values():
+    if _itam.id in RULES:
+        raise ValueError(f"rule {_itam.id!r} declared twice")
+    RULES[_itam.id] = PolicyRule(_itam.id, _itam.title, Severity(_itam.severity), _itam.category, _itam.description,
+                                 _itam.query, _itam.count, _itam.identity, _itam_explain(_itam.identity),
+                                 dict(_itam.params))
 
 
 # Rules evaluate in this order: internet-exposed reads the findings of the rules before it.

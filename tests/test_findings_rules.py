@@ -241,6 +241,8 @@ def test_unresolved_conflict(store, load, tmp_path):
     mdm = tmp_path / "mdm.csv"
     mdm.write_text("tool,category,hostname,serial,mac,last_check_in\nIntune,mdm,pc-01,SER1,00:11:22:33:44:02,"
                    "2026-11-20T10:00:00Z\n")
-    load("coverage", mdm)
-    found = run_rule(store, RULES["unresolved-conflict"], TODAY)
+    load("coverage", mdm)   # a swapped board: SER1 reports pc-02's MAC, which now names two machines
+    assert subjects(store, "unresolved-conflict") == {}
+    load("nmap", scan(tmp_path, "s.xml", [{"ip": "10.0.0.2", "mac": "00:11:22:33:44:02", "name": "pc-02"}]))
+    found = run_rule(store, RULES["unresolved-conflict"], TODAY)   # the scan cannot tell which: a conflict
     assert len(found) == 1 and len(found[0].assets) == 2

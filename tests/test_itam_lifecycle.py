@@ -66,12 +66,13 @@ def test_warranty_ends_at_the_end_of_its_last_day(store, settings, tmp_path, pur
 def test_procurement_records_and_required_controls(store, settings, tmp_path):
     load(store, settings, tmp_path, [laptop(1, order_number="", supplier=""), laptop(2)])
     edr = write(tmp_path, "edr.csv", "tool,category,hostname,serial,mac,last_check_in\n"
-                                     "CrowdStrike Falcon,edr,lt-0002,SER0002,,2026-11-29T08:00:00Z\n")
+                                     "CrowdStrike Falcon,edr,lt-0002,SER0002,,2026-11-29T08:00:00Z\n"
+                                     "Intune,mdm,lt-0002,SER0002,,2026-11-29T08:00:00Z\n")
     ingest_files(store, "coverage", [edr], settings)
     first, second = life(settings, "LT-1")[1], life(settings, "LT-2")[1]
     assert first["order-number-recorded"].endswith("no order number in the inventory")
     assert first["vendor-recorded"].endswith("no supplier in the inventory")
-    assert first["required-controls"].endswith("no current edr")
+    assert first["required-controls"].endswith("no current edr, mdm")   # queries/control_policy.py: laptops
     assert "required-controls" not in second and "order-number-recorded" not in second
 
 

@@ -3,6 +3,8 @@ subject with subject, asset_ids and evidence, has a denominator; each fires and 
 threshold (N and N+1)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import api.graphql_schema  # noqa: F401 - loads every catalogue entry
@@ -26,7 +28,7 @@ def fire(store, rule_id: str, **overrides):
 
 def denominator(store, rule_id: str) -> int:
     rule = RULES[rule_id]
-    return store.read(rule.count.cypher, **rule_parameters(rule, TODAY, Policy()))[0]["count"]
+    return store.read(rule.count.cypher, **rule_parameters(rule, TODAY, Policy()))[0]["total"]
 
 
 def test_every_rule_is_declared_completely():
@@ -90,7 +92,7 @@ def test_audit_overdue_and_lifecycle_standard_fire_with_their_denominators(store
     failed = fire(store, "lifecycle-standard")
     assert "LT-2: audited-within-interval" in failed and "LT-1: audited-within-interval" not in failed
     assert failed["LT-1: required-controls"]["evidence"] == [
-        "deployment standard (deployment recorded, deployment in fact): no current edr"]
+        "deployment standard (deployment recorded, deployment in fact): no current edr, mdm"]
     assert denominator(store, "lifecycle-standard") == 2
 
 
@@ -108,3 +110,32 @@ def test_licence_positions_seek_products_by_index(store):
     details = _plan_details(plan)
     for seek in ("License(product_key)", "Software(product_key)"):
         assert any(d.startswith("NodeIndexSeek") and seek in d for d in details), (seek, details)
+
+
+def test_the_findings_engine_tracks_itam_rules_with_the_policy_in_force(store, settings, tmp_path):
+    from queries.findings import evaluate
+    load(store, settings, tmp_path, [laptop(1, last_audit_date="2026-11-01"), laptop(2)])
+    evaluate(store, today=TODAY, rule_ids=["audit-overdue"])
+    found = store.read("MATCH (f:Finding {rule: 'audit-overdue'})-[:INVOLVES]->(a:Asset) "
+                       "RETURN f.subject AS subject, f.status AS status, f.evidence AS evidence, a.asset_tag AS tag")
+    assert [(f["subject"], f["status"], f["tag"]) for f in found] == [("LT-2", "OPEN", "LT-2")]
+    assert found[0]["evidence"] and all(isinstance(e, str) for e in found[0]["evidence"])
+    # the audit is recorded in the next export: the finding resolves
+    load(store, settings, tmp_path, [laptop(1, last_audit_date="2026-11-01"), laptop(2, last_audit_date="2026-11-20")])
+    evaluate(store, today=TODAY, rule_ids=["audit-overdue"])
+    assert store.read("MATCH (f:Finding {rule: 'audit-overdue'}) RETURN f.status AS status") == [{"status": "RESOLVED"}]
+
+
+def test_itam_rules_take_their_thresholds_from_the_policy_file(tmp_path, monkeypatch):
+    from queries.rules import RULES as ENGINE
+    policy = tmp_path / "policy.toml"
+    policy.write_text((Path(__file__).parents[1] / "queries/data/itam_policy.toml").read_text())
+    monkeypatch.setenv("ITAM_POLICY", str(policy))
+    before = ENGINE["license-seat-reclaimable"].parameters(TODAY)["not_seen_days"]
+    text = policy.read_text()
+    assert f"not_seen_days = {before}" in text
+    policy.write_text(text.replace(f"not_seen_days = {before}", f"not_seen_days = {before + 1}"))
+    assert ENGINE["license-seat-reclaimable"].parameters(TODAY)["not_seen_days"] == before + 1
+    assert ENGINE["license-seat-reclaimable"].parameters(TODAY, not_seen_days=3)["not_seen_days"] == 3
+    with pytest.raises(ValueError, match="no parameter"):
+        ENGINE["audit-overdue"].parameters(TODAY, not_seen_days=3)
