@@ -21,6 +21,7 @@ from ingest.errors import IngestError
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
 from queries.catalog import CATALOG, GraphReader
+from queries.explore import MAX_PATH_HOPS, access_path
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
 
@@ -249,6 +250,28 @@ def _host_panel(ctx: AssetContext, reach) -> Panel:
         shown = ", ".join(f"{r.name} ({r.hops} hop{'s' if r.hops > 1 else ''}: {' '.join(r.ports)})" for r in reach[:10])
         lines.append(f"reaches {len(reach)} hosts: {shown}{' ...' if len(reach) > 10 else ''}")
     return Panel("\n".join(lines), title=ctx.id, expand=False)
+
+
+@app.command("path")
+def path(source: Annotated[str, typer.Argument(help="Where access starts: 'Internet', an e-mail, any identifier "
+                                                    "or node id")],
+         target: Annotated[str, typer.Argument(help="Where it ends")],
+         max_hops: Annotated[int, typer.Option(help=f"At most this many relationships (1-{MAX_PATH_HOPS})")] = 6,
+         as_json: AsJson = False) -> None:
+    """The shortest path along which access flows from one thing to another (reach, groups, credentials)."""
+    try:
+        graph = _read(lambda reader: access_path(reader, source, target, max_hops))
+    except (AmbiguousIdentifier, ValueError, LookupError) as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(graph.as_dict(), default=str))
+        return
+    if not graph.edges:
+        _fail(f"no access path from {source!r} to {target!r} within {max_hops} relationships", code=4)
+    names = {node.id: f"{node.name} ({node.label})" for node in graph.nodes.values()}
+    for edge in graph.edges.values():
+        ports = " " + ",".join(edge.properties["ports"]) if edge.properties.get("ports") else ""
+        console.print(f"{names[edge.source]} -[{edge.type}{ports}]-> {names[edge.target]}", highlight=False)
 
 
 @app.command("conflicts")

@@ -397,7 +397,7 @@ async def _explore(work):
     """Run an explorer query; what the caller got wrong comes back as a UserError."""
     try:
         return await work
-    except (ValueError, LookupError, AmbiguousIdentifier) as exc:
+    except (ValueError, explore.NodeNotFound, AmbiguousIdentifier) as exc:
         raise UserError(str(exc)) from None
 
 

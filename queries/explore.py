@@ -63,15 +63,14 @@ NEIGHBORHOOD = named(
     "types (or every type but identifiers and sightings); one more is read to tell whether it was cut.",
     """
 MATCH (n) WHERE elementId(n) = $node
-CALL (n) {
-  MATCH (n)-[r]-(m)
-  WHERE CASE WHEN $types IS NULL THEN NOT type(r) IN $detail ELSE type(r) IN $types END
-  RETURN r, m
-  LIMIT $limit
-}
 RETURN labels(n) AS labels, properties(n) AS props,
-       collect({labels: labels(m), props: properties(m), type: type(r), rel: properties(r),
-                outgoing: startNode(r) = n}) AS links
+       COLLECT {
+         MATCH (n)-[r]-(m)
+         WHERE CASE WHEN $types IS NULL THEN NOT type(r) IN $detail ELSE type(r) IN $types END
+         RETURN {labels: labels(m), props: properties(m), type: type(r), rel: properties(r),
+                 outgoing: startNode(r) = n}
+         LIMIT $limit
+       } AS links
 """)
 
 _ACCESS_VERBS = "|".join(ACCESS_FORWARD + ACCESS_REVERSED)
