@@ -128,10 +128,15 @@
     return graph.nodes.map((n) => n.id);
   }
 
+  // Force-directed for small views; rings by degree for big ones (cose on 300 nodes takes seconds).
+  const FORCE_LAYOUT_MAX = 80;
+
   function layout(name) {
     const started = performance.now();
-    cy.layout({ name: name || "cose", animate: false, fit: true, padding: 30, randomize: false,
-                nodeRepulsion: 9000, idealEdgeLength: 70, numIter: 600 }).run();
+    const big = cy.nodes().length > FORCE_LAYOUT_MAX;
+    cy.layout({ name: name || (big ? "concentric" : "cose"), animate: false, fit: true, padding: 30,
+                randomize: false, nodeRepulsion: 9000, idealEdgeLength: 70, numIter: 600,
+                concentric: (n) => n.degree(false), levelWidth: () => 2, minNodeSpacing: 6 }).run();
     state.lastLayoutMs = performance.now() - started;
   }
 

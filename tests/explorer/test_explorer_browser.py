@@ -174,3 +174,52 @@ def test_readme_screenshot_of_the_demo(page, live, demo):
     page.screenshot(path=str(target))
     width, height = png_size(target.read_bytes())
     assert (width, height) == (1400, 850)
+
+
+def test_filters_legend_group_collapse_and_hide(page, live, demo):
+    open_explorer(page, live, f"?focus={demo.highlights['demo_laptop']['hostname']}")
+    software = page.evaluate("explorer.cy.nodes('[label = \"Software\"]').length")
+    assert software >= 2
+    legend = page.locator("#legend li", has_text="Software")
+    assert legend.inner_text().strip() == f"Software ({software})"
+    legend.locator("input").uncheck()
+    assert page.evaluate("explorer.cy.nodes('.filtered').map(n => n.data('label'))") == ["Software"] * software
+    legend.locator("input").check()
+    assert page.evaluate("explorer.cy.nodes('.filtered').length") == 0
+    page.locator("#rel-filter li", has_text="INSTALLED").locator("input").uncheck()
+    assert set(page.evaluate("explorer.cy.edges('.filtered').map(e => e.data('type'))")) == {"INSTALLED"}
+    page.locator("#rel-filter li", has_text="INSTALLED").locator("input").check()
+
+    centre = page.evaluate("explorer.cy.$(':selected').id()")
+    total = len(node_ids(page))
+    page.click("#details button:has-text('Group')")
+    group = f"group:{centre}:Software"
+    assert page.evaluate(f"explorer.cy.getElementById('{group}').data('caption')") == f"{software} Software"
+    assert page.evaluate("explorer.cy.nodes('[label = \"Software\"]').length") == 1
+    page.evaluate(f"explorer.select('{group}')")
+    assert page.evaluate("explorer.cy.nodes('[label = \"Software\"]').length") == software
+    assert len(node_ids(page)) == total
+
+    leaves = page.evaluate(f"explorer.cy.getElementById('{centre}').neighborhood('node')"
+                           ".filter(n => n.degree(false) <= 1).length")
+    page.evaluate(f"explorer.select('{centre}')")
+    page.wait_for_selector("#details button:has-text('Collapse')")
+    page.click("#details button:has-text('Collapse')")
+    assert len(node_ids(page)) == total - leaves
+    page.click("#details button:has-text('Hide')")
+    assert centre not in node_ids(page)
+
+
+def test_blast_radius_labels_edges_with_ports(page, live, gql, demo):
+    bastion = demo.highlights["internet_bastion"]["cloud_id"]
+    open_explorer(page, live, f"?focus={bastion}")
+    page.select_option("#blast-hops", "2")
+    page.click("#details button:has-text('Blast radius')")
+    page.wait_for_selector("#highlight-title:has-text('Blast radius')")
+    reached = gql('{ asset(identifier: "%s") { reachable(maxHops: 2) { asset { id } ports } } }'
+                  % bastion)["data"]["asset"]["reachable"]
+    edges = page.evaluate("explorer.cy.edges('.reach').map(e => [e.target().id(), e.data('caption')])")
+    assert reached and sorted(edges) == sorted(
+        [f"Asset:{r['asset']['id']}", " ".join(["REACHES"] + ([",".join(r["ports"])] if r["ports"] else []))]
+        for r in reached)
+    assert "blast=2" in page.url
