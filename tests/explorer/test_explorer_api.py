@@ -161,3 +161,44 @@ def test_itam_path_on_the_command_line(demo, cli_env):
     assert len(as_json["edges"]) == 5 and as_json["nodes"][0]["id"] == "Internet:internet"
     none = CliRunner().invoke(cli, ["path", "Internet", database, "--max-hops", "4"])
     assert none.exit_code == 4 and "no access path" in none.output
+
+
+def test_pages_load_without_a_token_but_no_answer_does(settings, demo):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.auth import Role, TokenAuth
+    from tests.explorer.conftest import TOKEN
+    app = create_app(settings, TokenAuth({TOKEN: Role.READER}, allow_anonymous=False))
+    with TestClient(app) as client:
+        page = client.get("/explore")
+        assert page.status_code == 200 and "/static/vendor/cytoscape.min.js" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        ide = client.get("/graphql", headers={"Accept": "text/html"})
+        assert ide.status_code == 200 and "/static/vendor/graphiql.min.js" in ide.text
+        assert client.get("/static/vendor/cytoscape.min.js").status_code == 200
+        query = "{ neighborhood(id: \"Internet\") { nodes { id } } }"
+        assert client.get("/graphql", params={"query": query}, headers={"Accept": "text/html"}).status_code == 401
+        assert client.post("/graphql", json={"query": query}).status_code == 401
+        allowed = client.post("/graphql", json={"query": query}, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert allowed.json()["data"]["neighborhood"]["nodes"][0]["id"] == "Internet:internet"
+
+
+def test_explorer_queries_seek_by_index(settings, demo):
+    """Every explorer statement starts from an index or element-id seek, never a scan."""
+    from graph.store import connect
+    from queries.catalog import CATALOG
+    driver = connect(settings)
+
+    def operators(plan) -> set[str]:
+        return {plan["operatorType"].split("@")[0]} | {op for child in plan.get("children", [])
+                                                       for op in operators(child)}
+    explorer = [q for q in CATALOG.values() if q.category == "explorer"]
+    assert len(explorer) > 20
+    with driver.session(database=settings.neo4j_database) as session:
+        for query in explorer:
+            plan = session.run("EXPLAIN " + query.cypher).consume().plan
+            used = operators(plan)
+            assert not used & {"AllNodesScan", "NodeByLabelScan"}, (query.name, used)
+            assert used & {"NodeByElementIdSeek", "NodeUniqueIndexSeek", "NodeIndexSeek"}, (query.name, used)
+    driver.close()
