@@ -36,6 +36,15 @@ ACCESS_FORWARD = tuple(verb(v) for v in ("OWNS", "CAN_REACH", "IN", "HAS_IP", "G
                                          "IDENTIFIES"))
 
 
+_TEMPORAL = "DATE | ZONED DATETIME | LOCAL DATETIME | ZONED TIME | LOCAL TIME | DURATION"
+
+
+def text_props(var: str) -> str:
+    """Cypher for the properties of `var` as [key, value] pairs with temporal values as ISO 8601 text:
+    decoding the driver's temporal types cost more than the rest of an answer put together."""
+    return f"[k IN keys({var}) | [k, CASE WHEN {var}[k] IS :: {_TEMPORAL} THEN toString({var}[k]) ELSE {var}[k] END]]"
+
+
 class NodeNotFound(LookupError):
     """Nothing in the graph is called that; the message says what was tried."""
 
@@ -52,25 +61,25 @@ NODE_BY_KEY = {label: node_by_key_query(label) for label in NODES}
 NODE_AT = named(
     "node_at", "explorer",
     "One node by element id (resolved within the same request) with its labels and properties.",
-    """
+    f"""
 MATCH (n) WHERE elementId(n) = $node
-RETURN labels(n) AS labels, properties(n) AS props
+RETURN labels(n) AS labels, {text_props("n")} AS props
 """)
 
 NEIGHBORHOOD = named(
     "neighborhood", "explorer",
     "A node and at most $limit of its neighbours with the relationships that join them, of the given "
     "types (or every type but identifiers and sightings); one more is read to tell whether it was cut.",
-    """
+    f"""
 MATCH (n) WHERE elementId(n) = $node
-RETURN labels(n) AS labels, properties(n) AS props,
-       COLLECT {
+RETURN labels(n) AS labels, {text_props("n")} AS props,
+       COLLECT {{
          MATCH (n)-[r]-(m)
          WHERE CASE WHEN $types IS NULL THEN NOT type(r) IN $detail ELSE type(r) IN $types END
-         RETURN {labels: labels(m), props: properties(m), type: type(r), rel: properties(r),
-                 outgoing: startNode(r) = n}
+         RETURN {{labels: labels(m), props: {text_props("m")}, type: type(r), rel: {text_props("r")},
+                 outgoing: startNode(r) = n}}
          LIMIT $limit
-       } AS links
+       }} AS links
 """)
 
 _FORWARD = "|".join(ACCESS_FORWARD)
@@ -84,20 +93,20 @@ MATCH (a) WHERE elementId(a) = $source
 MATCH (b) WHERE elementId(b) = $target
 MATCH p = SHORTEST 1 (a)(()<-[:ISSUED_TO]-()){{0,1}}(()-[:{_FORWARD}]->()){{1,{MAX_PATH_HOPS}}}(b)
 WHERE length(p) <= $max_hops
-RETURN [n IN nodes(p) | {{labels: labels(n), props: properties(n)}}] AS nodes,
-       [r IN relationships(p) | {{type: type(r), rel: properties(r), forward: type(r) <> 'ISSUED_TO'}}] AS rels
+RETURN [n IN nodes(p) | {{labels: labels(n), props: {text_props("n")}}}] AS nodes,
+       [r IN relationships(p) | {{type: type(r), rel: {text_props("r")}, forward: type(r) <> 'ISSUED_TO'}}] AS rels
 """)
 
 REACHED_BY_STEP = named(
     "reached_by_step", "explorer",
     "One hop of reachability backwards: who reaches each given asset directly (a host or the Internet), "
     "through a subnet they sit in (or a wider CIDR holding it), or through a security group they belong to.",
-    """
+    f"""
 UNWIND $ids AS id
-MATCH (t:Asset {id: id})
-CALL (t) {
+MATCH (t:Asset {{id: id}})
+CALL (t) {{
   MATCH (s:Subnet)-[r:CAN_REACH]->(t)
-  MATCH (a:Asset)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(:Subnet)-[:IN*0..1]->(s)
+  MATCH (a:Asset)-[:HAS_IP {{current: true}}]->(:IPAddress)-[:IN]->(:Subnet)-[:IN*0..1]->(s)
   WHERE a <> t
   RETURN a AS source, s AS via, r.ports AS ports
   UNION
@@ -109,10 +118,10 @@ CALL (t) {
   MATCH (a)-[r:CAN_REACH]->(t)
   WHERE a:Asset OR a:Internet
   RETURN a AS source, null AS via, r.ports AS ports
-}
-RETURN t.id AS target, labels(source) AS source_labels, properties(source) AS source_props,
+}}
+RETURN t.id AS target, labels(source) AS source_labels, {text_props("source")} AS source_props,
        CASE WHEN via IS NULL THEN null ELSE labels(via) END AS via_labels,
-       CASE WHEN via IS NULL THEN null ELSE properties(via) END AS via_props, ports
+       CASE WHEN via IS NULL THEN null ELSE {text_props("via")} END AS via_props, ports
 LIMIT $limit
 """)
 
@@ -234,7 +243,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def make_node(labels: list[str], props: dict[str, Any]) -> Node:
+def make_node(labels: list[str], pairs: list[list[Any]]) -> Node:
+    """A node from its labels and its [key, value] property pairs (see text_props)."""
+    props = dict(pairs)
     key = key_label(labels)
     label = shown_label(labels)
     return Node(id=f"{key}:{props[NODES[key].key]}", label=label, name=display_name(label, props),
@@ -323,7 +334,7 @@ async def neighborhood(reader: GraphReader, text: str, types: list[str] | None =
     for link in links[:limit]:
         other = graph.add_node(make_node(link["labels"], link["props"]))
         source, target = (centre, other) if link["outgoing"] else (other, centre)
-        graph.add_edge(Edge(source.id, target.id, link["type"], {k: plain(v) for k, v in link["rel"].items()}))
+        graph.add_edge(Edge(source.id, target.id, link["type"], {k: plain(v) for k, v in link["rel"]}))
     return await with_verdicts(reader, graph)
 
 
@@ -354,7 +365,7 @@ async def access_path(reader: GraphReader, source: str, target: str, max_hops: i
         before, after = nodes[i], nodes[i + 1]
         source_node, target_node = (before, after) if rel["forward"] else (after, before)
         graph.add_edge(Edge(source_node.id, target_node.id, rel["type"],
-                            {k: plain(v) for k, v in rel["rel"].items()}))
+                            {k: plain(v) for k, v in rel["rel"]}))
     return await with_verdicts(reader, graph)
 
 
