@@ -72,7 +72,8 @@ async def floor_neighborhood(driver: AsyncDriver, database: str, text: str) -> N
     eid = await floor_element(driver, database, text)
     rows = await read(driver, database, NEIGHBORHOOD.cypher, node=eid, types=None, detail=list(DETAIL_VERBS),
                       limit=101)
-    ids = [link["props"]["id"] for link in rows[0]["links"] if "Asset" in link["labels"]] + [rows[0]["props"]["id"]]
+    ids = [dict(link["props"])["id"] for link in rows[0]["links"] if "Asset" in link["labels"]]
+    ids.append(dict(rows[0]["props"])["id"])
     await read(driver, database, VERDICT_INPUTS.cypher, ids=ids)
 
 
