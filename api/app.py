@@ -1,10 +1,13 @@
-"""The FastAPI app: GraphQL at /graphql (GraphiQL in the browser), /healthz, one driver per app."""
+"""The FastAPI app: GraphQL at /graphql (GraphiQL in the browser), the explorer at /explore, /healthz,
+one driver per app. Every script, style and font the pages use is served from api/static."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from strawberry.fastapi import GraphQLRouter
 
@@ -18,6 +21,24 @@ from queries.catalog import GraphReader
 from queries.policy import PolicyError, current_policy
 
 MAX_BODY_BYTES = 64 * 1024
+STATIC = Path(__file__).parent / "static"
+# The pages load nothing from elsewhere; the browser enforces it too.
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+               "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+
+
+class LocalGraphiQL(GraphQLRouter):
+    """GraphiQL from the vendored bundle (api/static/vendor), so it works with no Internet access."""
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse((STATIC / "graphiql.html").read_text(), headers={"Content-Security-Policy": PAGE_POLICY})
+
+
+def wants_ide(request: Request) -> bool:
+    """The GraphiQL page itself (a browser's GET without a query): HTML only, nothing runs."""
+    accept = request.headers.get("accept", "")
+    return request.method == "GET" and "query" not in request.query_params and (
+        "text/html" in accept or "*/*" in accept)
 
 
 def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> FastAPI:
@@ -49,7 +70,9 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS, www_redirect=False)
     reader_role = auth.require(Role.READER)
 
-    async def context_getter(request: Request, principal=Depends(reader_role)) -> Context:
+    async def context_getter(request: Request) -> Context:
+        # The GraphiQL page loads without a token (it asks for one); every query needs one.
+        principal = None if wants_ide(request) else reader_role(request)
         return Context(request.app.state.reader.for_request(), principal)
 
     @app.get("/healthz")
@@ -62,9 +85,14 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return {"status": "ok"}
 
-    # GraphiQL only for the anonymous loopback API: with tokens a browser page cannot send one anyway,
-    # and the schema is published in api/schema.graphql (introspection needs a token like any request).
-    ide = "graphiql" if graphiql and auth.allow_anonymous else None
-    router = GraphQLRouter(schema, context_getter=context_getter, graphql_ide=ide)
+    @app.get("/explore", include_in_schema=False)
+    async def explore_page():
+        # The page holds no data: it asks /graphql, with the tab's token, for everything it shows.
+        return FileResponse(STATIC / "explore.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # GraphiQL is a local page with no data in it: it asks for a token like the explorer, and every query
+    # (introspection too) needs one when tokens are configured.
+    router = LocalGraphiQL(schema, context_getter=context_getter, graphql_ide="graphiql" if graphiql else None)
     app.include_router(router, prefix="/graphql")
     return app

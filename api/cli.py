@@ -26,6 +26,7 @@ from ingest.registry import CONNECTORS, Connector
 from api.cli_itam import register as register_itam
 from queries.catalog import CATALOG, DatabaseUnavailable, GraphReader, GraphWriter, ReadTimedOut
 from queries.conflicts import ConflictAction, ConflictNotOpen, resolve_conflict
+from queries.explore import MAX_PATH_HOPS, access_path
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
 
@@ -275,6 +276,28 @@ def _host_panel(ctx: AssetContext, reach) -> Panel:
     return Panel("\n".join(lines), title=safe(ctx.id), expand=False)
 
 
+@app.command("path")
+def path(source: Annotated[str, typer.Argument(help="Where access starts: 'Internet', an e-mail, any identifier "
+                                                    "or node id")],
+         target: Annotated[str, typer.Argument(help="Where it ends")],
+         max_hops: Annotated[int, typer.Option(help=f"At most this many relationships (1-{MAX_PATH_HOPS})")] = 6,
+         as_json: AsJson = False) -> None:
+    """The shortest path along which access flows from one thing to another (reach, groups, credentials)."""
+    try:
+        graph = _read(lambda reader: access_path(reader, source, target, max_hops))
+    except (AmbiguousIdentifier, ValueError, LookupError) as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(graph.as_dict(), default=str))
+        return
+    if not graph.edges:
+        _fail(f"no access path from {source!r} to {target!r} within {max_hops} relationships", code=4)
+    names = {node.id: safe(f"{node.name} ({node.label})") for node in graph.nodes.values()}
+    for edge in graph.edges.values():
+        ports = " " + safe(",".join(edge.properties["ports"])) if edge.properties.get("ports") else ""
+        console.print(f"{names[edge.source]} -\\[{edge.type}{ports}]-> {names[edge.target]}", highlight=False)
+
+
 conflicts_app = typer.Typer(help="Records identity resolution could not merge with confidence, and their answers.",
                             invoke_without_command=True)
 app.add_typer(conflicts_app, name="conflicts")
@@ -467,7 +490,7 @@ def eol_coverage(as_json: AsJson = False) -> None:
 @app.command("serve")
 def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless told otherwise)")] = "127.0.0.1",
           port: Annotated[int, typer.Option()] = 8000,
-          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql (only without tokens)")] = True
+          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql (a page without data; queries need a token when tokens are set)")] = True
           ) -> None:
     """Serve GraphQL at /graphql."""
     import uvicorn

@@ -13,6 +13,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.fastapi import BaseContext
 from strawberry.extensions import (MaskErrors, SchemaExtension, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
                                    QueryDepthLimiter, ValidationCache)
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.auth import Role
@@ -25,6 +26,7 @@ from queries.rules import RULES, Severity as RuleSeverity, get_rule
 from api.graphql_itam import ItamMutation, ItamQuery, Lifecycle, load_lifecycles
 from api.access_log import AccessLog
 from api.limits import CostLimiter
+from queries import explore
 from queries.ops import open_conflicts
 from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
                           encode_cursor, find_asset_id, list_asset_ids, reachable)
@@ -376,6 +378,71 @@ FindingStatus = strawberry.enum(findings_q.FindingStatus, name="FindingStatus",
                                 description="OPEN; RESOLVED when no longer matched; SUPPRESSED by an admin until a date")
 
 
+@strawberry.type(description="A node of the graph. id is '<Label>:<key>' (e.g. 'Asset:<asset id>', "
+                               "'Person:<e-mail>', 'Internet:internet'): stable, and accepted back by neighborhood.")
+class GraphNode:
+    id: strawberry.ID
+    label: str = strawberry.field(description="The most specific label: Host, Application, DataStore, Person, ...")
+    name: str
+    properties: JSON = strawberry.field(description="The node's properties as a JSON object (dates in ISO 8601); "
+                                                    "assets also carry verdict and verdict_reasons.")
+
+    @strawberry.field(description="The asset behind this node with its whole context; null for other labels.")
+    def asset(self) -> Asset | None:
+        asset_id = str(self.id).partition(":")[2] if str(self.id).startswith("Asset:") else None
+        return Asset(id=strawberry.ID(asset_id)) if asset_id else None
+
+
+@strawberry.type(description="A relationship as stored (source to target); id is '<source>><TYPE>><target>'.")
+class GraphEdge:
+    id: strawberry.ID
+    source: strawberry.ID
+    target: strawberry.ID
+    type: str
+    properties: JSON
+
+
+@strawberry.type
+class Subgraph:
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    truncated: bool = strawberry.field(description="True when the answer was cut at its limit")
+
+
+@strawberry.type
+class ChokePoint:
+    node: GraphNode
+    share: float = strawberry.field(description="Share (0..1) of the shortest Internet-to-target reach paths "
+                                                "passing through this node")
+
+
+@strawberry.type
+class ChokePoints:
+    target: GraphNode
+    points: list[ChokePoint]
+    reach: Subgraph = strawberry.field(description="Every shortest Internet-to-target reach path")
+
+
+def _graph_node(node: explore.Node) -> GraphNode:
+    return GraphNode(id=strawberry.ID(node.id), label=node.label, name=node.name, properties=node.properties)
+
+
+def _subgraph(graph: explore.Subgraph) -> Subgraph:
+    return Subgraph(nodes=[_graph_node(n) for n in graph.nodes.values()],
+                    edges=[GraphEdge(id=strawberry.ID(e.id), source=strawberry.ID(e.source),
+                                     target=strawberry.ID(e.target), type=e.type, properties=e.properties)
+                           for e in graph.edges.values()],
+                    truncated=graph.truncated)
+
+
+async def _explore(work):
+    """Run an explorer query; what the caller got wrong comes back as a UserError."""
+    try:
+        return await work
+    except (ValueError, explore.NodeNotFound, AmbiguousIdentifier) as exc:
+        raise UserError(str(exc)) from None
+
+
 @strawberry.type
 class RuleCount:
     scope: str | None = strawberry.field(description="e.g. the control category; null for the whole estate")
@@ -539,6 +606,35 @@ class Query(FindingsQuery, ItamQuery):
         edges = [AssetEdge(cursor=encode_cursor(i), node=Asset(id=strawberry.ID(i))) for i in ids]
         return AssetConnection(edges=edges, page_info=PageInfo(has_next_page=more,
                                                                end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field(description="A node and its neighbours, at most limit (1.."
+                                  f"{explore.MAX_NEIGHBOURS}); types filters relationship types (the graph "
+                                  "model's verbs; by default all but IDENTIFIES and SEEN_BY). id: a node id, "
+                                  "'Internet', an e-mail, any asset identifier or name.")
+    async def neighborhood(self, info: Info, id: strawberry.ID, types: list[str] | None = None,
+                           limit: int = 100) -> Subgraph:
+        return _subgraph(await _explore(explore.neighborhood(info.context.reader, str(id), types, limit)))
+
+    @strawberry.field(description="The shortest path along which access flows from one thing to another (reach, "
+                                  "security groups, addresses, ownership, credentials), at most maxHops "
+                                  f"relationships (1..{explore.MAX_PATH_HOPS}); empty when there is none. "
+                                  "Endpoints: a node id, 'Internet', an e-mail, any asset identifier or name.")
+    async def path(self, info: Info, from_: Annotated[str, strawberry.argument(name="from")], to: str,
+                   max_hops: int = 6) -> Subgraph:
+        return _subgraph(await _explore(explore.access_path(info.context.reader, from_, to, max_hops)))
+
+    @strawberry.field(description="Hosts, security groups and subnets that the most shortest Internet-to-target "
+                                  "reach paths pass through (betweenness), within maxHops host-to-host hops "
+                                  f"(1..{explore.MAX_CHOKE_HOPS}).")
+    async def choke_points(self, info: Info, target: str, max_hops: int = 4) -> ChokePoints:
+        found = await _explore(explore.choke_points(info.context.reader, target, max_hops))
+        return ChokePoints(target=_graph_node(found.target),
+                           points=[ChokePoint(node=_graph_node(p.node), share=p.share) for p in found.points],
+                           reach=_subgraph(found.reach))
+
+    @strawberry.field(description="One node by node id (or anything neighborhood accepts), for a details panel.")
+    async def node(self, info: Info, id: strawberry.ID) -> GraphNode:
+        return _graph_node(await _explore(explore.node(info.context.reader, str(id))))
 
 
 # ---------------------------------------------------------------------------------------------
