@@ -691,12 +691,12 @@ class DatabaseDown(SchemaExtension):
 
 # Shown as is: errors the caller can act on, strawberry's own deliberate ones (a permission's "needs role
 # admin") and graphql-core's (a variable that is not a value of its enum).
-_SHOWN = (UserError, GraphQLError, StrawberryGraphQLError, ReadTimedOut, DatabaseUnavailable)
+_SHOWN = (UserError, StrawberryGraphQLError, ReadTimedOut, DatabaseUnavailable)
 
 
 def _mask(error: GraphQLError) -> bool:
-    return not isinstance(error.original_error, _SHOWN) and not isinstance(error, _SHOWN) \
-        and error.original_error is not None
+    original = error.original_error
+    return original is not None and not isinstance(original, (*_SHOWN, GraphQLError)) and not isinstance(error, _SHOWN)
 
 
 @strawberry.type

@@ -54,7 +54,7 @@ def test_lifecycle_shows_recorded_and_effective_stage_with_checks(api, org):
     assert (life["recorded"], life["effective"], life["mismatch"], life["since"]) == (
         "procurement", "deployment", True, "2026-11-24")
     checks = {c["name"]: c for c in life["checks"]}
-    assert checks["required-controls"] == {"name": "required-controls", "passed": False, "evidence": "no current edr"}
+    assert checks["required-controls"] == {"name": "required-controls", "passed": False, "evidence": "no current edr, mdm"}
     assert checks["in-inventory"]["passed"] and checks["in-inventory"]["evidence"] == "listed by snipeit"
     assert checks["order-number-recorded"]["evidence"] == "order PO-2"
 

@@ -7,6 +7,7 @@
   const params = new URLSearchParams(window.location.search);
   // Over this many nodes the view becomes a table instead of freezing the tab (?cap= lowers it).
   const NODE_CAP = Math.min(Math.max(parseInt(params.get("cap") || "300", 10) || 300, 1), 300);
+  const FINDINGS_PAGE = 50;          // findings highlighted at once (a page of the API's findings)
   const COLOURS = {
     Host: "#1f77b4", Application: "#17becf", DataStore: "#9467bd", Person: "#ff7f0e", Team: "#c49c94",
     Software: "#8c564b", License: "#bcbd22", Credential: "#d62728", IPAddress: "#7f7f7f", Subnet: "#2ca02c",
@@ -341,6 +342,39 @@
     return highlight(data.path.nodes.map((n) => n.id), `Path: ${from} → ${to}`);
   }
 
+  // A page of a rule's open findings: the assets they involve are highlighted, each with its finding's subject.
+  const FINDINGS = `query Findings($rule: String!, $first: Int!) {
+  findings(rule: $rule, first: $first) { edges { node { subject severity assets { id name } } } pageInfo { hasNextPage } }
+}`;
+
+  async function loadRules() {
+    const rules = (await gql("{ rules { id title openCount } }")).rules;
+    $("findings-rule").replaceChildren($("findings-rule").options[0], ...rules.map((r) => {
+      const option = document.createElement("option");
+      option.value = r.id;
+      option.textContent = `${r.id} (${r.openCount})`;
+      option.title = r.title;
+      return option;
+    }));
+  }
+
+  async function showFindings(rule) {
+    const data = (await gql(FINDINGS, { rule, first: FINDINGS_PAGE })).findings;
+    setLink({ finding: rule });
+    const notes = {};
+    for (const { node } of data.edges) {
+      for (const asset of node.assets) notes["Asset:" + asset.id] = notes["Asset:" + asset.id] || node.subject;
+    }
+    const more = data.pageInfo.hasNextPage ? ` (the first ${FINDINGS_PAGE}; \`itam findings --rule ${rule}\` lists all)` : "";
+    if (!data.edges.length) {
+      unhighlight();
+      say(`No open findings of ${rule}.`);
+      return [];
+    }
+    say(`${data.edges.length} open findings of ${rule}${more}.`);
+    return highlight(Object.keys(notes), `Findings: ${rule}`, notes);
+  }
+
   const CHOKE = `query ChokePoints($target: String!, $maxHops: Int!) {
   chokePoints(target: $target, maxHops: $maxHops) {
     target { ${NODE_FIELDS} } points { node { ${NODE_FIELDS} } share } reach { ${SUBGRAPH} } }
@@ -560,6 +594,10 @@
     event.preventDefault();
     run(() => showPath($("path-from").value.trim(), $("path-to").value.trim(), $("path-hops").value));
   });
+  $("findings-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(() => showFindings($("findings-rule").value));
+  });
   $("choke-form").addEventListener("submit", (event) => {
     event.preventDefault();
     run(() => showChokePoints($("choke-target").value.trim(), $("choke-hops").value));
@@ -573,6 +611,7 @@
     await run(async () => {
       await gql("{ __typename }", {}, false);
       if ($("token-dialog").open) $("token-dialog").close();
+      await loadRules();
       if (params.get("focus")) {
         $("search").value = params.get("focus");
         $("hops").value = params.get("hops") || "1";
@@ -583,6 +622,9 @@
         $("path-to").value = params.get("to");
         $("path-hops").value = params.get("maxHops") || 6;
         await showPath(params.get("from"), params.get("to"), params.get("maxHops") || 6);
+      } else if (params.get("finding")) {
+        $("findings-rule").value = params.get("finding");
+        await showFindings(params.get("finding"));
       } else if (params.get("choke")) {
         $("choke-target").value = params.get("choke");
         $("choke-hops").value = params.get("maxHops") || 4;
@@ -595,6 +637,6 @@
   }
 
   window.explorer = { cy, state, highlight, unhighlight, addSubgraph, focus, expand, collapse, hide, group,
-                      blastRadius, showPath, showChokePoints, select, layout, gql, NODE_CAP };
+                      blastRadius, showPath, showChokePoints, showFindings, select, layout, gql, NODE_CAP };
   start();
 })();

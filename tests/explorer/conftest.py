@@ -40,7 +40,7 @@ def demo(settings, _schema, tmp_path_factory):
 @pytest.fixture(scope="package")
 def gql(settings, demo):
     """GraphQL on the real app, anonymous on loopback; returns the whole JSON answer."""
-    with TestClient(create_app(settings, TokenAuth({}, allow_anonymous=True))) as client:
+    with TestClient(create_app(settings, TokenAuth({}, allow_anonymous=True)), base_url="http://127.0.0.1") as client:
         def ask(query: str, **variables):
             response = client.post("/graphql", json={"query": query, "variables": variables})
             assert response.status_code == 200, response.text

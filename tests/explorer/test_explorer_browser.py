@@ -226,3 +226,23 @@ def test_blast_radius_labels_edges_with_ports(page, live, gql, demo):
         [f"Asset:{r['asset']['id']}", " ".join(["REACHES"] + ([",".join(r["ports"])] if r["ports"] else []))]
         for r in reached)
     assert "blast=2" in page.url
+
+
+def test_a_findings_rule_highlights_its_subjects(page, live, gql, demo):
+    rule = "decommissioned-but-seen"
+    found = gql('{ findings(rule: "%s", first: 50) { edges { node { subject assets { id name } } } } }' % rule)
+    expected = {"Asset:" + a["id"] for e in found["data"]["findings"]["edges"] for a in e["node"]["assets"]}
+    alive = demo.highlights["decommissioned_alive"]["hostname"]
+    assert expected and any(a["name"] == alive for e in found["data"]["findings"]["edges"] for a in e["node"]["assets"])
+    open_explorer(page, live)
+    page.select_option("#findings-rule", rule)
+    page.click("#findings-form button")
+    page.wait_for_selector("#highlight-panel:not([hidden])")
+    assert highlighted(page) == expected
+    assert page.text_content("#highlight-title") == f"Findings: {rule}" and alive in page.inner_text("#highlight-list")
+    assert f"finding={rule}" in page.url
+    page.goto(f"{live.url}/explore?finding=shadow-it")   # the deep link opens another rule's view
+    page.wait_for_selector(READY)
+    shadow = gql('{ findings(rule: "shadow-it", first: 50) { edges { node { assets { id } } } } }')
+    assert highlighted(page) == {"Asset:" + a["id"] for e in shadow["data"]["findings"]["edges"]
+                                 for a in e["node"]["assets"]}
