@@ -17,6 +17,8 @@ from pathlib import Path
 from graph.config import Settings
 from graph.local import LocalNeo4j, free_port
 from graph.store import Store
+from ingest.demo_org import generate_org
+from ingest.pipeline import ingest_files
 
 HEAP_MB = 4096
 PAGECACHE_MB = 1024
@@ -152,3 +154,21 @@ def percentile(values: list[float], pct: float) -> float:
 
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
+
+
+def load_org(db: "BenchDatabase", out_dir: Path, hosts: int, seed: int,
+             sources: tuple[str, ...] | list[str]) -> dict[str, list[Path]]:
+    """Setup, not measured: generate the demo organisation and ingest these sources with the product, in
+    order, refreshing statistics before each (plans made while the graph was empty can make the next
+    ingest's identity lookup scan the whole index once per key, docs/PERFORMANCE.md)."""
+    started = time.perf_counter()
+    manifest = generate_org(out_dir, hosts=hosts, seed=seed, sources=set(sources))
+    generated = time.perf_counter()
+    db.store.wipe()
+    for source in sources:
+        refresh_statistics(db.store)
+        ingest_files(db.store, source, manifest.files_by_source[source], db.settings)
+    refresh_statistics(db.store)
+    print(f"{hosts} hosts: generated in {generated - started:.1f} s, ingested ({', '.join(sources)}) in "
+          f"{time.perf_counter() - generated:.1f} s")
+    return manifest.files_by_source

@@ -26,13 +26,11 @@ from neo4j import AsyncDriver
 
 from api.app import create_app
 from api.auth import TokenAuth
-from bench.common import (BenchDatabase, add_database_options, host_counts, percentile, print_machine,
-                          private_database, refresh_statistics, verdict)
+from bench.common import (BenchDatabase, load_org, add_database_options, host_counts, percentile, print_machine,
+                          private_database, verdict)
 from bench.query_bench import pick_probes, read
 from graph.identifiers import lookup_keys
 from graph.store import connect_async
-from ingest.demo_org import generate_org
-from ingest.pipeline import ingest_files
 from queries.explore import ACCESS_PATH, DETAIL_VERBS, NEIGHBORHOOD, NODE_BY_KEY, VERDICT_INPUTS
 from queries.host import FIND_BY_IDENTIFIER
 
@@ -46,18 +44,6 @@ PATH_QUERY = """query($a: String!, $b: String!) { path(from: $a, to: $b, maxHops
   nodes { id label name properties } edges { id source target type properties } } }"""
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-
-
-def load_org(db: BenchDatabase, out_dir: Path, hosts: int, seed: int) -> dict[str, list[Path]]:
-    started = time.perf_counter()
-    manifest = generate_org(out_dir, hosts=hosts, seed=seed, sources=set(SOURCES))
-    db.store.wipe()
-    for source in SOURCES:
-        refresh_statistics(db.store)
-        ingest_files(db.store, source, manifest.files_by_source[source], db.settings)
-    refresh_statistics(db.store)
-    print(f"{hosts} hosts: generated and ingested ({', '.join(SOURCES)}) in {time.perf_counter() - started:.1f} s")
-    return manifest.files_by_source
 
 
 async def floor_element(driver: AsyncDriver, database: str, text: str) -> str | None:
@@ -168,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         with private_database("itam-explorer-bench", args.heap_mb, args.pagecache_mb) as db, \
                 tempfile.TemporaryDirectory(prefix="itam-explorer-bench-") as out:
             print_machine(db)
-            files = load_org(db, Path(out), hosts, args.seed)
+            files = load_org(db, Path(out), hosts, args.seed, SOURCES)
             names = [p.text for p in pick_probes(files, 400, args.seed, 1 << 30) if p.kind == "hostname"]
             print(f"{hosts} hosts, {args.requests} timed requests per line, {len(names)} host names")
             report(asyncio.run(measure_queries(db, names, args.warmup, args.requests)))

@@ -24,10 +24,9 @@ import httpx
 
 from api.app import create_app
 from api.auth import TokenAuth
-from bench.common import (BenchDatabase, add_database_options, host_counts, load_average, percentile,
-                          print_machine, private_database, refresh_statistics, verdict)
-from ingest.demo_org import SOURCE_ORDER, generate_org
-from ingest.pipeline import ingest_files
+from bench.common import (BenchDatabase, load_org, add_database_options, host_counts, load_average, percentile,
+                          print_machine, private_database, verdict)
+from ingest.demo_org import SOURCE_ORDER
 from queries.findings import evaluate
 from queries.rules import ORDER, RULES
 
@@ -37,19 +36,6 @@ TARGET_PAGE_P99_MS = 50.0
 PAGE = """query($rule: String, $after: String) { findings(rule: $rule, first: 50, after: $after) {
   edges { cursor node { id rule { id title severity } severity assets { id name } subject evidence firstSeen lastSeen
   status } } pageInfo { hasNextPage endCursor } } }"""
-
-
-def load_org(db: BenchDatabase, out_dir: Path, hosts: int, seed: int, sources: list[str]) -> None:
-    started = time.perf_counter()
-    manifest = generate_org(out_dir, hosts=hosts, seed=seed, sources=set(sources))
-    generated = time.perf_counter()
-    db.store.wipe()
-    for source in sources:
-        refresh_statistics(db.store)
-        ingest_files(db.store, source, manifest.files_by_source[source], db.settings)
-    refresh_statistics(db.store)
-    print(f"{hosts} hosts: generated in {generated - started:.1f} s, ingested {', '.join(sources)} "
-          f"in {time.perf_counter() - generated:.1f} s")
 
 
 def raw_rules(db: BenchDatabase, today: date) -> float:

@@ -23,12 +23,10 @@ import httpx
 
 from api.app import create_app
 from api.auth import TokenAuth
-from bench.common import (BenchDatabase, add_database_options, host_counts, percentile, print_machine,
-                          private_database, refresh_statistics)
+from bench.common import (BenchDatabase, load_org, add_database_options, host_counts, percentile, print_machine,
+                          private_database)
 from bench.query_bench import read
 from graph.store import connect_async
-from ingest.demo_org import generate_org
-from ingest.pipeline import ingest_files
 from queries.audits import AUDIT_REPORT
 from queries.licensing import LICENSE_POSITIONS, RECLAIMABLE_SEATS, UNLICENSED_INSTALLS
 from queries.policy import current_policy
@@ -37,19 +35,6 @@ SOURCES = ("hr", "snipeit", "osquery", "licenses", "contracts", "coverage")   # 
 LICENCES_QUERY = """{ licenseCompliance { product entitled assigned installed shortfall reclaimable { holder reason }
   unlicensedInstalls { asset { name } software version source } unusedCost expiresOn } }"""
 AUDIT_QUERY = "{ auditReport { assetTag lastAudit nextAuditDue due lastDiscovery discoveredBy status } }"
-
-
-def load(db: BenchDatabase, out_dir: Path, hosts: int, seed: int) -> None:
-    started = time.perf_counter()
-    manifest = generate_org(out_dir, hosts=hosts, seed=seed, sources=set(SOURCES))
-    generated = time.perf_counter()
-    db.store.wipe()
-    for source in SOURCES:
-        refresh_statistics(db.store)
-        ingest_files(db.store, source, manifest.files_by_source[source], db.settings)
-    refresh_statistics(db.store)
-    print(f"{hosts} hosts: generated in {generated - started:.1f} s, ingested ({', '.join(SOURCES)}) in "
-          f"{time.perf_counter() - generated:.1f} s")
 
 
 async def timed(work, warmup: int, count: int) -> tuple[list[float], int]:
@@ -120,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             print_machine(db)
             table = []
             for hosts in args.hosts:
-                load(db, work / str(hosts), hosts, args.seed)
+                load_org(db, work / str(hosts), hosts, args.seed, SOURCES)
                 for name, sides in asyncio.run(run(db, args.warmup, args.requests)).items():
                     table.append((hosts, name, sides))
             print(f"\nLatency in ms, {args.requests} sequential requests after {args.warmup} warm-up")

@@ -28,13 +28,11 @@ from neo4j import AsyncDriver
 from api.app import create_app
 from api.auth import TokenAuth
 from api.ratelimit import RateLimiter
-from bench.common import (BenchDatabase, add_database_options, host_counts, load_average, percentile,
-                          print_machine, private_database, refresh_statistics, verdict)
+from bench.common import (BenchDatabase, load_org, add_database_options, host_counts, load_average, percentile,
+                          print_machine, private_database, verdict)
 from graph.identifiers import lookup_keys
 from graph.store import connect_async
-from ingest.demo_org import generate_org
 from ingest.nmap import parse_nmap
-from ingest.pipeline import ingest_files
 from queries.host import ASSET_CONTEXT, FIND_BY_IDENTIFIER, GONE_STATES, MAX_REACHABLE, REACH_STEP
 
 TARGET_P99_MS = 50.0
@@ -74,23 +72,6 @@ class Latencies:
 
 
 # --------------------------------------------------------------------------- setup
-
-def load_org(db: BenchDatabase, out_dir: Path, hosts: int, seed: int) -> dict[str, list[Path]]:
-    """Generate an org and ingest its HR, Snipe-IT and nmap files with the product; returns them by source."""
-    started = time.perf_counter()
-    manifest = generate_org(out_dir, hosts=hosts, seed=seed, sources=set(SOURCES))
-    generated = time.perf_counter()
-    db.store.wipe()
-    for source in SOURCES:
-        # Setup, not measured: plans made while the graph was empty can make the next ingest's
-        # identity lookup scan the whole index once per key (docs/PERFORMANCE.md).
-        refresh_statistics(db.store)
-        ingest_files(db.store, source, manifest.files_by_source[source], db.settings)
-    refresh_statistics(db.store)
-    print(f"{hosts} hosts: generated in {generated - started:.1f} s, ingested (HR, Snipe-IT, "
-          f"{len(manifest.files_by_source['nmap'])} nmap files) in {time.perf_counter() - generated:.1f} s")
-    return manifest.files_by_source
-
 
 def pick_probes(files: dict[str, list[Path]], count: int, seed: int, limit_bytes: int) -> list[Probe]:
     """count identifiers, an equal share of each kind, drawn with a seeded RNG from the CSV and the scans."""
@@ -258,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
             print_machine(db)
             rows = []
             for hosts in args.hosts:
-                files = load_org(db, work / str(hosts), hosts, args.seed)
+                files = load_org(db, work / str(hosts), hosts, args.seed, SOURCES)
                 probes = pick_probes(files, args.identifiers, args.seed, db.settings.max_file_bytes)
                 results = asyncio.run(run_all(db, probes, args.warmup, args.requests))
                 rows += [(hosts, name, sides) for name, sides in results.items()]
