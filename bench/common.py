@@ -37,6 +37,9 @@ class BenchDatabase:
 def private_database(prefix: str, heap_mb: int = HEAP_MB,
                      pagecache_mb: int = PAGECACHE_MB) -> Iterator[BenchDatabase]:
     """Start a throw-away Neo4j on a free port in a temporary directory; always stop and delete it."""
+    # a benchmark is one caller sending thousands of requests: no rate limit, no access log
+    os.environ.setdefault("ITAM_ACCESS_LOG", "off")
+    os.environ.setdefault("ITAM_RATE_PER_MINUTE", str(10**9))
     home = Path(tempfile.mkdtemp(prefix=f"{prefix}-neo4j-"))
     neo4j = LocalNeo4j(home, port=free_port(), heap_mb=heap_mb, pagecache_mb=pagecache_mb)
     store = None

@@ -180,8 +180,6 @@ async def check_probes(driver: AsyncDriver, database: str, probes: list[Probe]) 
 async def run_all(db: BenchDatabase, probes: list[Probe], warmup: int, count: int) -> dict[str, dict[str, Latencies]]:
     """Both variants, product then floor, with the app's lifespan running (it opens the driver)."""
     by_text = {p.text: p for p in probes}
-    # the benchmark is one caller sending thousands of requests: no rate limit, no access log
-    os.environ.setdefault("ITAM_ACCESS_LOG", "off")
     app = create_app(db.settings, TokenAuth(tokens={}, allow_anonymous=True, limiter=RateLimiter(10**9)))
     driver = connect_async(db.settings)
     results: dict[str, dict[str, Latencies]] = {}
