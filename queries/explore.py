@@ -26,8 +26,9 @@ MAX_CHOKE_HOPS = 6
 MAX_CHOKE_NODES = 2000
 MAX_SHOWN_PATHS = 200
 
-# Shown in the details panel (identifiers, sightings), not as neighbours, unless asked for by type.
-DETAIL_VERBS = ("IDENTIFIES", "SEEN_BY")
+# Shown in the details panel (identifiers, sightings), not as neighbours, unless asked for by type; the
+# findings and conflicts about an asset (INVOLVES) likewise, and the Findings picker highlights a rule's.
+DETAIL_VERBS = ("IDENTIFIES", "SEEN_BY", "INVOLVES")
 
 # Access flows along these verbs as written; a path may also start from a person to a credential
 # issued to them (against ISSUED_TO's arrow). One direction per verb keeps the search inlined
