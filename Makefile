@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ITAM := $(VENV)/bin/itam
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: deps jars demo test bench schema lint stop clean
+.PHONY: deps jars browser demo test bench schema lint stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ demo: jars
 	$(ITAM) findings summary
 	$(ITAM) serve --host 127.0.0.1 --port 8000
 
+# The explorer's tests drive Debian's Chromium headless (Playwright cannot download a browser here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium) \
+	  || (echo "make test needs Debian's chromium at /usr/bin/chromium: apt-get install chromium" >&2; exit 1)
+
 # The test suite starts its own Neo4j (free port, temporary data directory).
-test: jars
+test: jars browser
 	$(VENV)/bin/pytest
 
 bench: jars
