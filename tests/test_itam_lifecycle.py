@@ -109,3 +109,14 @@ def test_inventory_report_is_byte_identical_and_names_time_and_runs(store, setti
     figures = {f["figure"]: (f["meeting"], f["total"]) for f in report["completeness"]}
     assert figures == {"active owner": (1, 2), "EDR": (0, 2), "current audit": (0, 2), "known location": (1, 2)}
     assert all(f["cypher"].startswith("MATCH (src:Source)") for f in report["completeness"])
+
+
+def test_deployment_standard_fails_an_operating_system_past_its_end_of_life(store, settings, tmp_path):
+    from queries.findings import evaluate
+    old = {**agent(1, []), "os": ("Microsoft Windows 10 Enterprise", "10.0.19045")}    # ended 2025-10-14
+    new = {**agent(2, []), "os": ("Microsoft Windows 11 Enterprise", "10.0.26100")}
+    load(store, settings, tmp_path, [laptop(1), laptop(2)], agents=[old, new])
+    evaluate(store, today=TODAY, rule_ids=["eol-os"])
+    first, second = life(settings, "LT-1")[1], life(settings, "LT-2")[1]
+    assert "Microsoft Windows 10 Enterprise" in first["os-not-end-of-life"]
+    assert "os-not-end-of-life" not in second
