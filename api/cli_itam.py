@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from api.terminal import safe
 from graph.config import Settings
 from graph.store import connect_async
 from ingest.software_table import SoftwareTableError, current_table
@@ -78,7 +79,7 @@ def register(app: typer.Typer, console, fail, read) -> None:
             return
         table = Table(*header)
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
+            table.add_row(*("" if v is None else safe(v) for v in row))
         console.print(table if rows else "no licensed or licensable products")
 
     @audit_app.command("record")
@@ -100,8 +101,8 @@ def register(app: typer.Typer, console, fail, read) -> None:
             done = asyncio.run(work())
         except UnknownAsset as exc:
             fail(str(exc), 4)
-        console.print(f"audit of {done.asset_tag} ({done.name}) recorded {done.audited_at:%Y-%m-%d %H:%M} UTC "
-                      f"by {done.audited_by}", highlight=False)
+        console.print(safe(f"audit of {done.asset_tag} ({done.name}) recorded {done.audited_at:%Y-%m-%d %H:%M} UTC "
+                           f"by {done.audited_by}"), highlight=False)
 
     @app.command("renewals")
     def renewals_cmd(within_days: Annotated[int, typer.Option("--within-days", help="Notice deadlines this close")] = 90,
@@ -151,5 +152,5 @@ def _emit(console, fmt: Format, header: list[str], values: list[list], rows: lis
     else:
         table = Table(*header)
         for row in values:
-            table.add_row(*("" if v is None else str(v)[:60] for v in row))
+            table.add_row(*("" if v is None else safe(str(v)[:60]) for v in row))
         console.print(table if values else "nothing")

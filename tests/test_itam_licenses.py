@@ -130,3 +130,16 @@ def test_cli_exports_are_formula_safe_csv_and_json(store, settings, tmp_path, cl
 def test_csv_cells_a_spreadsheet_would_run_get_an_apostrophe(value, cell):
     from api.exports import formula_safe
     assert formula_safe(value) == cell
+
+
+def test_cli_table_prints_stored_text_literally(store, settings, tmp_path, cli_env):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    version = "27.1[bold]x[/bold]\x1b]8;;http://evil.example\x07[link=http://evil.example]y[/link]"
+    load(store, settings, tmp_path, [laptop(1)], agents=[agent(1, [("Photoshop", version, "Adobe Inc.")])])
+    table = CliRunner().invoke(app, ["licenses"])
+    assert table.exit_code == 0, table.output
+    flat = "".join(table.stdout.split())          # the table wraps long cells
+    assert "[bold]x[/bold]" in flat and "[link=http://evil.example]y[/link]" in flat
+    assert "\x1b" not in table.stdout and "\x07" not in table.stdout
