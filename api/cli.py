@@ -405,7 +405,8 @@ def findings_cmd(ctx: typer.Context, rule: RuleOpt = None, severity: SeverityOpt
         return
     table = Table("severity", "rule", "subject", "evidence", "since", "status")
     for f in found:
-        table.add_row(f["severity"], f["rule"], f["subject"], "; ".join(f["evidence"]), f["first_seen"], f["status"])
+        table.add_row(f["severity"], f["rule"], safe(f["subject"]), safe("; ".join(f["evidence"])),
+                      safe(f["first_seen"]), f["status"])
     console.print(table if found else "no findings")
 
 

@@ -25,7 +25,7 @@ from queries import eol
 from queries.findings import evaluate, export, finding_id
 from queries.rules import RULES
 from queries.webhook import SIGNATURE_HEADER, WebhookSender
-from tests.builders import nmap_xml, snipeit_csv
+from tests.builders import nmap_xml, osquery_log, snipeit_csv
 
 SEEN = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
 DAY = SEEN.date()
@@ -167,6 +167,20 @@ def test_cli_lists_and_exports_findings_without_formula_cells(store, quiet, tmp_
     assert {r["rule"] for r in rows} >= {STALE} and all(r["status"] == "OPEN" for r in rows)
     rules = runner.invoke(cli_app, ["rules"])
     assert rules.exit_code == 0 and "unresolved-conflict" in rules.output and "days=30" in rules.output
+
+
+def test_cli_prints_finding_subjects_literally(store, quiet, tmp_path, cli_env):
+    program = "OpenSSL [bold]x[/bold]\x1b]8;;http://evil.example\x07[link=http://evil.example]y[/link]"
+    ingest_files(store, "osquery", [osquery_log(tmp_path / "o.log", [
+        {"hostname": "pc-old", "uuid": "11111111-1111-1111-1111-111111111111", "serial": "PC1",
+         "mac": "00:11:22:33:44:01", "ip": "10.0.0.1", "programs": [(program, "1.1.1n", "OpenSSL")]}])], quiet)
+    runner = CliRunner()
+    assert runner.invoke(cli_app, ["findings", "evaluate"]).exit_code == 0
+    listed = runner.invoke(cli_app, ["findings", "--rule", "eol-software"])
+    assert listed.exit_code == 0, listed.output
+    flat = "".join(listed.stdout.split())          # the table wraps long cells
+    assert "[bold]x[/bold]" in flat and "[link=http://evil.example]y[/link]" in flat
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout
 
 
 def test_export_quotes_what_a_spreadsheet_would_run(tmp_path):
