@@ -144,3 +144,19 @@ def test_demo_shows_every_rule_and_prints_a_findings_summary(demo, store):
     # the denominator counts what a rule looks at; lifecycle-standard looks at assets and finds failed checks
     per_subject = set(RULES) - {"lifecycle-standard"}
     assert all(rows[rule]["total"] >= rows[rule]["open"] for rule in per_subject), rows
+
+
+def test_demo_load_evaluates_findings_once_after_the_last_source(store, cli_env, tmp_path, monkeypatch):
+    import ingest.pipeline as pipeline
+    evaluated_after = []
+    real = pipeline._evaluate_findings
+
+    def counting(store_, summary):           # the real evaluation, counted
+        evaluated_after.append(summary.source)
+        return real(store_, summary)
+    monkeypatch.setattr(pipeline, "_evaluate_findings", counting)
+    result = itam("demo", "load", "--dir", str(tmp_path / "demo"), "--hosts", "40", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    runs = store.read("MATCH (r:IngestRun) RETURN r.source AS source ORDER BY r.started DESC LIMIT 1")
+    assert evaluated_after == [runs[0]["source"]]
+    assert store.read("MATCH (f:Finding {status: 'OPEN'}) RETURN count(f) > 0 AS any") == [{"any": True}]
