@@ -21,7 +21,7 @@ from api.terminal import safe
 from graph.config import Settings
 from graph.local import LauncherError, LocalNeo4j
 from graph.store import Store, connect_async
-from ingest.errors import IngestError
+from ingest.errors import IngestError, RunFailed
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
 from api.cli_itam import register as register_itam
@@ -168,6 +168,8 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
                                    progress=progress)
     except IngestError as exc:
         _fail(f"nothing was written\n{exc}", code=2)
+    except RunFailed as exc:
+        _fail(exc.explain(), code=4)
     except (ServiceUnavailable, SessionExpired):
         _fail(f"the graph database at {settings.neo4j_uri} is not answering (itam db start); nothing was written",
               code=3)

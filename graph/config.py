@@ -39,7 +39,9 @@ class Settings:
     secrets); ITAM_MAX_FILE_MB caps any file an ingest reads; ITAM_READ_TIMEOUT_S stops any read that
     runs longer, ITAM_READS_PER_REQUEST caps the reads one API request runs at once, and
     ITAM_REQUEST_TIMEOUT_S bounds a whole API request;
-    ITAM_EVALUATE_FINDINGS=0 skips the findings evaluation after each ingest run.
+    ITAM_EVALUATE_FINDINGS=0 skips the findings evaluation after each ingest run;
+    ITAM_INGEST_BATCH_ROWS bounds what one write transaction of an ingest carries (a run that fits
+    in one batch is one transaction, all or nothing).
     """
 
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -52,6 +54,7 @@ class Settings:
     read_timeout_s: float = 10.0
     reads_per_request: int = 4
     request_timeout_s: float = 30.0
+    ingest_batch_rows: int = 20_000
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -81,6 +84,7 @@ class Settings:
             read_timeout_s=float(_int_env("ITAM_READ_TIMEOUT_S", 10)),
             reads_per_request=_int_env("ITAM_READS_PER_REQUEST", 4),
             request_timeout_s=float(_int_env("ITAM_REQUEST_TIMEOUT_S", 30)),
+            ingest_batch_rows=positive_int_env("ITAM_INGEST_BATCH_ROWS", 20_000),
         )
 
 

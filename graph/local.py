@@ -190,6 +190,18 @@ class LocalNeo4j:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    def kill(self) -> None:
+        """End the database at once with SIGKILL, the way a crash or the OOM killer would (fault tests)."""
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL)
+        try:
+            os.waitpid(pid, 0)      # our child: reap it, or it lingers as a zombie that looks alive
+        except ChildProcessError:
+            pass
+        self.pid_file.unlink(missing_ok=True)
+
     def _log_tail(self, lines: int = 15) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])

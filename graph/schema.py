@@ -38,11 +38,13 @@ NODES: dict[str, NodeType] = {n.label: n for n in (
     NodeType("Port", "id", (), "a listening port of one host: '<asset id>/<proto>/<number>'"),
     NodeType("Internet", "name", (), "the single node standing for the whole internet"),
     NodeType("Source", "name", (), "where facts come from (nmap, snipeit, hr, ...)"),
-    NodeType("IngestRun", "id", ("source", "started"), "one ingest of one source"),
+    NodeType("IngestRun", "id", ("source", "started", "status"), "one ingest of one source"),
     NodeType("Conflict", "id", ("status",), "a record that identity resolution would not merge"),
     NodeType("Control", "name", ("category",), "a security or management tool (EDR, MDM, log shipper, ...)"),
     NodeType("Contract", "reference", ("vendor",), "a support or subscription contract"),
     NodeType("SecurityGroup", "id", (), "a cloud firewall group"),
+    NodeType("WriteLock", "name", (), "a node whose write lock makes concurrent runs resolve identity one "
+                                      "batch at a time"),
     NodeType("Finding", "id", ("rule", "status"), "a rule's finding: rule id + identity, tracked OPEN/RESOLVED/"
                                                   "SUPPRESSED across evaluations"),
 )}

@@ -83,3 +83,35 @@ def load_json(path: Path, limit_bytes: int) -> Any:
         raise IngestError.one(path, "malformed JSON: nested too deeply") from None
     except ValueError as exc:           # e.g. an integer with thousands of digits
         raise IngestError.one(path, f"malformed JSON: {exc}") from None
+
+
+class RunFailed(Exception):
+    """A valid run that failed while writing. `committed` batches landed (each a true observation);
+    the run is recorded as failed and nothing was marked stale: running the same files again converges."""
+
+    def __init__(self, source: str, run_id: str, committed: int, total: int, cause: BaseException,
+                 recorded: bool = True):
+        self.source, self.run_id, self.committed, self.total, self.cause = source, run_id, committed, total, cause
+        self.recorded = recorded
+        super().__init__(self.explain())
+
+    @property
+    def out_of_memory(self) -> bool:
+        text = f"{type(self.cause).__name__}: {self.cause}"
+        return any(mark in text for mark in ("heap space", "OutOfMemory", "MemoryPoolOutOfMemory",
+                                             "MemoryLimitExceeded", "TransactionOutOfMemory"))
+
+    def explain(self) -> str:
+        """One line a user can act on: what happened, what is in the graph, what to do."""
+        if self.out_of_memory:
+            why = ("the database ran out of memory; give Neo4j a larger heap (ITAM_NEO4J_HEAP_MB, or "
+                   "server.memory.heap.max_size in production) or lower ITAM_INGEST_BATCH_ROWS")
+        else:
+            why = f"the write failed ({type(self.cause).__name__}: {str(self.cause).splitlines()[0] if str(self.cause) else ''})"
+        if self.committed == 0:
+            written = "nothing was written"
+        else:
+            written = f"{self.committed} of {self.total} batches were written and are true observations"
+        marked = ("the run is recorded as failed" if self.recorded else
+                  "the run will be recorded as failed once the database answers")
+        return f"{self.source} run {self.run_id}: {why}; {written}; {marked}; nothing was marked stale; run it again"

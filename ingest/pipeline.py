@@ -1,40 +1,80 @@
-"""One ingest run: read and validate every file, resolve identity, write in one transaction, record the run.
+"""One ingest run: read and validate every file, then write in bounded batches and record the run.
 
-A file that fails validation writes nothing at all; a write that fails rolls back and is
-recorded as a failed run; running the same files again changes nothing but the run log.
+- Bad input: every file is validated before anything is written, so nothing is written.
+- A run that fits in one batch (`Settings.ingest_batch_rows` rows) is one transaction: all or nothing.
+- A larger run is recorded as running, then writes batch by batch, each batch its own transaction and
+  each a true observation. Only once every batch has landed does it mark what the source no longer
+  reports as stale and record the run as succeeded. A failure part-way leaves what was written, marks
+  nothing stale and records the run as failed (or, if the database itself died, the next run does):
+  running the same files again converges to the graph a clean run gives.
+- Identity is resolved inside each batch's write transaction, behind one lock, so overlapping runs
+  (of different sources) never both decide a machine is new.
 """
 from __future__ import annotations
 
+import os
+import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from functools import partial as bind
 from pathlib import Path
+from typing import TypeVar
+
+from neo4j import Transaction
 
 from graph.config import Settings
-from graph.models import Batch, HostObservation, PersonObservation
+from graph.models import (Batch, ContractObservation, CredentialObservation, HostObservation, LicenseObservation,
+                          PersonObservation)
 from graph.schema import SOURCES
 from graph.store import Store
 from ingest import links
+from ingest.errors import IngestError, RunFailed
 from ingest.license_matching import relink_licences
-from ingest.software_table import current_table
-from ingest.errors import IngestError
 from ingest.reconcile import Resolver
 from ingest.registry import BY_SOURCE
-from ingest.writer import existing_digests, write_hosts, write_people
+from ingest.software_table import current_table
+from ingest.writer import UPSERT_SOURCE, existing_digests, write_hosts, write_people
 
 Progress = Callable[[str, int, int], None]
+Step = Callable[[Transaction], None]
+T = TypeVar("T")
 
 MAX_PORTS_PER_HOST = 4096       # open ports a real host has are far fewer; a tarpit answers on all
 MAX_SOFTWARE_PER_HOST = 50_000  # a large monorepo SBOM has tens of thousands of components
+ABANDONED_AFTER = timedelta(minutes=30)  # a running run with no batch committed for this long is dead
 
 RECORD_RUN = """
 MERGE (r:IngestRun {id: $run.run_id})
 SET r.source = $run.source, r.started = $run.started, r.finished = $run.finished, r.status = $run.status,
     r.files = $run.files, r.records = $run.records, r.created = $run.created, r.updated = $run.updated,
     r.unchanged = $run.unchanged, r.conflicts = $run.conflicts, r.skipped = $run.skipped, r.error = $run.error,
-    r.unmatched = $run.unmatched, r.retired = $run.retired, r.dropped = $run.dropped
+    r.unmatched = $run.unmatched, r.retired = $run.retired, r.dropped = $run.dropped,
+    r.batches = $run.batches, r.batches_total = $run.batches_total, r.scopes = $run.scopes,
+    r.pid = $run.pid, r.host = $run.host, r.heartbeat = $run.heartbeat
 """
+# Each committed batch says so, in its own transaction: a run whose process died is told apart by it.
+HEARTBEAT = """
+MATCH (r:IngestRun {id: $id})
+SET r.heartbeat = $now, r.batches = $done, r.created = $created, r.updated = $updated, r.unchanged = $unchanged
+"""
+RUNNING = """
+MATCH (r:IngestRun {status: 'running'})
+RETURN r.id AS id, r.pid AS pid, r.host AS host, r.heartbeat AS heartbeat
+"""
+ABANDON = """
+UNWIND $ids AS id
+MATCH (r:IngestRun {id: id}) WHERE r.status = 'running'
+SET r.status = 'failed', r.finished = $now,
+    r.error = 'the run stopped before it finished (its process or the database died); what it wrote is true, '
+              + 'nothing was marked stale; run it again'
+"""
+# Setting and removing a property takes the node's write lock until the transaction ends (the way
+# the Neo4j manual takes explicit locks): batches that resolve identity run one at a time.
+IDENTITY_LOCK = "MERGE (l:WriteLock {name: 'identity'}) SET l._lock = true REMOVE l._lock"
+
+_ACTIVE_RUNS: set[str] = set()   # runs this process is writing now
 
 
 @dataclass
@@ -55,6 +95,9 @@ class IngestSummary:
     unmatched: int = 0
     retired: int = 0
     dropped: int = 0          # ports and packages beyond the per-host caps
+    batches: int = 0          # write transactions committed
+    batches_total: int = 0    # write transactions the run needs (1: the run is all or nothing)
+    scopes: list[str] = field(default_factory=list)
     error: str | None = None
     conflict_details: list[str] = field(default_factory=list)
     findings: dict | None = None              # the findings evaluation after the run (opened, resolved, ...)
@@ -98,58 +141,283 @@ def cap_host(host: HostObservation, batch: Batch) -> HostObservation:
     return host.model_copy(update=update)
 
 
+# What one record costs a write transaction, in rows: its node plus everything hung off it.
+def host_rows(host: HostObservation) -> int:
+    return (1 + len(host.identifiers) + len(host.ips) + len(host.ports or ()) + len(host.software or ())
+            + len(host.software_added) + len(host.software_removed) + len(host.controls) + len(host.credentials)
+            + len(host.security_groups))
+
+
+def credential_rows(credential: CredentialObservation) -> int:
+    return 2 + len(credential.dns_names) + len(credential.ip_addresses) + len(credential.grants_access_to)
+
+
+def licence_rows(licence: LicenseObservation) -> int:
+    return 1 + len(licence.assigned_asset_tags) + len(licence.assigned_emails)
+
+
+def contract_rows(contract: ContractObservation) -> int:
+    return 1 + len(contract.asset_tags) + len(contract.license_names)
+
+
+def batch_rows(batch: Batch) -> int:
+    """What the whole run costs, in rows: a run within one batch's worth is written all or nothing."""
+    return (sum(map(host_rows, batch.hosts)) + 3 * len(batch.people) + sum(map(credential_rows, batch.credentials))
+            + sum(map(licence_rows, batch.licenses)) + sum(map(contract_rows, batch.contracts)) + len(batch.reach))
+
+
+def chunked(items: Sequence[T], rows: Callable[[T], int], limit: int) -> Iterator[list[T]]:
+    """Consecutive slices of `items` of at most `limit` rows each (a record larger than that goes alone)."""
+    chunk: list[T] = []
+    weight = 0
+    for item in items:
+        cost = rows(item)
+        if chunk and weight + cost > limit:
+            yield chunk
+            chunk, weight = [], 0
+        chunk.append(item)
+        weight += cost
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class _Run:
+    """What the batches of one run share: the summary they count into and what later batches need."""
+
+    summary: IngestSummary
+    resolver: Resolver
+    conflicts: set[str] = field(default_factory=set)
+    stored: list[dict] = field(default_factory=list)    # credentials found on assets: STORED_ON rows
+
+
 def ingest_files(store: Store, source: str, paths: Sequence[Path | str], settings: Settings,
-                 dry_run: bool = False, partial: bool = False, progress: Progress | None = None) -> IngestSummary:
-    """Ingest files of one source as one run; raises IngestError (nothing written) on bad input.
+                 dry_run: bool = False, partial: bool = False, progress: Progress | None = None,
+                 run_id: str | None = None) -> IngestSummary:
+    """Ingest files of one source as one run; raises IngestError (nothing written) on bad input and
+    RunFailed when a valid run could not be written (the run is then recorded as failed).
 
     `partial` says the files are not the whole of their scope: nothing is then marked stale.
-    `dry_run` does every write and rolls the transaction back, so its counts are exact."""
+    `dry_run` does every write in one transaction and rolls it back, so its counts are exact."""
     if source not in BY_SOURCE:
         raise IngestError.one(source, f"unknown source; known: {', '.join(sorted(BY_SOURCE))}")
     progress = progress or (lambda stage, done, total: None)
     paths = [Path(p) for p in paths]
     summary = IngestSummary(source=source, files=[str(p) for p in paths], dry_run=dry_run)
-    role = SOURCES[source]
+    if run_id:
+        summary.run_id = run_id
     batch = read_batch(source, paths, settings.max_file_bytes, progress)
-    summary.skipped, summary.dropped = batch.skipped, batch.dropped
-    resolutions = Resolver(store, source).resolve(batch.hosts) if batch.hosts else []
-    progress("resolve", 1, 1)
+    summary.skipped, summary.dropped, summary.scopes = batch.skipped, batch.dropped, sorted(set(batch.scopes))
     summary.records = sum(len(getattr(batch, name)) for name in
                           ("hosts", "people", "credentials", "licenses", "contracts", "reach"))
-
-    def write(tx) -> None:
-        conflicts = [r.conflict for r in resolutions if r.conflict]
-        summary.conflicts = len({c.id for c in conflicts})
-        summary.conflict_details = [f"{c.record}: {c.reason}" for c in conflicts]
-        known = {r.asset_id: r.observation.scope or "" for r in resolutions if r.asset_id and not r.is_new}
-        before = existing_digests(tx, source, known)
-        new_ids = {r.asset_id for r in resolutions if r.is_new}
-        after, found_credentials, stored = write_hosts(tx, source, role, summary.run_id, resolutions, summary.started)
-        _count(summary, after, before, new_ids)
-        if batch.people:
-            _write_people(tx, summary, batch.people)
-        credentials = batch.credentials + found_credentials
-        if credentials:
-            _write_counted(tx, summary, "Credential.fingerprint", {c.fingerprint for c in credentials},
-                           lambda: links.write_credentials(tx, source, credentials, stored, summary.started))
-        if batch.licenses:
-            _write_counted(tx, summary, "License.id", {lic.id for lic in batch.licenses},
-                           lambda: links.write_licenses(tx, batch.licenses, summary.started))
-        if batch.contracts:
-            _write_counted(tx, summary, "Contract.reference", {c.reference for c in batch.contracts},
-                           lambda: links.write_contracts(tx, batch.contracts, summary.started))
-        if batch.licenses or any(h.software is not None or h.software_added for h in batch.hosts):
-            relink_licences(tx, current_table(), summary.started)
-        if batch.reach:
-            links.write_reach(tx, batch.reach)
-        if batch.reach or any(h.ips for h in batch.hosts):
-            links.link_subnet_containment(tx)
-        if not partial:
-            summary.retired = links.mark_stale(tx, source, summary.run_id, batch.scopes, summary.started)
-    _run(store, summary, dry_run, progress, write)
+    run = _Run(summary, Resolver(source))
+    steps = list(_steps(run, batch, settings.ingest_batch_rows))
+    stale = None if partial else bind(_mark_stale, run, batch.scopes)
+    single = dry_run or batch_rows(batch) <= settings.ingest_batch_rows
+    summary.batches_total = 1 if single else len(steps) + (stale is not None)
+    _ACTIVE_RUNS.add(summary.run_id)
+    try:
+        if single:
+            _write_at_once(store, summary, [write for _, write in steps], stale, dry_run)
+        else:
+            _write_in_batches(store, summary, [write for _, write in steps], stale, progress)
+    finally:
+        _ACTIVE_RUNS.discard(summary.run_id)
+    progress("write", summary.batches_total, summary.batches_total)
     if not dry_run and settings.evaluate_findings:
         _evaluate_findings(store, summary)
     return summary
+
+
+def _steps(run: _Run, batch: Batch, limit: int) -> Iterator[tuple[str, Step]]:
+    """The run's writes in order, each small enough for one transaction: ("data", write) for a batch
+    of records, ("derive", write) for what is rebuilt from them once they are all in."""
+    for hosts in chunked(batch.hosts, host_rows, limit):
+        yield "data", bind(_write_hosts, run, hosts)
+    for people in chunked(batch.people, lambda _: 3, limit):
+        yield "data", bind(_write_people, run, people)
+    credentials = batch.credentials + [c for host in batch.hosts for c in host.credentials]
+    for chunk in chunked(credentials, credential_rows, limit):
+        yield "data", bind(_write_credentials, run, chunk)
+    if not batch.hosts:   # the source is on record even when a run brings no assets
+        yield "data", lambda tx: tx.run(UPSERT_SOURCE, source=run.summary.source,
+                                        role=SOURCES[run.summary.source].value).consume()
+    for licences in chunked(batch.licenses, licence_rows, limit):
+        yield "data", bind(_write_counted, run, "License.id", {lic.id for lic in licences},
+                           lambda tx, chunk=licences: links.write_licenses(tx, chunk, run.summary.started))
+    for contracts in chunked(batch.contracts, contract_rows, limit):
+        yield "data", bind(_write_counted, run, "Contract.reference", {c.reference for c in contracts},
+                           lambda tx, chunk=contracts: links.write_contracts(tx, chunk, run.summary.started))
+    if batch.licenses or any(h.software is not None or h.software_added for h in batch.hosts):
+        yield "derive", lambda tx: relink_licences(tx, current_table(), run.summary.started)
+    if batch.reach:
+        yield "data", lambda tx: links.write_reach(tx, batch.reach)
+    if batch.reach or any(h.ips for h in batch.hosts):
+        yield "derive", links.link_subnet_containment
+
+
+def _write_hosts(run: _Run, hosts: list[HostObservation], tx: Transaction) -> None:
+    summary = run.summary
+    tx.run(IDENTITY_LOCK).consume()
+    resolutions = run.resolver.resolve(tx, hosts)
+    conflicts = [r.conflict for r in resolutions if r.conflict]
+    run.conflicts.update(c.id for c in conflicts)
+    summary.conflicts = len(run.conflicts)
+    summary.conflict_details += [f"{c.record}: {c.reason}" for c in conflicts]
+    known = {r.asset_id: r.observation.scope or "" for r in resolutions if r.asset_id and not r.is_new}
+    before = existing_digests(tx, summary.source, known)
+    new_ids = {r.asset_id for r in resolutions if r.is_new}
+    role = SOURCES[summary.source]
+    after, _, stored = write_hosts(tx, summary.source, role, summary.run_id, resolutions, summary.started)
+    run.stored += stored
+    _count(summary, after, before, new_ids)
+
+
+def _write_people(run: _Run, people: list[PersonObservation], tx: Transaction) -> None:
+    summary = run.summary
+    emails = sorted(p.email for p in people)
+    before = {row["email"]: row["digest"] for row in tx.run(
+        "UNWIND $emails AS email MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) "
+        "RETURN email, s.digest AS digest", emails=emails, source=summary.source)}
+    known = {row["email"] for row in tx.run("UNWIND $emails AS email MATCH (p:Person {email: email}) RETURN email",
+                                            emails=emails)}
+    after = write_people(tx, summary.source, summary.run_id, people, summary.started)
+    _count(summary, after, before, set(after) - known)
+
+
+def _write_credentials(run: _Run, credentials: list[CredentialObservation], tx: Transaction) -> None:
+    fingerprints = {c.fingerprint for c in credentials}
+    stored = [row for row in run.stored if row["fingerprint"] in fingerprints]
+    _write_counted(run, "Credential.fingerprint", fingerprints,
+                   lambda tx: links.write_credentials(tx, run.summary.source, credentials, stored,
+                                                      run.summary.started), tx)
+
+
+def _write_counted(run: _Run, label_key: str, keys: set[str], write, tx: Transaction) -> None:
+    """Write one kind of keyed node and count it as created, updated or unchanged."""
+    old = links.existing_digests(tx, label_key, sorted(keys))
+    new, unmatched = write(tx)
+    _count(run.summary, new, old, keys - set(old))
+    run.summary.unmatched += unmatched
+
+
+def _mark_stale(run: _Run, scopes: list[str], tx: Transaction) -> None:
+    summary = run.summary
+    summary.retired = links.mark_stale(tx, summary.source, summary.run_id, scopes, summary.started)
+
+
+def _count(summary: IngestSummary, after: dict, before: dict, new_ids: set) -> None:
+    for key, digest in after.items():
+        if key in new_ids:
+            summary.created += 1
+        elif digest is not None and before.get(key) == digest:
+            summary.unchanged += 1
+        else:
+            summary.updated += 1
+
+
+_COUNTS = ("created", "updated", "unchanged", "unmatched", "conflicts", "retired")
+
+
+def _write_at_once(store: Store, summary: IngestSummary, steps: list[Step], stale: Step | None,
+                   dry_run: bool) -> None:
+    """A run that fits in one batch: one transaction with its run record, all or nothing."""
+    reap_abandoned_runs(store)
+    try:
+        with store.transaction() as tx:
+            for write in steps + ([stale] if stale else []):
+                write(tx)
+            summary.finished = datetime.now(timezone.utc)
+            summary.status = "dry-run" if dry_run else "succeeded"
+            if dry_run:
+                tx.rollback()
+                return
+            summary.batches = 1
+            tx.run(RECORD_RUN, run=_run_params(summary)).consume()
+    except Exception as exc:
+        for name in _COUNTS:
+            setattr(summary, name, 0)
+        summary.batches = 0
+        _fail(store, summary, exc, recorded_running=False)
+
+
+def _write_in_batches(store: Store, summary: IngestSummary, steps: list[Step], stale: Step | None,
+                      progress: Progress) -> None:
+    """A larger run: recorded as running, one transaction per batch, stale marking only at the end."""
+    reap_abandoned_runs(store)
+    store.execute(RECORD_RUN, run=_run_params(summary))     # a dead database fails here: nothing written
+    for write in steps:
+        saved = {name: getattr(summary, name) for name in _COUNTS}
+        try:
+            with store.transaction() as tx:
+                write(tx)
+                tx.run(HEARTBEAT, id=summary.run_id, now=datetime.now(timezone.utc), done=summary.batches + 1,
+                       created=summary.created, updated=summary.updated, unchanged=summary.unchanged).consume()
+        except Exception as exc:
+            for name, value in saved.items():      # the failed batch counted what it did not commit
+                setattr(summary, name, value)
+            _fail(store, summary, exc, recorded_running=True)
+        summary.batches += 1
+        progress("write", summary.batches, summary.batches_total)
+    try:
+        with store.transaction() as tx:     # the sweep and the verdict land together
+            if stale:
+                stale(tx)
+            summary.finished = datetime.now(timezone.utc)
+            summary.status = "succeeded"
+            summary.batches = summary.batches_total
+            tx.run(RECORD_RUN, run=_run_params(summary)).consume()
+    except Exception as exc:
+        summary.retired = 0
+        summary.batches = summary.batches_total - 1
+        _fail(store, summary, exc, recorded_running=True)
+
+
+def _fail(store: Store, summary: IngestSummary, exc: Exception, recorded_running: bool) -> None:
+    """Record the run as failed (when the database still answers) and raise RunFailed."""
+    summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
+    summary.finished = datetime.now(timezone.utc)
+    try:
+        store.execute(RECORD_RUN, run=_run_params(summary))
+        recorded = True
+    except Exception:  # noqa: BLE001 - the database is gone; the next run records this one as failed
+        if not recorded_running and summary.batches == 0:
+            raise exc from None        # nothing was written and nothing recorded: the plain cause says it
+        recorded = False
+    raise RunFailed(summary.source, summary.run_id, summary.batches, summary.batches_total, exc,
+                    recorded=recorded) from exc
+
+
+def reap_abandoned_runs(store: Store, now: datetime | None = None) -> list[str]:
+    """Record as failed every run left 'running' by a process that is gone: one of this machine whose
+    pid is dead (or is this process, which is no longer writing it), or any whose last batch is older
+    than ABANDONED_AFTER. Returns their ids."""
+    now = now or datetime.now(timezone.utc)
+    here = socket.gethostname()
+    dead = []
+    for row in store.read(RUNNING):
+        if row["id"] in _ACTIVE_RUNS:
+            continue
+        beat = row["heartbeat"].to_native() if hasattr(row["heartbeat"], "to_native") else row["heartbeat"]
+        if row["host"] == here and row["pid"] is not None and not _alive(row["pid"]):
+            dead.append(row["id"])
+        elif row["host"] == here and row["pid"] == os.getpid():
+            dead.append(row["id"])
+        elif beat is None or now - beat > ABANDONED_AFTER:
+            dead.append(row["id"])
+    if dead:
+        store.execute(ABANDON, ids=sorted(dead), now=now)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _evaluate_findings(store: Store, summary: IngestSummary) -> None:
@@ -163,62 +431,12 @@ def _evaluate_findings(store: Store, summary: IngestSummary) -> None:
         summary.findings_error = f"{type(exc).__name__}: {exc}"
 
 
-def _write_people(tx, summary: IngestSummary, people: list[PersonObservation]) -> None:
-    emails = sorted(p.email for p in people)
-    before = {row["email"]: row["digest"] for row in tx.run(
-        "UNWIND $emails AS email MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) "
-        "RETURN email, s.digest AS digest", emails=emails, source=summary.source)}
-    known = {row["email"] for row in tx.run("UNWIND $emails AS email MATCH (p:Person {email: email}) RETURN email",
-                                            emails=emails)}
-    after = write_people(tx, summary.source, summary.run_id, people, summary.started)
-    _count(summary, after, before, set(after) - known)
-
-
-def _write_counted(tx, summary: IngestSummary, label_key: str, keys: set[str], write) -> None:
-    """Write one kind of keyed node and count it as created, updated or unchanged."""
-    old = links.existing_digests(tx, label_key, sorted(keys))
-    new, unmatched = write()
-    _count(summary, new, old, keys - set(old))
-    summary.unmatched += unmatched
-
-
-def _count(summary: IngestSummary, after: dict, before: dict, new_ids: set) -> None:
-    for key, digest in after.items():
-        if key in new_ids:
-            summary.created += 1
-        elif digest is not None and before.get(key) == digest:
-            summary.unchanged += 1
-        else:
-            summary.updated += 1
-
-
-def _run(store: Store, summary: IngestSummary, dry_run: bool, progress: Progress, write) -> IngestSummary:
-    try:
-        with store.transaction() as tx:
-            write(tx)
-            summary.finished = datetime.now(timezone.utc)
-            summary.status = "dry-run" if dry_run else "succeeded"
-            if dry_run:
-                tx.rollback()
-                return summary
-            tx.run(RECORD_RUN, run=_run_params(summary)).consume()
-    except IngestError:
-        raise
-    except Exception as exc:
-        summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
-        summary.finished = datetime.now(timezone.utc)
-        summary.created = summary.updated = summary.unchanged = 0
-        store.execute(RECORD_RUN, run=_run_params(summary))
-        raise
-    progress("write", 1, 1)
-    return summary
-
-
 def _run_params(summary: IngestSummary) -> dict:
     data = summary.as_dict()
-    for key in ("conflict_details", "findings", "findings_error"):
+    for key in ("conflict_details", "findings", "findings_error", "dry_run"):
         data.pop(key)
     data["started"], data["finished"] = summary.started, summary.finished
+    data.update(pid=os.getpid(), host=socket.gethostname(), heartbeat=datetime.now(timezone.utc))
     return data
 
 

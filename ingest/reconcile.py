@@ -35,7 +35,7 @@ from graph.identity_rules import identifies, links_alone
 from graph.models import HostObservation, Identifier
 from graph.schema import (SINGLE_VALUED_KINDS, STRONG_KINDS, STRONG_PRECEDENCE, TIME_BOUND_KINDS, WEAK_PRECEDENCE,
                           IdentifierKind)
-from graph.store import Store
+from neo4j import Transaction
 
 # The assets any of a run's identifiers point at, each with all its identifier keys: one round trip.
 # The index hint pins the plan: planned against a near-empty graph (stale statistics), an UNWIND
@@ -112,24 +112,25 @@ _STANDALONE = uuid.UUID("8f0c6f8e-3a57-4d0e-9d2b-6c1f4f1d7a21")
 
 
 class Resolver:
-    """Resolves a run's observations against the graph in one query, then in memory."""
+    """Resolves a run's observations, batch by batch, against the graph (one query per batch, read in
+    the batch's own write transaction so a concurrent run's assets are seen), then in memory. The
+    in-memory index spans the run, so duplicates in different batches of one run merge too."""
 
-    def __init__(self, store: Store, source: str):
-        self.store = store
+    def __init__(self, source: str):
         self.source = source
         self.index = _Index()
 
-    def _load(self, observations: list[HostObservation]) -> None:
+    def _load(self, tx: Transaction, observations: list[HostObservation]) -> None:
         keys = sorted({i.key for o in observations for i in o.identifiers})
-        for row in self.store.read(LOOKUP, keys=keys):
+        for row in tx.run(LOOKUP, keys=keys):
             for key in row["keys"]:
                 kind, _, value = key.partition(":")
                 if identifies(kind, value):
                     self.index.add(row["id"], kind, value)
 
-    def resolve(self, observations: list[HostObservation]) -> list[Resolution]:
+    def resolve(self, tx: Transaction, observations: list[HostObservation]) -> list[Resolution]:
         observations = [trusted(obs) for obs in observations]
-        self._load(observations)
+        self._load(tx, observations)
         return [self._resolve_one(obs) for obs in observations]
 
     def _contradicts(self, obs: HostObservation, asset: str) -> str | None:

@@ -19,6 +19,8 @@ from ingest.reconcile import Resolution
 # Discovery may name an asset or guess its type, but never overrides the inventory of record.
 FILL_ONLY_FROM_DISCOVERY = frozenset({"name", "host_type"})
 
+UPSERT_SOURCE = "MERGE (s:Source {name: $source}) SET s.role = $role"
+
 UPSERT_ASSETS = """
 UNWIND $rows AS row
 MERGE (a:Asset {id: row.id})
@@ -179,6 +181,7 @@ CALL (net) {
 }
 CALL (net) {
   MATCH (net)<-[:IN]-(:IPAddress)<-[:HAS_IP {current: true}]-(h:Asset)-[:LISTENS_ON]->(p:Port)
+  WITH h, p ORDER BY p.number, p.protocol  // a stable list: the same facts give the same property
   WITH h, collect(DISTINCT p.protocol + '/' + toString(p.number)) AS ports
   MERGE (net)-[r:CAN_REACH]->(h)
   SET r.ports = ports, r.basis = 'same subnet'
@@ -195,6 +198,7 @@ CALL (inet, a) {
   MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress {public: true})
   WITH DISTINCT a
   MATCH (a)-[:LISTENS_ON]->(p:Port)
+  WITH a, p ORDER BY p.number, p.protocol
   WITH a, collect(DISTINCT p.protocol + '/' + toString(p.number)) AS ports
   MERGE (inet)-[r:CAN_REACH]->(a)
   SET r.ports = ports, r.basis = 'public address'
@@ -400,7 +404,7 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     for res in resolutions:
         rows.add(res.observation, res.asset_id)
     combined = {asset: digest(sorted(parts)) for asset, parts in rows.digests.items()}
-    tx.run("MERGE (s:Source {name: $source}) SET s.role = $role", source=source, role=role.value).consume()
+    tx.run(UPSERT_SOURCE, source=source, role=role.value).consume()
     for kind, asset_rows in sorted(rows.assets.items()):
         for row in asset_rows:
             row["digest"] = combined[row["id"]]
@@ -456,8 +460,7 @@ def write_people(tx: Transaction, source: str, run_id: str, people: list[PersonO
         rows.append({"email": person.email, "props": props, "active": active, "department": person.department,
                      "manager": person.manager_email, "at": now, "source": source, "run_id": run_id,
                      "digest": digests[person.email]})
-    tx.run("MERGE (s:Source {name: $source}) SET s.role = $role",
-           source=source, role=SourceRole.DIRECTORY.value).consume()
+    tx.run(UPSERT_SOURCE, source=source, role=SourceRole.DIRECTORY.value).consume()
     write_batches(tx, UPSERT_PEOPLE, rows)
     write_batches(tx, LINK_MANAGERS, rows)
     return digests

@@ -1,0 +1,107 @@
+"""A run larger than one batch writes batch by batch: bounded transactions, recorded as running, stale
+marking only after the last batch, and a failure part-way that leaves only true facts and converges
+when the same files are run again."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ingest import pipeline
+from ingest.errors import RunFailed
+from ingest.pipeline import batch_rows, ingest_files, read_batch, reap_abandoned_runs
+from tests.builders import nmap_xml
+from tests.graph_compare import picture
+
+
+def scan(path, count: int, start: int = 1763625600, skip: int | None = None):
+    hosts = [{"ip": f"10.9.0.{i + 1}", "mac": f"00:14:22:09:00:{i + 1:02x}", "name": f"batch-{i:02d}",
+              "ports": [("tcp", 22, "ssh"), ("tcp", 443, "https")]}
+             for i in range(count) if i != skip]
+    nmap_xml(path, hosts, start=start)
+    path.write_text(path.read_text().replace(f'-oX {path.name}"', f'-oX {path.name} 10.9.0.0/24"'))  # its scope
+    return path
+
+
+@pytest.fixture
+def small_batches(settings):
+    """Settings whose batches hold about three hosts (a host of this scan is 7 rows)."""
+    return dataclasses.replace(settings, ingest_batch_rows=21, evaluate_findings=False)
+
+
+def stage_of(store, name: str) -> list[dict]:
+    return store.read("MATCH (:Identifier {key: $key})-[:IDENTIFIES]->(a:Asset)-[s:SEEN_BY]->(:Source) "
+                      "RETURN s.current AS current", key=f"hostname:{name}")
+
+
+def test_a_run_of_exactly_one_batch_is_one_transaction_and_one_row_more_is_two(store, settings, tmp_path):
+    file = scan(tmp_path / "s.xml", 4)
+    rows = batch_rows(read_batch("nmap", [file], settings.max_file_bytes, lambda *a: None))
+    at_limit = ingest_files(store, "nmap", [file], dataclasses.replace(settings, ingest_batch_rows=rows))
+    assert (at_limit.status, at_limit.batches, at_limit.batches_total) == ("succeeded", 1, 1)
+    store.wipe()
+    over = ingest_files(store, "nmap", [file], dataclasses.replace(settings, ingest_batch_rows=rows - 1))
+    assert over.status == "succeeded" and over.batches_total > 1 and over.batches == over.batches_total
+
+
+def test_a_large_run_commits_batch_by_batch_and_marks_stale_only_at_the_end(store, small_batches, tmp_path):
+    ingest_files(store, "nmap", [scan(tmp_path / "a.xml", 12)], small_batches)
+    summary = ingest_files(store, "nmap", [scan(tmp_path / "b.xml", 12, start=1763712000, skip=11)], small_batches)
+    assert summary.batches_total >= 5 and summary.batches == summary.batches_total
+    assert (summary.status, summary.unchanged, summary.retired) == ("succeeded", 11, 1)
+    assert stage_of(store, "batch-11") == [{"current": False}]
+    runs = store.read("MATCH (r:IngestRun {id: $id}) RETURN r.status AS status, r.batches AS batches",
+                      id=summary.run_id)
+    assert runs == [{"status": "succeeded", "batches": summary.batches_total}]
+
+
+def test_a_failure_part_way_keeps_true_facts_marks_nothing_stale_and_a_rerun_converges(
+        store, small_batches, tmp_path, monkeypatch):
+    first, second = scan(tmp_path / "a.xml", 12), scan(tmp_path / "b.xml", 12, start=1763712000, skip=11)
+    ingest_files(store, "nmap", [first], small_batches)
+    write_hosts, calls = pipeline._write_hosts, []
+
+    def third_batch_fails(run, hosts, tx):
+        calls.append(len(hosts))
+        if len(calls) == 3:
+            tx.run("UNWIND [1, 0] AS x RETURN 1 / x AS boom").consume()
+        write_hosts(run, hosts, tx)
+
+    monkeypatch.setattr(pipeline, "_write_hosts", third_batch_fails)
+    with pytest.raises(RunFailed, match="2 of .* batches were written") as failed:
+        ingest_files(store, "nmap", [second], small_batches)
+    assert failed.value.recorded and not failed.value.out_of_memory
+    run = store.read("MATCH (r:IngestRun {id: $id}) RETURN r.status AS status, r.batches AS batches, "
+                     "r.retired AS retired", id=failed.value.run_id)
+    assert run == [{"status": "failed", "batches": 2, "retired": 0}]
+    assert stage_of(store, "batch-11") == [{"current": True}]       # a failed run never marks stale
+    seen = store.read("MATCH (a:Asset)-[s:SEEN_BY]->() WHERE s.last_seen = datetime({epochSeconds: 1763712000}) "
+                      "RETURN count(a) AS n")[0]["n"]
+    assert seen == sum(calls[:2])                                   # exactly the committed batches' hosts
+    monkeypatch.setattr(pipeline, "_write_hosts", write_hosts)
+    assert ingest_files(store, "nmap", [second], small_batches).status == "succeeded"
+    after_retry = picture(store)
+    store.wipe()
+    ingest_files(store, "nmap", [first], small_batches)
+    ingest_files(store, "nmap", [second], small_batches)
+    clean = picture(store)
+    assert clean == after_retry
+
+
+def test_a_run_left_running_by_a_dead_process_is_recorded_failed_by_the_next(store, settings):
+    store.execute("CREATE (:IngestRun {id: 'run-dead', source: 'nmap', status: 'running', pid: 2147483646, "
+                  "host: $host, heartbeat: datetime()})", host=pipeline.socket.gethostname())
+    store.execute("CREATE (:IngestRun {id: 'run-elsewhere', source: 'nmap', status: 'running', pid: 1, "
+                  "host: 'another-machine', heartbeat: datetime()})")
+    assert reap_abandoned_runs(store) == ["run-dead"]                # another machine's fresh run may be alive
+    later = pipeline.datetime.now(pipeline.timezone.utc) + pipeline.ABANDONED_AFTER + pipeline.timedelta(seconds=1)
+    assert reap_abandoned_runs(store, now=later) == ["run-elsewhere"]  # ... until it stops beating
+    rows = store.read("MATCH (r:IngestRun) RETURN r.id AS id, r.status AS status ORDER BY id")
+    assert rows == [{"id": "run-dead", "status": "failed"}, {"id": "run-elsewhere", "status": "failed"}]
+
+
+def test_a_run_whose_heartbeat_is_exactly_at_the_limit_is_still_running(store):
+    store.execute("CREATE (:IngestRun {id: 'run-slow', source: 'nmap', status: 'running', pid: 1, "
+                  "host: 'another-machine', heartbeat: datetime('2026-11-30T10:00:00Z')})")
+    beat = pipeline.datetime(2026, 11, 30, 10, 0, tzinfo=pipeline.timezone.utc)
+    assert reap_abandoned_runs(store, now=beat + pipeline.ABANDONED_AFTER) == []
