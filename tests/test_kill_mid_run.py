@@ -3,7 +3,6 @@ as failed, nothing was marked stale, and running the same files again gives exac
 clean run gives. This test runs its own Neo4j (the session's one is shared)."""
 from __future__ import annotations
 
-
 import pytest
 
 from graph.config import Settings
