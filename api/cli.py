@@ -352,10 +352,13 @@ def conflicts_resolve(conflict_id: Annotated[str, typer.Argument(help="The confl
 
 @app.command("queries")
 def queries_cmd() -> None:
-    """The catalogue of named queries."""
+    """The catalogue: every named read query, then every write statement of the ingest."""
+    from ingest.catalog import all_writes
     table = Table("name", "category", "description")
     for query in sorted(CATALOG.values(), key=lambda q: (q.category, q.name)):
         table.add_row(query.name, query.category, query.description)
+    for entry in sorted(all_writes().values(), key=lambda w: (w.module, w.name)):
+        table.add_row(entry.name, f"write ({entry.module})", entry.description)
     console.print(table)
 
 

@@ -14,20 +14,31 @@ from neo4j import Transaction
 
 from graph.store import write_batches
 from ingest.software_table import SoftwareTable, normalise, versionless_purl
+from ingest.catalog import write
 
-SOFTWARE = """
+SOFTWARE = write(
+    'read-all-software',
+    'Read: every software product, to stamp it with its product from the table.',
+    """
 MATCH (s:Software)
 RETURN s.key AS key, s.name AS name, s.vendor AS vendor,
        s.product_key AS product_key, s.product AS product, s.licensable AS licensable
-"""
-SET_SOFTWARE_PRODUCT = """
+""", scans='a pass over every product: the table may have changed')
+SET_SOFTWARE_PRODUCT = write(
+    'set-software-product',
+    "Each product's normalised product key, name and whether it is licensable.",
+    """
 UNWIND $rows AS row
 MATCH (s:Software {key: row.key})
 SET s.product_key = row.product_key, s.product = row.product, s.licensable = row.licensable
-"""
-LICENCES = "MATCH (l:License) RETURN l.id AS id, l.product AS product"
+""")
+LICENCES = write('read-all-licenses', "Read: every licence's product, to relink it.",
+    "MATCH (l:License) RETURN l.id AS id, l.product AS product", scans='a pass over every licence: the table may have changed')
 # A licence with nothing to cover yet covers a placeholder product, so it is never left dangling.
-RELINK_LICENCES = """
+RELINK_LICENCES = write(
+    'relink-licenses',
+    'A licence COVERS the products the table matches (by product key or purl), else a placeholder product.',
+    """
 UNWIND $rows AS row
 MATCH (l:License {id: row.id})
 SET l.product_key = row.product_key, l.product_name = row.product
@@ -47,7 +58,7 @@ MERGE (p:Software {key: '/' + toLower(row.licence_product)})
 ON CREATE SET p.name = row.licence_product, p.first_seen = row.at
 SET p.product_key = row.product_key, p.product = row.product
 MERGE (l)-[:COVERS]->(p)
-"""
+""")
 
 
 def _software_rows(tx: Transaction, table: SoftwareTable) -> list[dict]:

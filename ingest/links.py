@@ -14,18 +14,25 @@ from graph.models import ContractObservation, CredentialKind, CredentialObservat
 from graph.networks import includes_public_addresses
 from graph.schema import INTERNET, IdentifierKind
 from graph.store import write_batches
+from ingest.catalog import control_verbs, write
 from ingest.digest import digest
 
-UPSERT_CREDENTIALS = """
+UPSERT_CREDENTIALS = write(
+    'upsert-credentials',
+    'Credentials by fingerprint (never the secret itself).',
+    """
 UNWIND $rows AS row
 MERGE (c:Credential {fingerprint: row.fingerprint})
 ON CREATE SET c.first_seen = row.at
 SET c += row.props, c.last_seen = row.at, c.digest = row.digest, c.source = row.source
-"""
+""")
 # Each link statement returns how many rows found their target, so the rest are reported.
 # An e-mail names a person (created if the directory has not yet); a bare user name must match
 # exactly one person's e-mail local part, or the link is reported as unmatched.
-LINK_CREDENTIAL_PERSON = """
+LINK_CREDENTIAL_PERSON = write(
+    'link-credential-person',
+    'A credential ISSUED_TO a person by e-mail, or by a user name matching one e-mail exactly; returns how many linked.',
+    """
 UNWIND $rows AS row
 MATCH (c:Credential {fingerprint: row.fingerprint})
 CALL (row) {
@@ -43,8 +50,11 @@ WITH c, row, p WHERE p IS NOT NULL
 MERGE (c)-[r:ISSUED_TO]->(p)
 ON CREATE SET r.first_seen = row.at
 RETURN count(*) AS linked
-"""
-LINK_CREDENTIAL_ASSET = """
+""")
+LINK_CREDENTIAL_ASSET = write(
+    'link-credential-asset',
+    'A credential GRANTS_ACCESS_TO the asset an identifier names; returns how many linked.',
+    """
 UNWIND $rows AS row
 MATCH (c:Credential {fingerprint: row.fingerprint})
 MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
@@ -52,108 +62,144 @@ MERGE (c)-[r:%s]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = row.at
 RETURN count(DISTINCT row) AS linked
-"""
+""")
 # SAN names link to identifiers, not assets: the certificate follows a name to whichever asset
 # holds it now, and a host ingested later is found without rewriting the certificate.
-LINK_NAMES = """
+LINK_NAMES = write(
+    'link-certificate-names',
+    'A certificate NAMES the identifiers in its SAN.',
+    """
 UNWIND $rows AS row
 MATCH (c:Credential {fingerprint: row.fingerprint})
 MERGE (i:Identifier {key: row.kind + ':' + row.value})
 ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
 MERGE (c)-[:NAMES]->(i)
-"""
-LINK_STORED_ON = """
+""")
+LINK_STORED_ON = write(
+    'link-credential-stored-on',
+    'A credential found on an asset (STORED_ON).',
+    """
 UNWIND $rows AS row
 MATCH (c:Credential {fingerprint: row.fingerprint}), (a:Asset {id: row.asset})
 MERGE (c)-[r:STORED_ON]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = row.at, r.source = row.source
-"""
+""")
 
 # What a licence covers is linked afterwards by ingest.license_matching (the normalisation table).
-UPSERT_LICENSES = """
+UPSERT_LICENSES = write(
+    'upsert-licenses',
+    'Licences by id; their assignments are rebuilt from the export.',
+    """
 UNWIND $rows AS row
 MERGE (l:License {id: row.id})
 ON CREATE SET l.first_seen = row.at
-SET l += row.props, l.last_seen = row.at, l.digest = row.digest
+SET l += row.props, l.last_seen = row.at, l.digest = row.digest, l.name_key = toLower(row.props.name)
 WITH l
 CALL (l) {
   MATCH (l)-[old:COVERS|ASSIGNED_TO]->() DELETE old
 }
-"""
-ASSIGN_LICENSE_ASSET = """
+""")
+ASSIGN_LICENSE_ASSET = write(
+    'assign-license-asset',
+    'A licence seat ASSIGNED_TO the asset with an asset tag; returns how many linked.',
+    """
 UNWIND $rows AS row
 MATCH (l:License {id: row.id})
 MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
 MERGE (l)-[:ASSIGNED_TO]->(a)
 RETURN count(*) AS linked
-"""
-ASSIGN_LICENSE_PERSON = """
+""")
+ASSIGN_LICENSE_PERSON = write(
+    'assign-license-person',
+    'A licence seat ASSIGNED_TO a person by e-mail; returns how many linked.',
+    """
 UNWIND $rows AS row
 MATCH (l:License {id: row.id})
 MATCH (p:Person {email: row.email})
 MERGE (l)-[:ASSIGNED_TO]->(p)
 RETURN count(*) AS linked
-"""
+""")
 
-UPSERT_CONTRACTS = """
+UPSERT_CONTRACTS = write(
+    'upsert-contracts',
+    'Contracts by reference; what they cover is rebuilt from the export.',
+    """
 UNWIND $rows AS row
 MERGE (c:Contract {reference: row.reference})
 ON CREATE SET c.first_seen = row.at
 SET c += row.props, c.last_seen = row.at, c.digest = row.digest
 WITH c
 MATCH (c)-[old:COVERS]->() DELETE old
-"""
-CONTRACT_COVERS_ASSET = """
+""")
+CONTRACT_COVERS_ASSET = write(
+    'contract-covers-asset',
+    'A contract COVERS the asset with an asset tag; returns how many linked.',
+    """
 UNWIND $rows AS row
 MATCH (c:Contract {reference: row.reference})
 MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
 MERGE (c)-[:COVERS]->(a)
 RETURN count(*) AS linked
-"""
-CONTRACT_COVERS_LICENSE = """
+""")
+CONTRACT_COVERS_LICENSE = write(
+    'contract-covers-license',
+    'A contract COVERS licences by name (case-insensitive, through the indexed name_key); returns how many linked.',
+    """
 UNWIND $rows AS row
 MATCH (c:Contract {reference: row.reference})
-MATCH (l:License) WHERE toLower(l.name) = toLower(row.name)
+MATCH (l:License {name_key: toLower(row.name)})
 MERGE (c)-[:COVERS]->(l)
 RETURN count(DISTINCT row) AS linked
-"""
+""")
 
 # Firewall rules live on their SecurityGroup (a run states every rule of the groups it read), so
 # reach can be rebuilt whenever rules or membership change, in whichever order the files arrive.
-STORE_RULES = """
+STORE_RULES = write(
+    'store-firewall-rules',
+    "A security group's firewall rules, kept on the group so reach can be rebuilt.",
+    """
 UNWIND $rows AS row
 MERGE (g:SecurityGroup {id: row.group})
 SET g.rules = row.rules
-"""
-CLEAR_REACH_INTO = """
+""")
+CLEAR_REACH_INTO = write(
+    'clear-group-reach-into-assets',
+    'Security-group reach into given assets, before it is rebuilt.',
+    """
 UNWIND $rows AS id
 MATCH (:Asset {id: id})<-[r:CAN_REACH]-() WHERE r.basis STARTS WITH 'security group '
 DELETE r
-"""
-CLEAR_GROUP_REACH = """
+""")
+CLEAR_GROUP_REACH = write(
+    'clear-group-reach',
+    "A security group's reach into its members, before it is rebuilt.",
+    """
 UNWIND $rows AS gid
 MATCH (g:SecurityGroup {id: gid})<-[:IN]-(a:Asset)<-[r:CAN_REACH]-()
 WHERE r.basis = 'security group ' + gid
 DELETE r
-"""
-GROUPS_OF = """
+""")
+GROUPS_OF = write(
+    'read-groups-of-assets',
+    'Read: the security groups of given assets.',
+    """
 UNWIND $ids AS id
 MATCH (:Asset {id: id})-[:IN]->(g:SecurityGroup)
 RETURN DISTINCT g.id AS id
-"""
-RULES_OF = """
+""")
+RULES_OF = write(
+    'read-group-rules',
+    'Read: the stored rules of given security groups.',
+    """
 UNWIND $ids AS id
 MATCH (g:SecurityGroup {id: id}) WHERE g.rules IS NOT NULL
 RETURN g.id AS id, g.rules AS rules
-"""
-GROUP_REACH = """
-UNWIND $rows AS gid
-MATCH (g:SecurityGroup {id: gid})<-[:IN]-(a:Asset)<-[r:CAN_REACH]-()
-WHERE r.basis = 'security group ' + gid
-DELETE r
-"""
-GROUP_REACH = """
+""")
+GROUP_REACH = write(
+    'derive-group-reach',
+    "CAN_REACH from each rule's origin (Internet, subnet, group) into the group's members.",
+    """
 UNWIND $rows AS row
 MATCH (g:SecurityGroup {id: row.group})<-[:IN]-(a:Asset)
 CALL (row) {
@@ -165,8 +211,11 @@ CALL (row) {
 WITH a, row, origin WHERE origin IS NOT NULL
 MERGE (origin)-[r:CAN_REACH {basis: 'security group ' + row.group}]->(a)
 SET r.ports = row.ports
-"""
-ENSURE_ORIGINS = """
+""")
+ENSURE_ORIGINS = write(
+    'ensure-reach-origins',
+    'The subnets and groups firewall rules name, created if missing.',
+    """
 UNWIND $rows AS row
 CALL (row) {
   WITH row WHERE row.kind = 'cidr'
@@ -176,32 +225,45 @@ CALL (row) {
   WITH row WHERE row.kind = 'group'
   MERGE (:SecurityGroup {id: row.source_group})
 }
-"""
+""")
 
 # A firewall rule names a wide CIDR (a VPC, an office range); hosts sit in narrower subnets.
-RULE_CIDRS = """
+RULE_CIDRS = write(
+    'read-rule-cidrs',
+    'Read: the wide CIDRs firewall rules name.',
+    """
 MATCH (wide:Subnet)-[r:CAN_REACH]->() WHERE r.basis STARTS WITH 'security group '
 RETURN DISTINCT wide.cidr AS cidr
-"""
-ALL_SUBNETS = "MATCH (s:Subnet) RETURN s.cidr AS cidr"
-LINK_CONTAINED = """
+""", scans='every subnet with group reach: a pass over Subnet nodes')
+ALL_SUBNETS = write('read-all-subnets', "Read: every subnet, to find which lie inside a rule's CIDR.",
+    "MATCH (s:Subnet) RETURN s.cidr AS cidr", scans='every subnet: containment is computed in Python')
+LINK_CONTAINED = write(
+    'link-subnet-containment',
+    'A narrow subnet IN the wide one containing it.',
+    """
 UNWIND $rows AS row
 MATCH (narrow:Subnet {cidr: row.narrow}), (wide:Subnet {cidr: row.wide})
 MERGE (narrow)-[:IN]->(wide)
-"""
+""")
 
 # One pass over the source's sightings (a dense Source node), not one scan per scope.
-MARK_STALE = """
+MARK_STALE = write(
+    'mark-stale-sightings',
+    "After a complete run: the source's sightings in its scopes that this run did not renew become no longer current.",
+    """
 MATCH (:Source {name: $source})<-[s:SEEN_BY]-(a:Asset)
 WHERE s.scope IN $scopes AND s.run_id <> $run_id AND coalesce(s.current, true)
 SET s.current = false, s.stale_since = $now
 RETURN count(a) AS retired
-"""
-MARK_CONTROLS_STALE = """
-MATCH (:Control)-[r:PROTECTS|MONITORS|MANAGES]->(:Asset)
+""")
+MARK_CONTROLS_STALE = write(
+    'mark-stale-controls',
+    "After a complete run: the source's control check-ins in its scopes that this run did not renew.",
+    """
+MATCH (:Control)-[r:%s]->(:Asset)
 WHERE r.source = $source AND r.scope IN $scopes AND r.run_id <> $run_id AND coalesce(r.current, true)
 SET r.current = false, r.stale_since = $now
-"""
+""", scans='a pass over every control check-in (Control nodes are few tools)')
 
 
 def _run_count(tx: Transaction, cypher: str, rows: list[dict], **params: Any) -> int:
@@ -222,16 +284,22 @@ def existing_digests(tx: Transaction, label_key: str, keys: list[str]) -> dict[s
     return {row["k"]: row["d"] for row in tx.run(queries[label_key], keys=keys)}
 
 
-FIND_X509 = """
+FIND_X509 = write(
+    'read-certificates-by-identity',
+    'Read: certificates by issuer, subject and validity, to keep one node per certificate.',
+    """
 UNWIND $ids AS identity
 MATCH (c:Credential {x509_identity: identity})
 RETURN identity, c.fingerprint AS fingerprint
-"""
-REKEY_CREDENTIAL = """
+""")
+REKEY_CREDENTIAL = write(
+    'rekey-credential',
+    'A certificate known by a weaker fingerprint takes the SHA-256 one; the old stays as an alias.',
+    """
 UNWIND $rows AS row
 MATCH (c:Credential {fingerprint: row.old})
 SET c.fingerprint = row.new, c.aliases = [a IN coalesce(c.aliases, []) WHERE a <> row.new] + row.old
-"""
+""")
 
 
 def _preference(fingerprint: str) -> tuple:
@@ -396,6 +464,6 @@ def mark_stale(tx: Transaction, source: str, run_id: str, scopes: list[str], now
     if not scopes:
         return 0
     params = {"scopes": sorted(set(scopes)), "source": source, "run_id": run_id, "now": now}
-    tx.run(MARK_CONTROLS_STALE, params).consume()
+    tx.run(MARK_CONTROLS_STALE % control_verbs(), params).consume()
     record = tx.run(MARK_STALE, params).single()
     return record["retired"] if record else 0

@@ -36,6 +36,7 @@ from ingest.reconcile import Resolver
 from ingest.registry import BY_SOURCE
 from ingest.software_table import current_table
 from ingest.writer import UPSERT_SOURCE, existing_digests, write_hosts, write_people
+from ingest.catalog import write
 
 Progress = Callable[[str, int, int], None]
 Step = Callable[[Transaction], None]
@@ -45,7 +46,10 @@ MAX_PORTS_PER_HOST = 4096       # open ports a real host has are far fewer; a ta
 MAX_SOFTWARE_PER_HOST = 50_000  # a large monorepo SBOM has tens of thousands of components
 ABANDONED_AFTER = timedelta(minutes=30)  # a running run with no batch committed for this long is dead
 
-RECORD_RUN = """
+RECORD_RUN = write(
+    'record-run',
+    "The run's record: status (running, succeeded, failed), counts, batches, who runs it and its last heartbeat.",
+    """
 MERGE (r:IngestRun {id: $run.run_id})
 SET r.source = $run.source, r.started = $run.started, r.finished = $run.finished, r.status = $run.status,
     r.files = $run.files, r.records = $run.records, r.created = $run.created, r.updated = $run.updated,
@@ -53,26 +57,36 @@ SET r.source = $run.source, r.started = $run.started, r.finished = $run.finished
     r.unmatched = $run.unmatched, r.retired = $run.retired, r.dropped = $run.dropped,
     r.batches = $run.batches, r.batches_total = $run.batches_total, r.scopes = $run.scopes,
     r.pid = $run.pid, r.host = $run.host, r.heartbeat = $run.heartbeat
-"""
+""")
 # Each committed batch says so, in its own transaction: a run whose process died is told apart by it.
-HEARTBEAT = """
+HEARTBEAT = write(
+    'run-heartbeat',
+    'A committed batch says so, in the same transaction: batches done and counts so far.',
+    """
 MATCH (r:IngestRun {id: $id})
 SET r.heartbeat = $now, r.batches = $done, r.created = $created, r.updated = $updated, r.unchanged = $unchanged
-"""
-RUNNING = """
+""")
+RUNNING = write(
+    'read-running-runs',
+    'Read: runs still marked running, to find those whose process died.',
+    """
 MATCH (r:IngestRun {status: 'running'})
 RETURN r.id AS id, r.pid AS pid, r.host AS host, r.heartbeat AS heartbeat
-"""
-ABANDON = """
+""")
+ABANDON = write(
+    'abandon-dead-runs',
+    'Runs left running by a dead process are recorded as failed.',
+    """
 UNWIND $ids AS id
 MATCH (r:IngestRun {id: id}) WHERE r.status = 'running'
 SET r.status = 'failed', r.finished = $now,
     r.error = 'the run stopped before it finished (its process or the database died); what it wrote is true, '
               + 'nothing was marked stale; run it again'
-"""
+""")
 # Setting and removing a property takes the node's write lock until the transaction ends (the way
 # the Neo4j manual takes explicit locks): batches that resolve identity run one at a time.
-IDENTITY_LOCK = "MERGE (l:WriteLock {name: 'identity'}) SET l._lock = true REMOVE l._lock"
+IDENTITY_LOCK = write('identity-lock', 'Takes the identity lock: concurrent runs resolve identity one batch at a time.',
+    "MERGE (l:WriteLock {name: 'identity'}) SET l._lock = true REMOVE l._lock")
 
 _ACTIVE_RUNS: set[str] = set()   # runs this process is writing now
 
@@ -325,8 +339,8 @@ def _write_at_once(store: Store, summary: IngestSummary, steps: list[Step], stal
     reap_abandoned_runs(store)
     try:
         with store.transaction() as tx:
-            for write in steps + ([stale] if stale else []):
-                write(tx)
+            for step in steps + ([stale] if stale else []):
+                step(tx)
             summary.finished = datetime.now(timezone.utc)
             summary.status = "dry-run" if dry_run else "succeeded"
             if dry_run:
@@ -346,11 +360,11 @@ def _write_in_batches(store: Store, summary: IngestSummary, steps: list[Step], s
     """A larger run: recorded as running, one transaction per batch, stale marking only at the end."""
     reap_abandoned_runs(store)
     store.execute(RECORD_RUN, run=_run_params(summary))     # a dead database fails here: nothing written
-    for write in steps:
+    for step in steps:
         saved = {name: getattr(summary, name) for name in _COUNTS}
         try:
             with store.transaction() as tx:
-                write(tx)
+                step(tx)
                 tx.run(HEARTBEAT, id=summary.run_id, now=datetime.now(timezone.utc), done=summary.batches + 1,
                        created=summary.created, updated=summary.updated, unchanged=summary.unchanged).consume()
         except Exception as exc:

@@ -36,17 +36,21 @@ from graph.models import HostObservation, Identifier
 from graph.schema import (SINGLE_VALUED_KINDS, STRONG_KINDS, STRONG_PRECEDENCE, TIME_BOUND_KINDS, WEAK_PRECEDENCE,
                           IdentifierKind)
 from neo4j import Transaction
+from ingest.catalog import write
 
 # The assets any of a run's identifiers point at, each with all its identifier keys: one round trip.
 # The index hint pins the plan: planned against a near-empty graph (stale statistics), an UNWIND
 # join once took two minutes for 30,000 keys instead of one second.
-LOOKUP = """
+LOOKUP = write(
+    'read-identifier-holders',
+    "Read: the assets any of a batch's identifiers point at, each with all its identifier keys.",
+    """
 MATCH (seen:Identifier) USING INDEX seen:Identifier(key)
 WHERE seen.key IN $keys
 MATCH (seen)-[:IDENTIFIES]->(a:Asset)
 WITH DISTINCT a
 RETURN a.id AS id, [(i:Identifier)-[:IDENTIFIES]->(a) | i.key] AS keys
-"""
+""")
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,18 @@ from graph.store import write_batches
 from ingest import links
 from ingest.digest import digest
 from ingest.reconcile import Resolution
+from ingest.catalog import write
 
 # Discovery may name an asset or guess its type, but never overrides the inventory of record.
 FILL_ONLY_FROM_DISCOVERY = frozenset({"name", "host_type"})
 
-UPSERT_SOURCE = "MERGE (s:Source {name: $source}) SET s.role = $role"
+UPSERT_SOURCE = write('upsert-source', 'The source a run reads, with its role (inventory, cloud, discovery, directory).',
+    "MERGE (s:Source {name: $source}) SET s.role = $role")
 
-UPSERT_ASSETS = """
+UPSERT_ASSETS = write(
+    'upsert-assets',
+    "Assets of one kind by id, with the source's sighting (SEEN_BY: scope, digest, claims, first/last seen).",
+    """
 UNWIND $rows AS row
 MERGE (a:Asset {id: row.id})
 ON CREATE SET a:{kind}, a.first_seen = row.at, a.kind = '{kind}'
@@ -37,7 +42,7 @@ SET seen.last_seen = CASE WHEN seen.last_seen > row.at THEN seen.last_seen ELSE 
     seen.run_id = row.run_id, seen.digest = row.digest,
     seen.current = true, seen.stale_since = null
 SET seen += row.claims
-"""
+""")
 
 # Per disputed field the asset shows the best claim: the source's rank in CLAIM_PRECEDENCE, then
 # the newest. Built per field from the vocabulary (never from input), for the fields a run claimed.
@@ -62,7 +67,10 @@ def claim_statement(fields: list[str]) -> str:
 
 # Strong identifiers never move (resolution refused anything that would); a time-bound one
 # (IP, host name) moves to the asset that held it last, and an older sighting never takes it back.
-LINK_IDENTIFIERS = """
+LINK_IDENTIFIERS = write(
+    'link-time-bound-identifiers',
+    'Host names, FQDNs and IPs: each moves to the asset that held it last; an older sighting never takes it back.',
+    """
 UNWIND $rows AS row
 MERGE (i:Identifier {key: row.key})
 ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
@@ -75,10 +83,13 @@ FOREACH (o IN olds | DELETE o)
 MERGE (i)-[r:IDENTIFIES]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = CASE WHEN r.last_seen > row.at THEN r.last_seen ELSE row.at END
-"""
+""")
 
 # Strong identifiers only ever point at the asset resolution chose: no holder to displace.
-LINK_STRONG_IDENTIFIERS = """
+LINK_STRONG_IDENTIFIERS = write(
+    'link-strong-identifiers',
+    'Serials, asset tags, cloud ids, agent ids and MACs to the asset resolution chose.',
+    """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset})
 MERGE (i:Identifier {key: row.key})
@@ -86,9 +97,12 @@ ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
 MERGE (i)-[r:IDENTIFIES]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = CASE WHEN r.last_seen > row.at THEN r.last_seen ELSE row.at END
-"""
+""")
 
-LINK_IPS = """
+LINK_IPS = write(
+    'link-ip-addresses',
+    'IP addresses with their subnet; an address held by another asset is marked no longer current there.',
+    """
 UNWIND $rows AS row
 MERGE (ip:IPAddress {address: row.address})
 ON CREATE SET ip.first_seen = row.at, ip.version = row.version, ip.public = row.public
@@ -105,10 +119,13 @@ MERGE (a)-[h:HAS_IP]->(ip)
 ON CREATE SET h.first_seen = row.at
 SET h.current = true, h.until = null,
     h.last_seen = CASE WHEN h.last_seen > row.at THEN h.last_seen ELSE row.at END
-"""
+""")
 
 # A scan reports every open port of a host it reached: the newest scan's list replaces the last.
-REPLACE_PORTS = """
+REPLACE_PORTS = write(
+    'replace-ports',
+    "A host's open ports become the newest scan's list (an older scan changes nothing).",
+    """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset})
 WHERE a.ports_observed_at IS NULL OR a.ports_observed_at <= row.at
@@ -126,10 +143,13 @@ CALL (a, row) {
       p.product = port.product, p.version = port.version, p.last_seen = row.at
   MERGE (a)-[:LISTENS_ON]->(p)
 }
-"""
+""")
 
 # The inventory of record says who owns an asset now: its OWNS edge replaces the last one.
-SET_OWNERS = """
+SET_OWNERS = write(
+    'set-owners',
+    "The owner a source states replaces that source's previous owner of the asset; department as team.",
+    """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset})
 CALL (a, row) {
@@ -146,12 +166,15 @@ SET o.last_seen = row.at, o.source = row.source
 WITH p, row WHERE row.department IS NOT NULL AND NOT EXISTS { (p)-[:MEMBER_OF]->(:Team) }
 MERGE (t:Team {name: row.department})
 MERGE (p)-[:MEMBER_OF]->(t)
-"""
+""")
 
 # A conflict names the asset its record landed on and the other assets holding its identifiers.
 # A re-run finds the same conflict (its id comes from the record's identifiers) and never reopens
 # one an administrator resolved.
-RECORD_CONFLICTS = """
+RECORD_CONFLICTS = write(
+    'record-conflicts',
+    'Conflicts with the asset a record landed on and the other assets holding its identifiers.',
+    """
 UNWIND $rows AS row
 MERGE (c:Conflict {id: row.id})
 ON CREATE SET c.first_seen = row.at, c.status = 'open'
@@ -164,11 +187,14 @@ CALL (c, row) {
   MERGE (c)-[r:INVOLVES]->(a)
   SET r.role = involved.role
 }
-"""
+""")
 
 # Same-subnet reachability is one edge per listening host from its subnet, not n² host pairs;
 # a host with a public address and open ports is reachable from the Internet node.
-DERIVE_REACH = """
+DERIVE_REACH = write(
+    'derive-subnet-reach',
+    'Same-subnet reach: one CAN_REACH from each touched subnet to each listening host in it.',
+    """
 UNWIND $rows AS id
 MATCH (a:Asset {id: id})
 OPTIONAL MATCH (a)-[:HAS_IP]->(:IPAddress)-[:IN]->(mine:Subnet)
@@ -186,8 +212,11 @@ CALL (net) {
   MERGE (net)-[r:CAN_REACH]->(h)
   SET r.ports = ports, r.basis = 'same subnet'
 }
-"""
-DERIVE_INTERNET_REACH = """
+""")
+DERIVE_INTERNET_REACH = write(
+    'derive-internet-reach',
+    'Internet reach into touched assets with a public address and open ports.',
+    """
 MATCH (inet:Internet {name: $internet})
 UNWIND $assets AS id
 MATCH (a:Asset {id: id})
@@ -203,15 +232,21 @@ CALL (inet, a) {
   MERGE (inet)-[r:CAN_REACH]->(a)
   SET r.ports = ports, r.basis = 'public address'
 }
-"""
+""")
 
-EXISTING_DIGESTS = """
+EXISTING_DIGESTS = write(
+    'read-sighting-digests',
+    "Read: this source's digest per asset and scope, to count created, updated and unchanged.",
+    """
 UNWIND $rows AS row
 MATCH (:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
 RETURN row.id AS id, s.digest AS digest
-"""
+""")
 
-UPSERT_PEOPLE = """
+UPSERT_PEOPLE = write(
+    'upsert-people',
+    "People by e-mail with the directory's sighting and their team.",
+    """
 UNWIND $rows AS row
 MERGE (p:Person {email: row.email})
 ON CREATE SET p.first_seen = row.at
@@ -231,8 +266,11 @@ CALL (p, row) {
   MERGE (t:Team {name: row.department})
   MERGE (p)-[:MEMBER_OF]->(t)
 }
-"""
-LINK_MANAGERS = """
+""")
+LINK_MANAGERS = write(
+    'link-managers',
+    "Each person's manager (REPORTS_TO), replacing the last one.",
+    """
 UNWIND $rows AS row
 MATCH (p:Person {email: row.email})
 CALL (p, row) {
@@ -243,7 +281,7 @@ WITH p, row WHERE row.manager IS NOT NULL
 MERGE (m:Person {email: row.manager})
 ON CREATE SET m.first_seen = row.at
 MERGE (p)-[:REPORTS_TO]->(m)
-"""
+""")
 
 
 
@@ -265,13 +303,19 @@ def existing_digests(tx: Transaction, source: str, sightings: dict[str, str]) ->
 
 
 # A full inventory first prunes what the source no longer reports, then adds; a change only adds.
-SOFTWARE_PRUNE = """
+SOFTWARE_PRUNE = write(
+    'prune-installed-software',
+    'A full inventory removes the packages the source no longer reports on the asset.',
+    """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset})-[i:INSTALLED {source: row.source}]->(s:Software)
 WHERE row.reported[s.key] IS NULL  // a map: one lookup per installed package, not a list scan
 DELETE i
-"""
-SOFTWARE_ADD = """
+""")
+SOFTWARE_ADD = write(
+    'add-installed-software',
+    'Software products by key and INSTALLED {version} from the asset.',
+    """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset})
 UNWIND row.software AS sw
@@ -282,17 +326,23 @@ SET s.vendor = coalesce(s.vendor, sw.vendor), s.purl = coalesce(s.purl, sw.purl)
 MERGE (a)-[i:INSTALLED {source: row.source}]->(s)
 ON CREATE SET i.first_seen = row.at
 SET i.version = sw.version, i.licenses = sw.licenses, i.last_seen = row.at
-"""
-SOFTWARE_REMOVE = """
+""")
+SOFTWARE_REMOVE = write(
+    'remove-installed-software',
+    'Packages an event log says were removed.',
+    """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset})
 UNWIND row.software AS sw
 MATCH (a)-[i:INSTALLED {source: row.source}]->(:Software {key: sw.key})
 DELETE i
-"""
+""")
 
 # Kept per verb: relationship types come from the vocabulary, never from input.
-LINK_CONTROL = """
+LINK_CONTROL = write(
+    'link-control',
+    'A control tool covering an asset, per verb (PROTECTS, MONITORS, MANAGES), with its check-in.',
+    """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset})
 MERGE (c:Control {name: row.tool})
@@ -302,8 +352,11 @@ MERGE (c)-[r:%s]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = CASE WHEN r.last_seen > row.last_seen THEN r.last_seen ELSE row.last_seen END, r.source = row.source,
     r.scope = row.scope, r.run_id = row.run_id, r.current = true, r.stale_since = null
-"""
-LINK_GROUPS = """
+""")
+LINK_GROUPS = write(
+    'link-security-groups',
+    "An instance's security groups replace its previous ones.",
+    """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset})
 CALL (a, row) {
@@ -315,7 +368,7 @@ CALL (a, row) {
   ON CREATE SET g.first_seen = row.at
   MERGE (a)-[:IN]->(g)
 }
-"""
+""")
 
 
 def _plain(value: Any) -> Any:
@@ -435,6 +488,11 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     if rows.groups:  # membership changed: rebuild firewall reach into these assets
         links.derive_group_reach(tx, [], sorted({r["asset"] for r in rows.groups}))
     return combined, rows.credentials, rows.stored
+
+
+write("resolve-claims", "Each disputed field (OS, model, location, ...) shows the best source's claim "
+      "(shown here with every field; a run claims only the fields its source states).",
+      claim_statement(sorted(CLAIM_PRECEDENCE)))
 
 
 def resolve_claims(tx: Transaction, asset_ids: list[str], fields: set[str]) -> None:

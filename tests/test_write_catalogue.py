@@ -1,0 +1,68 @@
+"""The write side as a catalogue: every write statement is named and documented, uses only the
+vocabulary of graph/schema.py, and finds its nodes by index even when planned against an empty
+graph (the statistics a freshly reset database plans with)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app as itam
+from graph.schema import ASSET_KINDS, NODES, RELS
+from ingest.catalog import all_writes
+
+WRITES = all_writes()
+SCANS = {"NodeByLabelScan", "AllNodesScan", "DirectedRelationshipTypeScan", "UndirectedRelationshipTypeScan"}
+
+
+def operators(plan: dict) -> set[str]:
+    found = {plan["operatorType"].split("@")[0]}
+    for child in plan.get("children", []):
+        found |= operators(child)
+    return found
+
+
+def params_of(cypher: str) -> dict:
+    """A value for every parameter: the plan is what is checked, not the result."""
+    return {name: None for name in re.findall(r"\$(\w+)", cypher)}
+
+
+def test_every_write_is_named_and_documented():
+    assert len(WRITES) >= 45
+    for entry in WRITES.values():
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", entry.name), entry.name
+        assert entry.description.endswith(".") and len(entry.description) > 20, entry.name
+        assert entry.module.startswith("ingest."), entry.name
+
+
+def test_writes_use_only_labels_and_relationship_types_of_the_schema():
+    for entry in WRITES.values():
+        for statement in entry.statements():
+            rel_types = {t for group in re.findall(r"\[\w*:([A-Z_|]+)", statement) for t in group.split("|")}
+            labels = set(re.findall(r"[(:]\w*:([A-Z][A-Za-z]+)", statement)) | set(
+                re.findall(r"\w:([A-Z][A-Za-z]+)\b", statement))
+            assert rel_types <= set(RELS), (entry.name, rel_types - set(RELS))
+            assert labels - set(RELS) <= set(NODES) | set(ASSET_KINDS), (entry.name, labels)
+
+
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_each_write_seeks_by_index_when_planned_on_an_empty_graph(store, name):
+    store.wipe()
+    entry = WRITES[name]
+    for statement in entry.statements():
+        with store.driver.session(database=store.database) as session:
+            plan = session.run("EXPLAIN " + statement, params_of(statement)).consume().plan
+        scans = operators(plan) & SCANS
+        if entry.scans:
+            assert scans, f"{name} says it scans ({entry.scans}) but its plan does not"
+        else:
+            assert not scans, f"{name} plans {sorted(scans)} on an empty graph"
+
+
+def test_itam_queries_lists_reads_and_writes():
+    result = CliRunner().invoke(itam, ["queries"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert any("inventory_host_count" in line for line in lines)
+    assert any("upsert-assets" in line and "write (ingest.writer)" in line for line in lines)
