@@ -66,3 +66,18 @@ def test_itam_queries_lists_reads_and_writes():
     lines = result.output.splitlines()
     assert any("inventory_host_count" in line for line in lines)
     assert any("upsert-assets" in line and "write (ingest.writer)" in line for line in lines)
+
+
+HOT_READS = ("responder",)   # the incident responder's queries: answered in milliseconds at any size
+
+
+def test_the_responders_reads_seek_by_index_when_planned_on_an_empty_graph(store):
+    from queries.catalog import CATALOG
+    import queries.host  # noqa: F401 - registers the responder's queries
+    store.wipe()
+    hot = [q for q in CATALOG.values() if q.category in HOT_READS]
+    assert len(hot) >= 3
+    for query in hot:
+        with store.driver.session(database=store.database) as session:
+            plan = session.run("EXPLAIN " + query.cypher, params_of(query.cypher)).consume().plan
+        assert not operators(plan) & SCANS, f"{query.name} plans {sorted(operators(plan) & SCANS)}"
