@@ -54,4 +54,4 @@ clean: stop
 	rm -rf $(VENV) .itam demo-data graph/neo4j_launcher/target
 
 lint: deps
-	$(VENV)/bin/ruff check --select F,E9 graph ingest queries api tests bench
+	$(VENV)/bin/ruff check --select F,E9 graph ingest queries api tests bench demo

@@ -514,7 +514,7 @@ def demo_generate(out: Annotated[Path, typer.Argument(help="Folder for the files
                   hosts: Annotated[int, typer.Option(help="How many hosts")] = 300,
                   seed: Annotated[int, typer.Option()] = 7) -> None:
     """Write the demo organisation as real-format files (Snipe-IT CSV, HR CSV, nmap XML)."""
-    from ingest.demo_org import generate_org
+    from demo import generate_org
     manifest = generate_org(out, hosts=hosts, seed=seed)
     console.print(f"wrote {len(manifest.files)} files to {out}")
 
@@ -524,7 +524,7 @@ def demo_load(out: Annotated[Path, typer.Option("--dir", help="Folder for the ge
               hosts: Annotated[int, typer.Option(help="How many hosts")] = 300,
               seed: Annotated[int, typer.Option()] = 7) -> None:
     """Generate the demo organisation and ingest it through the real connectors."""
-    from ingest.demo_org import generate_org
+    from demo import generate_org
     manifest = generate_org(out, hosts=hosts, seed=seed)
     settings = _settings()
     runs = list(manifest.files_by_source.items())

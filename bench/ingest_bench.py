@@ -33,7 +33,7 @@ from bench.common import (BenchDatabase, add_database_options, host_counts, load
                           private_database, refresh_statistics, verdict)
 from graph.config import Settings
 from graph.store import BATCH_SIZE, Store
-from ingest.demo_org import generate_org
+from demo import generate_org
 from ingest.nmap import parse_nmap
 from ingest.pipeline import ingest_files
 
