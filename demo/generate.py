@@ -29,7 +29,7 @@ from demo.sbom import write_sboms
 from demo.scim import write_scim
 from demo.snipeit import write_snipeit
 
-__all__ = ["OrgManifest", "SOURCE_ORDER", "generate_org", "main"]
+__all__ = ["OrgManifest", "SOURCE_ORDER", "default_cloud_hosts", "generate_org", "main"]
 
 # Every source the demo can write, in ingest order (directories first, then the inventory of
 # record and its licences and contracts, then cloud, discovery, coverage and the rest).
@@ -84,7 +84,7 @@ def generate_org(
     (default ``max(3, ceil(hosts / 200))`` subnets from 10.0.1.0/24 upwards), and the other
     sources' files (see :data:`SOURCE_ORDER`): ``scim-users.json``, ``snipeit-licenses.csv``,
     ``contracts.csv``, ``aws-*.json`` (``cloud_hosts`` EC2 instances, default
-    ``max(5, round(hosts / 10))``), ``osquery-results.log``, ``coverage-{edr,mdm,logging}.csv``,
+    :func:`default_cloud_hosts`), ``osquery-results.log``, ``coverage-{edr,mdm,logging}.csv``,
     ``certs/*.pem`` and ``sbom-<app>.cdx.json``.  ``sources`` limits what is written (None: all);
     the company itself is the same whatever is written, and each file is byte-identical for
     equal arguments.
@@ -102,7 +102,7 @@ def generate_org(
             f"{subnet_count} subnets cannot hold {hosts} hosts (+{unknown_count} unknown devices); "
             f"a /24 holds {SUBNET_CAPACITY} here"
         )
-    cloud_count = cloud_hosts if cloud_hosts is not None else max(MIN_CLOUD_HOSTS, round(hosts * CLOUD_SHARE))
+    cloud_count = cloud_hosts if cloud_hosts is not None else default_cloud_hosts(hosts)
     if not MIN_CLOUD_HOSTS <= cloud_count <= MAX_CLOUD_HOSTS:
         raise ValueError(f"cloud_hosts must be between {MIN_CLOUD_HOSTS} and {MAX_CLOUD_HOSTS}, got {cloud_count}")
 
@@ -161,6 +161,12 @@ def generate_org(
         highlights=highlights,
         files_by_source=written,
     )
+
+
+def default_cloud_hosts(hosts: int) -> int:
+    """A tenth of the hosts run in AWS: at least ``MIN_CLOUD_HOSTS``, at most ``MAX_CLOUD_HOSTS`` (what
+    the VPC's fifteen /20 subnets hold), so a million-host company still generates."""
+    return min(MAX_CLOUD_HOSTS, max(MIN_CLOUD_HOSTS, round(hosts * CLOUD_SHARE)))
 
 
 def _check_sources(sources) -> set[str]:
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", default=None,
                         help=f"comma-separated sources to write (default all: {','.join(SOURCE_ORDER)})")
     parser.add_argument("--cloud-hosts", type=int, default=None,
-                        help="EC2 instances in the AWS account (default max(5, hosts/10))")
+                        help="EC2 instances in the AWS account (default max(5, hosts/10), at most 60000)")
     args = parser.parse_args(argv)
     sources = None if args.sources is None else {s.strip() for s in args.sources.split(",") if s.strip()}
     manifest = generate_org(args.out_dir, hosts=args.hosts, seed=args.seed, scan_date=args.scan_date,

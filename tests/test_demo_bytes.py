@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from demo import generate_org
+from demo.generate import default_cloud_hosts
 
 # (arguments, digest of counts + highlights + file order, {relative path: sha256})
 REFERENCE = [
@@ -157,3 +158,10 @@ def test_the_command_line_writes_the_same_files(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"]["assets"] == 10
     assert digests(tmp_path) == files
+
+
+def test_the_default_cloud_is_a_tenth_of_the_hosts_within_what_the_vpc_holds():
+    assert [default_cloud_hosts(n) for n in (10, 54, 56, 1000)] == [5, 5, 6, 100]
+    assert default_cloud_hosts(600_000) == 60_000
+    assert default_cloud_hosts(600_010) == 60_000       # a tenth would be 60,001: more than 15 /20s hold
+    assert default_cloud_hosts(1_000_000) == 60_000
