@@ -40,12 +40,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from graph.identifiers import canonical_ip, canonical_mac, split_hostname
+from graph.identifiers import canonical_ip, canonical_mac
 from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObservation, HostObservation,
                           HostType, Identifier, OwnerRef, ReachRule, check_email)
 from graph.schema import IdentifierKind, LifecycleStage
+from ingest.dates import file_observed_at
 from ingest.errors import IngestError, ProblemList, load_json
-from ingest.snipeit import file_observed_at
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "aws"
 
@@ -231,14 +232,10 @@ def _names(reader: _Json, obj: dict, path: str) -> list[Identifier]:
     if name is None:
         return []
     try:
-        short, fqdn = split_hostname(name)
+        return host_name_identifiers(name)
     except ValueError as exc:
         reader.add(str(exc), f"{path}.PrivateDnsName")
         return []
-    found = [Identifier(kind=IdentifierKind.HOSTNAME, value=short)]
-    if fqdn:
-        found.insert(0, Identifier(kind=IdentifierKind.FQDN, value=fqdn))
-    return found
 
 
 class _Interface:

@@ -40,8 +40,8 @@ from graph.identifiers import canonical_code
 from graph.local_secrets import fingerprint_key
 from graph.models import Batch, ContractObservation, LicenseObservation, check_email
 from ingest.csvfile import CsvRows, FieldReader, refuse_formula, split_list
+from ingest.dates import add_months
 from ingest.errors import ProblemList
-from ingest.snipeit import _add_months
 
 # ---------------------------------------------------------------------------------------------- licences
 
@@ -198,7 +198,7 @@ def notice_days(value: str, end: date | None) -> int:
     months = count * 12 if unit.startswith("y") else count
     if end is not None:
         try:
-            return (end - _add_months(end, -months)).days
+            return (end - add_months(end, -months)).days
         except ValueError:  # before year 1
             raise ValueError(f"{value!r} reaches back before year 1") from None
     return count * 365 if unit.startswith("y") else count * 30

@@ -35,12 +35,13 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from graph.identifiers import canonical_mac, split_hostname
+from graph.identifiers import canonical_mac
 from graph.identity_rules import is_placeholder_code, is_shared_mac, is_virtual_interface
 from graph.models import (AssetProperties, check_email, Batch, ControlCategory, ControlObservation, CredentialKind,
                           CredentialObservation, HostObservation, Identifier, PortObservation, SoftwareObservation)
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "osquery"
 MAX_LINE_BYTES = 1024 * 1024
@@ -705,13 +706,11 @@ def _host_names(*candidates: str | None) -> tuple[list[Identifier], str | None]:
         if not text or _UUID.match(text) or text.strip().lower().rstrip(".") in _LOCALHOST:
             continue
         try:
-            short, fqdn = split_hostname(text)
+            names = host_name_identifiers(text)
         except ValueError:
             continue                      # a custom host identifier that is not a host name
-        short_name = short_name or short
-        identifiers.append(Identifier(kind=IdentifierKind.HOSTNAME, value=short))
-        if fqdn:
-            identifiers.append(Identifier(kind=IdentifierKind.FQDN, value=fqdn))
+        short_name = short_name or names[0].value
+        identifiers += names
     return identifiers, short_name
 
 

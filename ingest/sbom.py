@@ -19,6 +19,7 @@ from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObse
                           Identifier, SoftwareObservation)
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "sbom"
 CYCLONEDX_VERSIONS = ("1.2", "1.3", "1.4", "1.5", "1.6")
@@ -157,7 +158,7 @@ def _asset(path: Path, fields: _Fields, record: str, field: str, component_type:
         return None
     if component_type in HOST_TYPES:
         try:
-            identifiers = (Identifier.of(IdentifierKind.HOSTNAME, name),)
+            identifiers = tuple(host_name_identifiers(name))
         except ValueError:
             fields.add(f"{field}.name", f"{name!r} is not a host name (a device SBOM must name its device by host name)")
             return None

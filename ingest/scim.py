@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from graph.models import Batch, PersonObservation, check_email
 from ingest.errors import IngestError, ProblemList, load_json
 from ingest.csvfile import refuse_formula
-from ingest.snipeit import file_observed_at
+from ingest.dates import file_observed_at
 
 SOURCE = "scim"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"

@@ -10,7 +10,7 @@ import pytest
 from ingest.errors import IngestError
 from ingest.pipeline import ingest_files
 from ingest.scim import parse_batch
-from ingest.snipeit import file_observed_at
+from ingest.dates import file_observed_at
 from tests.conftest import FIXTURES
 
 USERS = FIXTURES / "scim" / "users.json"
