@@ -41,6 +41,7 @@ from graph.models import (AssetProperties, check_email, Batch, ControlCategory, 
                           CredentialObservation, HostObservation, Identifier, PortObservation, SoftwareObservation)
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
+from ingest.jsonfile import JsonFields, json_kind, member, shown
 from ingest.hostnames import host_name_identifiers
 
 SOURCE = "osquery"
@@ -61,7 +62,6 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _EC2_INSTANCE = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _LOCALHOST = {"localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6", "localhost.local"}
 _HEX = re.compile(r"^[0-9a-f]+$", re.I)
-_INT = re.compile(r"^-?\d+$")
 _RPM_NAMESPACE = {"rhel": "redhat", "amzn": "amzn", "ol": "oracle", "sles": "suse", "opensuse-leap": "opensuse",
                   "opensuse-tumbleweed": "opensuse"}
 
@@ -74,48 +74,31 @@ class _Skip(Exception):
 # Reading a row's values
 
 
-@dataclass
 class _Where:
-    problems: ProblemList
-    line: int | None
-    prefix: str          # 'columns', 'snapshot[3]', 'diffResults.added[0]', '[3]'
-    bad: bool = False
+    """One row of a result: its line and JSON path prefix ('columns', 'snapshot[3]', 'diffResults.added[0]',
+    '[3]'). Values are strings unless osqueryd ran with --logger_numerics, so both are read."""
+
+    def __init__(self, problems: ProblemList, line: int | None, prefix: str):
+        self.fields = JsonFields(problems, line)
+        self.line, self.prefix = line, prefix
+
+    @property
+    def bad(self) -> bool:
+        return self.fields.found > 0
 
     @property
     def record(self) -> str:
-        name = Path(self.problems.file).name
+        name = Path(self.fields.problems.file).name
         return f"{name} line {self.line}, {self.prefix}" if self.line else f"{name} {self.prefix}"
 
     def add(self, message: str, column: str) -> None:
-        self.problems.add(message, self.line, f"{self.prefix}.{column}" if self.prefix else column)
-        self.bad = True
+        self.fields.add(message, member(self.prefix, column))
 
     def text(self, row: dict, column: str) -> str | None:
-        value = row.get(column)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.add(f"{_show(value)} is not a text value", column)
-            return None
-        return str(value).strip()
+        return self.fields.text(row, column, self.prefix, numbers=True)
 
     def integer(self, row: dict, column: str) -> int | None:
-        value = row.get(column)
-        if value is None or value == "":
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and _INT.match(value.strip()):
-            return int(value.strip())
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        self.add(f"{_show(value)} is not a whole number", column)
-        return None
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return self.fields.whole(row, column, self.prefix, strings=True)
 
 
 def _row_key(row: dict) -> tuple:
@@ -388,7 +371,7 @@ def _rows_of(obj: dict, where: ProblemList, line: int) -> tuple[bool, list[tuple
             return None
         return False, [(action, "columns", obj["columns"])]
     if action is not None:
-        where.add(f"{_show(action)} is not snapshot, added or removed", line, "action")
+        where.add(f"{shown(action)} is not snapshot, added or removed", line, "action")
     else:
         where.add("no snapshot, columns or diffResults: not a query result", line, "action")
     return None
@@ -419,18 +402,12 @@ def _parse_time(obj: dict, problems: ProblemList, line: int | None) -> datetime 
             return datetime.strptime(cleaned, "%a %b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc)
         except ValueError:
             pass
-    problems.add(f"{_show(text)} is not a time like 'Tue Sep 30 17:37:30 2014 UTC'", line, "calendarTime")
+    problems.add(f"{shown(text)} is not a time like 'Tue Sep 30 17:37:30 2014 UTC'", line, "calendarTime")
     return None
 
 
-def _optional_text(obj: dict, key: str, problems: ProblemList, line: int | None, prefix: str = "") -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        problems.add(f"{_show(value)} is not a text value", line, prefix + key)
-        return None
-    return str(value).strip() or None
+def _optional_text(obj: dict, key: str, problems: ProblemList, line: int | None, path: str = "") -> str | None:
+    return JsonFields(problems, line).text(obj, key, path, numbers=True)
 
 
 def _table_changes(problems: ProblemList, line: int | None, name: str | None,
@@ -439,11 +416,11 @@ def _table_changes(problems: ProblemList, line: int | None, name: str | None,
     good = []
     for action, prefix, row in rows:
         if not isinstance(row, dict):
-            problems.add(f"{_show(row)} is not a row (a JSON object of columns)", line, prefix)
+            problems.add(f"{shown(row)} is not a row (a JSON object of columns)", line, prefix)
             continue
         for column, value in row.items():
             if isinstance(value, (dict, list)):
-                problems.add(f"{_show(value)} is not a column value", line, f"{prefix}.{column}")
+                problems.add(f"{shown(value)} is not a column value", line, f"{prefix}.{column}")
         good.append((action, prefix, row))
     tables = tables_of(name, [row for _, _, row in good])
     if not tables:
@@ -464,7 +441,7 @@ def _table_changes(problems: ProblemList, line: int | None, name: str | None,
 
 def _log_record(obj: Any, line: int, problems: ProblemList, skipped: list[int], status: list[int]) -> _Record | None:
     if not isinstance(obj, dict):
-        problems.add(f"expected one JSON object per line, found {type(obj).__name__}", line)
+        problems.add(f"expected one JSON object per line, found {json_kind(obj)}", line)
         return None
     if "severity" in obj and "message" in obj and not ({"snapshot", "columns", "diffResults"} & obj.keys()):
         skipped[0] += 1                  # an osquery status log line mixed in: not a result
@@ -473,18 +450,18 @@ def _log_record(obj: Any, line: int, problems: ProblemList, skipped: list[int], 
     before = len(problems.problems)
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
-        problems.add("missing: every result names its query" if name is None else f"{_show(name)} is not a query name",
+        problems.add("missing: every result names its query" if name is None else f"{shown(name)} is not a query name",
                      line, "name")
     ident = _optional_text(obj, "hostIdentifier", problems, line) or _optional_text(obj, "hostname", problems, line)
     decorations = obj.get("decorations") or {}
     if not isinstance(decorations, dict):
-        problems.add(f"{_show(decorations)} is not an object", line, "decorations")
+        problems.add(f"{shown(decorations)} is not an object", line, "decorations")
         decorations = {}
-    deco_uuid = (_optional_text(decorations, "host_uuid", problems, line, "decorations.")
-                 or _optional_text(decorations, "uuid", problems, line, "decorations.")
+    deco_uuid = (_optional_text(decorations, "host_uuid", problems, line, "decorations")
+                 or _optional_text(decorations, "uuid", problems, line, "decorations")
                  or _optional_text(obj, "host_uuid", problems, line))       # --decorations_top_level
-    deco_host = _optional_text(decorations, "hostname", problems, line, "decorations.")
-    deco_instance = _optional_text(decorations, "instance_id", problems, line, "decorations.")
+    deco_host = _optional_text(decorations, "hostname", problems, line, "decorations")
+    deco_instance = _optional_text(decorations, "instance_id", problems, line, "decorations")
     if not (ident or deco_uuid or deco_host):
         problems.add("missing: no hostIdentifier, hostname or decorations say which host this is from",
                      line, "hostIdentifier")
@@ -656,6 +633,7 @@ def _namespaces(platform: str | None, facts: list[tuple[str, dict]]) -> dict[str
     known = [v for v in vendors if v]
     return {"deb": "ubuntu" if any(_UBUNTU_VERSION.search(v) for v in debs) else "debian",
             "rpm": max(sorted(set(known)), key=known.count) if known else None}
+
 
 
 @lru_cache(maxsize=65536)
@@ -888,7 +866,7 @@ def _parse_arrays(path: Path, data: bytes, problems: ProblemList) -> Batch:
     for number, (value, line) in enumerate(arrays):
         if not isinstance(value, list):
             raise IngestError.one(path, f"{NOT_OSQUERY}: expected only JSON arrays of rows, "
-                                        f"found {type(value).__name__}", line)
+                                        f"found {json_kind(value)}", line)
         if value and not all(isinstance(row, dict) for row in value) and number == 0:
             raise IngestError.one(path, f"{NOT_OSQUERY}: the array holds no rows (JSON objects)", line)
         at = None if len(arrays) == 1 else line
