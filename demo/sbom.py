@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from demo.org import stream
+from ingest.purls import package_purl
 
 SBOM_APPS = (
     {
@@ -50,10 +51,8 @@ SBOM_APPS = (
 
 
 def _purl(ecosystem: str, group: str, name: str, version: str) -> str:
-    if ecosystem == "maven":
-        return f"pkg:maven/{group}/{name}@{version}?type=jar"
-    scope = group.replace("@", "%40") + "/" if group else ""
-    return f"pkg:npm/{scope}{name}@{version}"
+    qualifiers = (("type", "jar"),) if ecosystem == "maven" else ()
+    return package_purl(ecosystem, group or None, name, version, qualifiers)
 
 
 def write_sboms(out_dir: Path, seed: int, scan_date: date, counts: dict[str, int]) -> list[Path]:

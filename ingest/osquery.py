@@ -23,7 +23,6 @@ import binascii
 import hashlib
 import ipaddress
 import json
-from functools import lru_cache
 import re
 import sys
 from collections import defaultdict
@@ -31,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -42,6 +40,7 @@ from graph.models import (AssetProperties, check_email, Batch, ControlCategory, 
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
 from ingest.jsonfile import JsonFields, json_kind, member, shown
+from ingest.purls import package_purl
 from ingest.hostnames import host_name_identifiers
 
 SOURCE = "osquery"
@@ -635,13 +634,6 @@ def _namespaces(platform: str | None, facts: list[tuple[str, dict]]) -> dict[str
             "rpm": max(sorted(set(known)), key=known.count) if known else None}
 
 
-
-@lru_cache(maxsize=65536)
-def _quote(text: str, safe: str) -> str:
-    """urllib's quote, remembered: the same package names and versions recur on every host."""
-    return quote(text, safe=safe)
-
-
 def _purl(kind: str, fact: dict, namespaces: dict[str, str | None]) -> tuple[str | None, str | None]:
     """(purl, installed version) of a deb or rpm package row."""
     name, version = fact["name"], fact.get("version") or None
@@ -652,17 +644,12 @@ def _purl(kind: str, fact: dict, namespaces: dict[str, str | None]) -> tuple[str
     namespace = namespaces.get(kind)
     if not namespace:
         return None, version
-    purl = f"pkg:{kind}/{_quote(namespace.lower(), safe='')}/{_quote(name, safe='.-_~')}"
-    if version:
-        purl += "@" + _quote(version, safe=".-_~:")
-    qualifiers = []
+    qualifiers: list[tuple[str, str]] = []
     if fact.get("arch"):
-        qualifiers.append(f"arch={_quote(fact['arch'], safe='.-_~')}")
+        qualifiers.append(("arch", fact["arch"]))
     if kind == "rpm" and fact.get("epoch"):
-        qualifiers.append(f"epoch={fact['epoch']}")
-    if qualifiers:
-        purl += "?" + "&".join(qualifiers)
-    return purl, version
+        qualifiers.append(("epoch", str(fact["epoch"])))
+    return package_purl(kind, namespace.lower(), name, version, tuple(qualifiers)), version
 
 
 def _software(facts: list[tuple[str, dict]], namespaces: dict[str, str | None]) -> list[SoftwareObservation]:

@@ -20,6 +20,7 @@ from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObse
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
 from ingest.jsonfile import JsonFields, json_kind
+from ingest.purls import purl_type
 from ingest.hostnames import host_name_identifiers
 
 SOURCE = "sbom"
@@ -32,7 +33,6 @@ HOST_TYPES = ("device",)             # CycloneDX metadata.component types that a
 NO_VALUE = ("NOASSERTION", "NONE")   # SPDX placeholders
 _UUID = re.compile(r"^(urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-_PURL = re.compile(r"^pkg:/*([A-Za-z.+-][A-Za-z0-9.+-]*)/[^\s]+$")
 
 
 def _load(path: Path, data: bytes) -> dict:
@@ -69,12 +69,6 @@ def _observed_at(path: Path, stated: datetime | None) -> datetime:
     if stated is not None:
         return stated
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-
-
-
-def _purl_type(purl: str) -> str:
-    match = _PURL.match(purl)
-    return match.group(1).lower() if match else ""
 
 
 def _asset(path: Path, fields: JsonFields, record: str, field: str, component_type: str | None, name: str | None,
@@ -176,7 +170,7 @@ class _CycloneDX:
         name = fields.text(component, "name", path, required=True)
         version = fields.text(component, "version", path)
         purl = fields.text(component, "purl", path)
-        if purl and not _PURL.match(purl):
+        if purl and not purl_type(purl):
             fields.add(f"{purl!r} is not a package URL (pkg:type/name@version)", f"{path}.purl")
         cpe = fields.text(component, "cpe", path)
         supplier = fields.object(component, "supplier", path)
@@ -189,7 +183,7 @@ class _CycloneDX:
         try:
             self.software.append(SoftwareObservation(
                 name=name, version=version, vendor=vendor, purl=purl, cpe=cpe,
-                package_type=_purl_type(purl) if purl else None, licenses=licenses))
+                package_type=purl_type(purl) if purl else None, licenses=licenses))
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"]) or "name"
@@ -370,7 +364,7 @@ class _SPDX:
             kind = fields.text(ref, "referenceType", where, required=True)
             locator = fields.text(ref, "referenceLocator", where, required=True)
             if kind == "purl" and locator and purl is None:
-                if not _PURL.match(locator):
+                if not purl_type(locator):
                     fields.add(f"{locator!r} is not a package URL (pkg:type/name@version)", f"{where}.referenceLocator")
                 purl = locator
             elif kind in ("cpe23Type", "cpe22Type") and locator and cpe is None:
@@ -380,7 +374,7 @@ class _SPDX:
         try:
             return SoftwareObservation(
                 name=name, version=version if version and version.upper() not in NO_VALUE else None,
-                vendor=vendor, purl=purl, cpe=cpe, package_type=_purl_type(purl) if purl else None,
+                vendor=vendor, purl=purl, cpe=cpe, package_type=purl_type(purl) if purl else None,
                 licenses=tuple(dict.fromkeys(v for v in licenses if v and v.upper() not in NO_VALUE)))
         except ValidationError as exc:
             error = exc.errors()[0]
