@@ -5,7 +5,6 @@ import asyncio
 import getpass
 import json
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +13,7 @@ import typer
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from api.terminal import safe
@@ -158,7 +157,7 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
         store.apply_schema()
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       console=err, transient=True, disable=as_json) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:
@@ -552,4 +551,4 @@ def main() -> None:  # pragma: no cover - console entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from neo4j import Driver
+from neo4j import Driver, Transaction
 from neo4j.exceptions import DriverError, Neo4jError
 
 import ingest.links as links
@@ -174,9 +175,9 @@ class TimedStore(Store):
         self.totals: dict[str, float] = defaultdict(float)
 
     @contextmanager
-    def transaction(self) -> Iterator[_TimedTransaction]:
+    def transaction(self) -> Iterator[Transaction]:
         with self.driver.session(database=self.database) as session, session.begin_transaction() as tx:
-            yield _TimedTransaction(tx, self.totals)
+            yield cast(Transaction, _TimedTransaction(tx, self.totals))   # a proxy with the same methods
             if not tx.closed():
                 started = time.perf_counter()
                 tx.commit()

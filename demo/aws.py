@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
-from demo.org import Person, stream, weighted
+from demo.org import Person, must, stream, weighted
 from demo.plan import Plan
 
 CLOUD_SHARE = 0.10
@@ -198,14 +198,14 @@ def _credential_report_rows(
              _aws_time(ago(60, 200)), "not_supported", "not_supported", "true", *no_key, *no_key,
              "false", na, "false", na)]
     users: list[tuple[Person | None, str]] = []
-    for person in people:
-        technical = person.department in ("Engineering", "IT")
-        if person is departed:
-            users.append((person, "departed"))
-        elif person.end_date is None and technical and rng.random() < IAM_USER_SHARE:
-            users.append((person, "active"))
-        elif person.end_date is not None and technical and rng.random() < 0.3:
-            users.append((person, "offboarded"))
+    for staff in people:
+        technical = staff.department in ("Engineering", "IT")
+        if staff is departed:
+            users.append((staff, "departed"))
+        elif staff.end_date is None and technical and rng.random() < IAM_USER_SHARE:
+            users.append((staff, "active"))
+        elif staff.end_date is not None and technical and rng.random() < 0.3:
+            users.append((staff, "offboarded"))
     users += [(None, name) for name in AWS_SERVICE_USERS]
     for person, status in users:
         name = person.email.split("@", 1)[0] if person else status
@@ -216,12 +216,12 @@ def _credential_report_rows(
             password = ["false", na, na, na, "false"]
             key1 = key_columns(True, rotated, ago(0, 2), rng.choice(("s3", "ecr", "sts")))
         elif status == "departed":   # console removed, the access key forgotten and still in use
-            end = datetime.combine(person.end_date, time(18, 0), tzinfo=timezone.utc)
+            end = datetime.combine(must(person.end_date), time(18, 0), tzinfo=timezone.utc)
             rotated = min(rotated, end - timedelta(days=30))
             password = ["false", _aws_time(end - timedelta(days=2)), _aws_time(rotated), na, "false"]
             key1 = key_columns(True, rotated, now - timedelta(days=rng.randint(1, 5), hours=3), "s3")
         elif status == "offboarded":
-            end = datetime.combine(person.end_date, time(18, 0), tzinfo=timezone.utc)
+            end = datetime.combine(must(person.end_date), time(18, 0), tzinfo=timezone.utc)
             rotated = min(rotated, end - timedelta(days=30))
             password = ["false", _aws_time(end - timedelta(days=3)), _aws_time(rotated), na, "true"]
             key1 = key_columns(False, rotated, end - timedelta(days=4), "ec2")
@@ -302,7 +302,7 @@ def _aws_instance(cloud: Cloud, i: Instance) -> dict:
         address["Association"] = association
     tags = [{"Key": "Name", "Value": i.name}, {"Key": "Owner", "Value": i.owner.email},
             {"Key": "Environment", "Value": "production"}]
-    instance = {
+    instance: dict[str, object] = {
         "AmiLaunchIndex": 0,
         "ImageId": "ami-0c7217cdde317cfec" if not i.windows else "ami-0f9c44e98edf38a2b",
         "InstanceId": i.instance_id,
@@ -351,7 +351,7 @@ def _aws_instance(cloud: Cloud, i: Instance) -> dict:
 
 def _permission(protocol: str, low: int, high: int, cidrs: tuple[tuple[str, str], ...] = (),
                 groups: tuple[tuple[str, str], ...] = ()) -> dict:
-    permission = {"IpProtocol": protocol}
+    permission: dict[str, object] = {"IpProtocol": protocol}
     if protocol != "-1":
         permission["FromPort"], permission["ToPort"] = low, high
     permission.update({

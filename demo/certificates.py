@@ -62,14 +62,14 @@ def mint_certificates(seed: int, scan_date: date, plan: Plan) -> Certificates:
     def slash(value: x509.Name) -> str:
         short = {NameOID.COUNTRY_NAME: "C", NameOID.ORGANIZATION_NAME: "O",
                  NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.COMMON_NAME: "CN"}
-        return "".join(f"/{short[attr.oid]}={attr.value}" for attr in value)
+        return "".join(f"/{short[attr.oid]}={str(attr.value)}" for attr in value)
 
     ca_key = key()
     ca_name = name(CA_NAME)
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
 
     def mint(subject: x509.Name, public_key, not_before: datetime, not_after: datetime,
-             extensions: list[tuple[object, bool]], issuer_key) -> x509.Certificate:
+             extensions: list[tuple[x509.ExtensionType, bool]], issuer_key) -> x509.Certificate:
         builder = (x509.CertificateBuilder()
                    .subject_name(subject).issuer_name(ca_name).public_key(public_key)
                    .serial_number(rng.getrandbits(63) | (1 << 62))
@@ -82,7 +82,7 @@ def mint_certificates(seed: int, scan_date: date, plan: Plan) -> Certificates:
         return MintedCert(
             file_name=file_name,
             pem=cert.public_bytes(serialization.Encoding.PEM) + chain,
-            common_name=cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,
+            common_name=str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value),
             subject=slash(cert.subject), issuer=slash(cert.issuer),
             not_after=cert.not_valid_after_utc, sha1=cert.fingerprint(hashes.SHA1()).hex(),
             validity=validity, holder=holder,

@@ -5,7 +5,7 @@ import csv
 from datetime import date, datetime
 from pathlib import Path
 
-from demo.org import DNS_SUFFIX, LAPTOP, Asset
+from demo.org import DNS_SUFFIX, LAPTOP, Asset, must
 
 COVERAGE_COLUMNS = ("tool", "category", "hostname", "serial", "mac", "last_check_in")
 
@@ -63,7 +63,7 @@ def _write_swapped_board(writer, assets: list[Asset]) -> int:
         return 0
     first, second = enrolled[:2]
     writer.writerow(("Intune", "mdm", first.hostname.upper(), first.serial, second.mac.replace(":", "").upper(),
-                     _coverage_time(first.mdm_seen)))
+                     _coverage_time(must(first.mdm_seen))))
     return 1
 
 

@@ -21,7 +21,7 @@ from demo.nmap import write_nmap_scans
 from demo.org import (
     ARCHIVED, DEFAULT_SCAN_DATE, DEPLOYED, DISPOSED, HOSTS_PER_SUBNET, LAPTOP, MIN_HOSTS, NETWORK, READY,
     REPAIR, SERVER, SUBNET_CAPACITY, UNKNOWN_DEVICE_SHARE, WORKSTATION, Asset, Person, UnknownDevice,
-    build_company,
+    build_company, must,
 )
 from demo.osquery import write_osquery
 from demo.plan import Plan, plan_extras
@@ -136,7 +136,7 @@ def generate_org(
         elif source == "contracts":
             written[source] = [write_contracts(out_dir / "contracts.csv", seed, scan_date, assets, counts)]
         elif source == "aws":
-            written[source] = write_aws(out_dir, seed, scan_date, cloud, counts)
+            written[source] = write_aws(out_dir, seed, scan_date, must(cloud), counts)
         elif source == "nmap":
             written[source], scan_counts = write_nmap_scans(
                 rng, out_dir, networks, assets, devices, company.free_offsets, scan_date
@@ -147,7 +147,7 @@ def generate_org(
         elif source == "coverage":
             written[source] = write_coverage(out_dir, scan_date, assets, counts)
         elif source == "certificates":
-            written[source] = [write_certificates(out_dir / "certs", certs, counts)]
+            written[source] = [write_certificates(out_dir / "certs", must(certs), counts)]
         elif source == "sbom":
             written[source] = write_sboms(out_dir, seed, scan_date, counts)
 

@@ -7,7 +7,7 @@ from datetime import date
 from demo.aws import Cloud
 from demo.certificates import Certificates
 from demo.nmap import asset_profile
-from demo.org import Asset, UnknownDevice
+from demo.org import Asset, Picks, UnknownDevice, must
 from demo.plan import Plan
 
 def describe_new_highlights(
@@ -21,11 +21,11 @@ def describe_new_highlights(
                      if "acrobat" in laptop.extra_programs else "")
         card = _asset_card(
             laptop,
-            f"{laptop.hostname} ({laptop.manufacturer} {laptop.model}) is Deployed to {laptop.owner.name} "
-            f"({laptop.owner.email}, {laptop.owner.department}); osquery reports it as {laptop.agent_uuid}, "
+            f"{laptop.hostname} ({laptop.manufacturer} {laptop.model}) is Deployed to {must(laptop.owner).name} "
+            f"({must(laptop.owner).email}, {must(laptop.owner).department}); osquery reports it as {laptop.agent_uuid}, "
             f"{', '.join(controls)} cover it, and its owner holds a VPN client certificate{installed}.",
         )
-        card["email"] = laptop.owner.email
+        card["email"] = must(laptop.owner).email
         highlights["demo_laptop"] = card
     if cloud is not None:
         bastion = next(i for i in cloud.instances if i.role == "bastion")
@@ -68,39 +68,39 @@ def describe_new_highlights(
         highlights["departed_vpn_user"] = {
             "hostname": None, "ip": None, "mac": None, "serial": None, "asset_tag": None,
             "email": person.email,
-            "story": f"{person.name} ({person.email}, {person.department}) left on {person.end_date.isoformat()} "
+            "story": f"{person.name} ({person.email}, {person.department}) left on {must(person.end_date).isoformat()} "
                      f"but still holds {'; '.join(holds)}.",
         }
     return highlights
 
 
 def describe_highlights(
-    picks: dict[str, Asset | None],
+    picks: Picks,
     unknown: UnknownDevice,
     networks: list[ipaddress.IPv4Network],
     scan_date: date,
 ) -> dict[str, dict[str, str | None]]:
     """The named demo hosts and the one-line story each illustrates."""
-    server = picks["deployed_server"]
-    retired = picks["decommissioned_alive"]
-    orphaned = picks["departed_owner"]
+    server = picks.deployed_server
+    retired = picks.decommissioned_alive
+    orphaned = picks.departed_owner
     highlights = {
         "deployed_server": _asset_card(
             server,
             f"{server.hostname} ({server.manufacturer} {server.model}) is Deployed to "
-            f"{server.owner.name} ({server.owner.department}) and answers on {server.ip} "
+            f"{must(server.owner).name} ({must(server.owner).department}) and answers on {server.ip} "
             f"with {asset_profile(server).port_summary()} open.",
         ),
         "decommissioned_alive": _asset_card(
             retired,
-            f"{retired.hostname} was Archived in Snipe-IT on {retired.decommissioned_date.isoformat()} "
+            f"{retired.hostname} was Archived in Snipe-IT on {must(retired.decommissioned_date).isoformat()} "
             f"yet still answers on {retired.ip} ({asset_profile(retired).port_summary()}) "
             f"in the {scan_date.isoformat()} scan, and its TLS certificate is still valid.",
         ),
         "departed_owner": _asset_card(
             orphaned,
-            f"{orphaned.hostname} is still assigned to {orphaned.owner.name}, who left on "
-            f"{orphaned.owner.end_date.isoformat()}, and is still online at {orphaned.ip}.",
+            f"{orphaned.hostname} is still assigned to {must(orphaned.owner).name}, who left on "
+            f"{must(must(orphaned.owner).end_date).isoformat()}, and is still online at {orphaned.ip}.",
         ),
         "unknown_device": {
             "hostname": unknown.hostname,
@@ -112,11 +112,11 @@ def describe_highlights(
                      f"in {networks[unknown.subnet]} but has no Snipe-IT record.",
         },
     }
-    unseen = picks.get("unseen_laptop")
+    unseen = picks.unseen_laptop
     if unseen is not None:
         highlights["unseen_laptop"] = _asset_card(
             unseen,
-            f"{unseen.hostname} is Deployed to {unseen.owner.name} but no scan, agent, EDR or MDM saw it and it "
+            f"{unseen.hostname} is Deployed to {must(unseen.owner).name} but no scan, agent, EDR or MDM saw it and it "
             f"was never audited: the audit report calls it missing.",
         )
     return highlights

@@ -5,7 +5,7 @@ import csv
 from datetime import date, timedelta
 from pathlib import Path
 
-from demo.org import DEPLOYED, SERIAL_CHARS, Person, add_years, iso, stream
+from demo.org import DEPLOYED, SERIAL_CHARS, Person, add_years, iso, must, stream
 from demo.plan import Plan
 
 LICENSE_COLUMNS = (
@@ -39,7 +39,7 @@ def write_licenses(path: Path, seed: int, scan_date: date, plan: Plan, counts: d
     acrobat_people = list({a.owner.email: a.owner for a in acrobat_hosts if a.owner is not None}.values())
     acrobat_seats = rng.sample(acrobat_people, max(1, len(acrobat_people) // 3)) if acrobat_people else []
     if plan.demo_laptop is not None:   # the demo laptop's Acrobat Pro is an unlicensed install
-        acrobat_seats = [p for p in acrobat_seats if p.email != plan.demo_laptop.owner.email]
+        acrobat_seats = [p for p in acrobat_seats if p.email != must(plan.demo_laptop.owner).email]
     intellij_people = list({a.owner.email: a.owner for a in deployed
                             if "intellij" in a.extra_programs and a.owner is not None}.values())
     engineers = [p for p in active if p.department == "Engineering"]

@@ -12,6 +12,9 @@ import ipaddress
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_SCAN_DATE = date(2026, 11, 20)
 EMAIL_DOMAIN = "example.com"
@@ -71,7 +74,7 @@ MANUFACTURER_WEIGHTS = {
 }
 
 # (model, list price in USD), keyed by kind then manufacturer (network gear: by role).
-MODEL_CATALOG = {
+MODEL_CATALOG: dict[str, dict[str, tuple[tuple[str, int], ...]]] = {
     SERVER: {
         "Dell": (("PowerEdge R650", 8900), ("PowerEdge R750", 11500), ("PowerEdge R6515", 7200)),
         "HP": (("ProLiant DL360 Gen10 Plus", 8400), ("ProLiant DL380 Gen10 Plus", 10900)),
@@ -124,12 +127,22 @@ HOSTS_PER_SUBNET = 200
 
 
 @dataclass(slots=True)
+class Picks:
+    """The assets the demo tells a story about (see highlights.describe_highlights)."""
+
+    decommissioned_alive: Asset     # archived in Snipe-IT, still answering on the network
+    departed_owner: Asset           # a laptop still assigned to someone who left
+    deployed_server: Asset
+    unseen_laptop: Asset | None = None   # deployed, owned, but seen by no scan, agent or console
+
+
+@dataclass(slots=True)
 class Company:
     """Everyone and everything the demo's files describe, before any file is written."""
 
     people: list[Person]
     assets: list[Asset]
-    picks: dict[str, Asset | None]       # highlight name -> asset (see generate.describe_highlights)
+    picks: Picks
     devices: list[UnknownDevice]
     networks: list[ipaddress.IPv4Network]
     free_offsets: list[list[int]]        # per subnet: last octets no host holds (down hosts come from here)
@@ -141,14 +154,13 @@ def build_company(rng: random.Random, hosts: int, subnet_count: int, unknown_cou
     networks = _subnet_networks(subnet_count)
     people = _build_people(rng, max(2 * len(DEPARTMENTS), round(hosts * PEOPLE_PER_HOST)), scan_date)
     registry = _Registry()
-    assets, built_picks = _build_assets(rng, hosts, scan_date, registry)
-    picks: dict[str, Asset | None] = dict(built_picks)
+    assets, picks = _build_assets(rng, hosts, scan_date, registry)
     _assign_owners(rng, assets, people)
-    _leave_assets_with_leavers(rng, assets, people, built_picks["departed_owner"])
+    _leave_assets_with_leavers(rng, assets, people, picks.departed_owner)
     for asset in assets:
         asset.os = _pick_os(rng, asset)
-    _decide_visibility(rng, assets, forced_seen=(built_picks["decommissioned_alive"], built_picks["departed_owner"]))
-    picks["unseen_laptop"] = _pick_unseen_laptop(rng, assets)
+    _decide_visibility(rng, assets, forced_seen=(picks.decommissioned_alive, picks.departed_owner))
+    picks.unseen_laptop = _pick_unseen_laptop(rng, assets)
     devices = _build_unknown_devices(rng, unknown_count, registry.macs)
     free_offsets = _place_on_network(rng, assets, devices, networks)
     return Company(people=people, assets=assets, picks=picks, devices=devices, networks=networks,
@@ -277,7 +289,7 @@ class _Registry:
 
 def _build_assets(
     rng: random.Random, count: int, scan_date: date, registry: _Registry
-) -> tuple[list[Asset], dict[str, Asset]]:
+) -> tuple[list[Asset], Picks]:
     """Create, date and label every asset; return them in asset-tag order plus highlight picks."""
     plan = _plan_kinds_and_statuses(rng, count)
     reserved: set[int] = set()
@@ -287,8 +299,8 @@ def _build_assets(
         "deployed_server": _reserve(rng, plan, SERVER, DEPLOYED, reserved),
     }
     assets = [_new_asset(rng, kind, status, scan_date, registry) for kind, status in plan]
-    picks = {name: assets[index] for name, index in pick_index.items()}
-    for asset in picks.values():
+    picks = Picks(**{name: assets[index] for name, index in pick_index.items()})
+    for asset in (picks.decommissioned_alive, picks.departed_owner, picks.deployed_server):
         asset.pinned = True
     _label_assets(assets)
     return assets, picks
@@ -600,6 +612,13 @@ def add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
+
+
+def must(value: T | None) -> T:
+    """``value``, which the company's construction guarantees is there (a highlight's owner, a leaver's
+    end date); an AssertionError means the generator broke its own invariant."""
+    assert value is not None
+    return value
 
 
 def stream(seed: int, name: str) -> random.Random:

@@ -149,7 +149,7 @@ def _ssh_key(seed: int, who: str) -> str:
 
 
 def write_osquery(
-    path: Path, seed: int, scan_date: date, plan: Plan, certs: "Certificates", counts: dict[str, int]
+    path: Path, seed: int, scan_date: date, plan: Plan, certs: Certificates | None, counts: dict[str, int]
 ) -> Path:
     """osqueryd's filesystem logger output: one scheduled-query snapshot per line per host
     (system_info, os_version, packages/programs, interfaces, listening ports, certificates
@@ -231,6 +231,7 @@ def _certificate_rows(certs: Certificates) -> dict[str, list[dict[str, str]]]:
     rows: dict[str, list[dict[str, str]]] = {}
     for cert in certs.servers:
         server = cert.holder
+        assert isinstance(server, Asset)     # a TLS certificate's holder is its server
         rows[server.asset_tag] = [
             _osquery_cert(certs.ca, CA_FILE_LINUX),
             _osquery_cert(cert, f"/etc/ssl/certs/{server.hostname}.pem"),

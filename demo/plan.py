@@ -7,7 +7,7 @@ import uuid as uuid_module
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from demo.org import DEPLOYED, LAPTOP, NETWORK, SERVER, Asset, Person, stream
+from demo.org import DEPLOYED, LAPTOP, NETWORK, SERVER, Asset, Person, Picks, must, stream
 
 AGENT_SHARE = 0.85          # deployed servers, workstations and laptops running osquery
 EDR_SHARE = 0.90            # ... covered by the EDR
@@ -27,7 +27,7 @@ class Plan:
 
     people: list[Person]
     assets: list[Asset]
-    picks: dict[str, Asset | None]
+    picks: Picks
     demo_laptop: Asset | None
     departed_vpn: Person
     vpn_holders: list[Person]                     # VPN client certificates, in issue order
@@ -38,7 +38,7 @@ class Plan:
 
 
 def plan_extras(
-    seed: int, scan_date: date, people: list[Person], assets: list[Asset], picks: dict[str, Asset | None]
+    seed: int, scan_date: date, people: list[Person], assets: list[Asset], picks: Picks
 ) -> Plan:
     """Agents, controls, installed products, certificate holders and the new highlights."""
     rng = stream(seed, "plan")
@@ -72,12 +72,12 @@ def plan_extras(
         demo_laptop.mdm_seen = demo_laptop.mdm_seen or _check_in(rng, scan_date, fresh=True)
         if demo_laptop.os.startswith("windows") and "acrobat" not in demo_laptop.extra_programs:
             demo_laptop.extra_programs += ("acrobat",)   # its owner installed Acrobat Pro without a seat
-    unseen = picks.get("unseen_laptop")
+    unseen = picks.unseen_laptop
     if unseen is not None:   # off-network for weeks: no agent, EDR or MDM has heard from it either
         unseen.agent, unseen.edr_seen, unseen.mdm_seen, unseen.mdm_tool = False, None, None, ""
     _plan_itam_stories(seed, assets, picks, demo_laptop)
-    retired = picks["decommissioned_alive"]
-    retired_seen = datetime.combine(retired.decommissioned_date, time(17, 42, 9), tzinfo=timezone.utc)
+    retired = picks.decommissioned_alive
+    retired_seen = datetime.combine(must(retired.decommissioned_date), time(17, 42, 9), tzinfo=timezone.utc)
     retired.edr_seen = retired_seen  # stopped checking in when it was archived: a stale record
 
     departed_vpn = _pick_departed_vpn(rng, people, picks)
@@ -101,7 +101,7 @@ PHOTOSHOP_SHARE = 0.25      # Windows endpoints of Sales with Photoshop, for whi
 NEVER_AUDITED_SHARE = 0.06  # assets Snipe-IT has no audit date for
 
 
-def _plan_itam_stories(seed: int, assets: list[Asset], picks: dict[str, Asset | None],
+def _plan_itam_stories(seed: int, assets: list[Asset], picks: Picks,
                        demo_laptop: Asset | None) -> None:
     """The asset manager's stories, each on its own random stream (the rest of the company stays as it was):
     Photoshop installed with no licence at all, assets never audited, and the off-network laptop that no
@@ -109,13 +109,13 @@ def _plan_itam_stories(seed: int, assets: list[Asset], picks: dict[str, Asset | 
     rng = stream(seed, "itam-stories")
     eligible = [a for a in assets if a.status == DEPLOYED and a.os.startswith("windows") and a.owner is not None
                 and a is not demo_laptop and a.kind != NETWORK and a.kind != SERVER]
-    photoshop = [a for a in eligible if a.owner.department == "Sales" and rng.random() < PHOTOSHOP_SHARE]
+    photoshop = [a for a in eligible if must(a.owner).department == "Sales" and rng.random() < PHOTOSHOP_SHARE]
     for asset in photoshop or eligible[:1]:
         asset.extra_programs += ("photoshop",)
     for asset in assets:
         if rng.random() < NEVER_AUDITED_SHARE and not asset.pinned:
             asset.last_audit_date = None
-    missing = picks.get("unseen_laptop")
+    missing = picks.unseen_laptop
     if missing is not None:
         missing.agent, missing.edr_seen, missing.mdm_tool, missing.mdm_seen = False, None, "", None
         missing.last_audit_date = None
@@ -152,10 +152,10 @@ def _pick_demo_laptop(rng: random.Random, assets: list[Asset]) -> Asset | None:
     return None
 
 
-def _pick_departed_vpn(rng: random.Random, people: list[Person], picks: dict[str, Asset | None]) -> Person:
+def _pick_departed_vpn(rng: random.Random, people: list[Person], picks: Picks) -> Person:
     """A leaver, preferably technical and not the departed_owner highlight's owner."""
     leavers = [p for p in people if p.end_date is not None]
-    other = picks["departed_owner"].owner
+    other = picks.departed_owner.owner
     for pool in (
         [p for p in leavers if p.department in ("Engineering", "IT") and p is not other],
         [p for p in leavers if p is not other],
@@ -172,28 +172,28 @@ def _pick_vpn_holders(
     active = [p for p in people if p.end_date is None]
     holders = [departed]
     if demo_laptop is not None:
-        holders.append(demo_laptop.owner)
+        holders.append(must(demo_laptop.owner))
     others = [p for p in active if p not in holders]
     holders += rng.sample(others, min(VPN_EXTRA_HOLDERS, len(others)))
     return holders
 
 
 def _pick_tls_hosts(
-    rng: random.Random, assets: list[Asset], picks: dict[str, Asset | None]
+    rng: random.Random, assets: list[Asset], picks: Picks
 ) -> tuple[list[tuple[Asset, str]], list[str]]:
     """Web servers with internal-CA certificates: one about to expire, one expired, the rest valid."""
-    highlight = picks["deployed_server"]
+    highlight = picks.deployed_server
     deployed = [a for a in assets if a.kind == SERVER and a.status == DEPLOYED and a is not highlight]
     web = [a for a in deployed if a.role == "web"]
     rng.shuffle(web)
     rest = [a for a in deployed if a.role != "web"]
     rng.shuffle(rest)
-    candidates = (web + rest + [picks["decommissioned_alive"]])[:TLS_SERVER_CERTS]
+    candidates = (web + rest + [picks.decommissioned_alive])[:TLS_SERVER_CERTS]
     validity = ["expiring", "expired"] + ["valid"] * TLS_SERVER_CERTS
     chosen = [(server, validity[index]) for index, server in enumerate(candidates)]
     missing = validity[len(candidates):2]   # a tiny company: VPN certificates take what is left
     chosen.append((highlight, "valid"))
-    retired = picks["decommissioned_alive"]
+    retired = picks.decommissioned_alive
     if all(server is not retired for server, _ in chosen):   # decommissioned, its certificate never revoked
         chosen.append((retired, "valid"))
     chosen.sort(key=lambda pair: pair[0].asset_tag)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 import uuid as uuid_module
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from demo.org import stream
 from ingest.purls import package_purl
 
-SBOM_APPS = (
+SBOM_APPS: tuple[dict[str, Any], ...] = (
     {
         "name": "payroll-portal", "version": "3.4.1", "group": "com.example", "ecosystem": "maven",
         "tool": ("org.cyclonedx", "cyclonedx-maven-plugin", "2.7.9"),
@@ -67,13 +68,13 @@ def write_sboms(out_dir: Path, seed: int, scan_date: date, counts: dict[str, int
         libraries = []
         for group, name, version, license_id in app["components"]:
             purl = _purl(app["ecosystem"], group, name, version)
-            library = {"type": "library", "bom-ref": purl}
+            library: dict[str, Any] = {"type": "library", "bom-ref": purl}
             if group:
                 library["group"] = group
             library.update({"name": name, "version": version, "scope": "required",
                             "licenses": [{"license": {"id": license_id}}], "purl": purl})
             libraries.append(library)
-        component = {"type": "application", "bom-ref": app["name"]}
+        component: dict[str, Any] = {"type": "application", "bom-ref": app["name"]}
         if app["group"]:
             component["group"] = app["group"]
         component.update({"name": app["name"], "version": app["version"], "purl": app_purl})

@@ -26,7 +26,7 @@ def write_scim(path: Path, seed: int, scan_date: date, people: list[Person]) -> 
         )
         for index, person in enumerate(people):
             given, _, family = person.name.partition(" ")
-            extension = {"employeeNumber": person.employee_id, "department": person.department}
+            extension: dict[str, object] = {"employeeNumber": person.employee_id, "department": person.department}
             if person.manager_email:
                 extension["manager"] = {"value": ids[person.manager_email],
                                         "$ref": SCIM_BASE_URL + ids[person.manager_email]}

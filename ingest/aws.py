@@ -36,6 +36,7 @@ import ipaddress
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -255,7 +256,7 @@ def _instance(reader: JsonFields, instance: dict, path: str, account: str | None
     groups += [g for gpath, item in reader.objects(instance, "SecurityGroups", path)
                if (g := reader.text(item, "GroupId", gpath, required=True, pattern=_GROUP_ID))]
     launched = reader.moment(instance, "LaunchTime", path)
-    values = dict(
+    values: dict[str, Any] = dict(
         name=(tags.get("Name") or "").strip() or instance_id,
         host_type=HostType.VM, cloud_provider="aws", cloud_account=account, cloud_region=region,
         cloud_state=state_name, lifecycle_stage=STATE_STAGES.get(state_name) if state_name else None,
@@ -535,7 +536,7 @@ def _report_row(path: Path, line: int, row: dict[str, str], seen: dict[str, int]
             for n in (1, 2)]
     if failed:
         return []
-    issued: dict[str, str] = {}
+    issued: dict[str, Any] = {}
     if user != "<root_account>":
         try:
             issued["issued_to_email"] = check_email(user)

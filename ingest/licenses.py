@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field as dc_field
+from typing import Any
 from datetime import date
 from pathlib import Path
 
@@ -82,7 +83,7 @@ class _Licence:
     name: str
     product: str
     fingerprint: str | None
-    shared: dict[str, object]
+    shared: dict[str, Any]
     shared_lines: dict[str, int]
     tags: set[str] = dc_field(default_factory=set)
     emails: set[str] = dc_field(default_factory=set)

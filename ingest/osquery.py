@@ -29,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -149,7 +149,8 @@ def _package(table: str):
         if "name" not in row:
             where.add("missing: every package row needs a name", "name")
             return {}
-        fact = {key: where.text(row, key) for key in ("name", "version", "arch", "release", "vendor", "publisher")}
+        fact: dict[str, Any] = {key: where.text(row, key)
+                                for key in ("name", "version", "arch", "release", "vendor", "publisher")}
         fact["epoch"] = where.integer(row, "epoch") if table == "rpm_packages" else None
         if not fact["name"]:
             raise _Skip
@@ -191,10 +192,10 @@ def _mac(row: dict, where: _Where) -> str | None:
     return mac
 
 
-_PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
+_PROTOCOLS: dict[int, Literal["tcp", "udp", "sctp"]] = {6: "tcp", 17: "udp", 132: "sctp"}
 
 
-def _listening_port(row: dict, where: _Where) -> tuple[str, int, bool] | None:
+def _listening_port(row: dict, where: _Where) -> tuple[Literal["tcp", "udp", "sctp"], int, bool] | None:
     number = where.integer(row, "port")
     protocol = where.integer(row, "protocol")
     address = where.text(row, "address") or ""
@@ -363,14 +364,14 @@ def _rows_of(obj: dict, where: ProblemList, line: int) -> tuple[bool, list[tuple
                 return None
             out += [(action, f"diffResults.{action}[{i}]", row) for i, row in enumerate(rows)]
         return False, out
-    action = obj.get("action")
-    if action in ("added", "removed"):
+    event = obj.get("action")
+    if event in ("added", "removed"):
         if "columns" not in obj:
-            where.add(f"an {action!r} event needs its columns", line, "columns")
+            where.add(f"an {event!r} event needs its columns", line, "columns")
             return None
-        return False, [(action, "columns", obj["columns"])]
-    if action is not None:
-        where.add(f"{shown(action)} is not snapshot, added or removed", line, "action")
+        return False, [(event, "columns", obj["columns"])]
+    if event is not None:
+        where.add(f"{shown(event)} is not snapshot, added or removed", line, "action")
     else:
         where.add("no snapshot, columns or diffResults: not a query result", line, "action")
     return None
@@ -476,6 +477,7 @@ def _log_record(obj: Any, line: int, problems: ProblemList, skipped: list[int], 
     changes = _table_changes(problems, line, name, rows, skipped)
     if len(problems.problems) > before:
         return None
+    assert isinstance(name, str)         # anything else was a problem above
     return _Record(line, name, time, snapshot, epoch, counter, ident, deco_uuid, deco_host, changes, deco_instance)
 
 
@@ -653,7 +655,7 @@ def _purl(kind: str, fact: dict, namespaces: dict[str, str | None]) -> tuple[str
 
 
 def _software(facts: list[tuple[str, dict]], namespaces: dict[str, str | None]) -> list[SoftwareObservation]:
-    out = {}
+    out: dict[tuple[str, str, str], SoftwareObservation] = {}
     for kind, fact in facts:
         purl, version = _purl(kind, fact, namespaces)
         vendor = fact.get("publisher") if kind == "program" else fact.get("vendor") if kind == "rpm" else None
@@ -733,13 +735,13 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
     ports = None
     listening = tables["listening_ports"]
     if listening.complete:
-        loopback_only: dict[tuple[str, int], bool] = {}
+        loopback_only: dict[tuple[Literal["tcp", "udp", "sctp"], int], bool] = {}
         for protocol, number, loopback in listening.present:
             loopback_only[(protocol, number)] = loopback_only.get((protocol, number), True) and loopback
         ports = tuple(PortObservation(protocol=p, number=n)
                       for (p, n), only_local in sorted(loopback_only.items()) if not only_local)
 
-    package_facts = {kind: [] for kind in ("present", "absent")}
+    package_facts: dict[str, list[tuple[str, dict]]] = {kind: [] for kind in ("present", "absent")}
     complete = False
     for table, kind in PACKAGE_TABLES.items():
         state = tables[table]
@@ -748,7 +750,9 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
         package_facts["absent"] += [(kind, f) for f in state.absent]
     namespaces = _namespaces(platform, package_facts["present"] + package_facts["absent"])
     present = _software(package_facts["present"], namespaces)
-    software, added, removed = None, (), ()
+    software: tuple[SoftwareObservation, ...] | None = None
+    added: tuple[SoftwareObservation, ...] = ()
+    removed: tuple[SoftwareObservation, ...] = ()
     if complete:
         software = tuple(present)
     elif any(tables[t].seen for t in PACKAGE_TABLES):
@@ -873,7 +877,8 @@ def _parse_arrays(path: Path, data: bytes, problems: ProblemList) -> Batch:
     label = systems[0].get("hostname") or systems[0].get("uuid") or "osqueryi"
     obs = _observation(path, label, records, observed_at, problems)
     problems.raise_if_any()
-    return Batch(hosts=[obs], skipped=skipped[0], scopes=[obs.scope])
+    assert obs is not None               # no observation only when there were problems, raised above
+    return Batch(hosts=[obs], skipped=skipped[0], scopes=[obs.scope] if obs.scope else [])
 
 
 def parse_batch(path: Path, limit_bytes: int) -> Batch:

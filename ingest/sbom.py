@@ -11,7 +11,7 @@ import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -83,7 +83,7 @@ def _asset(path: Path, fields: JsonFields, record: str, field: str, component_ty
         except ValueError:
             fields.add(f"{name!r} is not a host name (a device SBOM must name its device by host name)", f"{field}.name")
             return None
-        kind = "Host"
+        kind: Literal["Host", "Application"] = "Host"
     else:
         try:
             identifiers = (Identifier.of(IdentifierKind.ASSET_TAG, f"app:{ref}"),)
@@ -201,8 +201,8 @@ class _CycloneDX:
                 value = fields.text(choice, "expression", where)
             else:
                 license_ = fields.object(choice, "license", where, required=True)
-                value = license_ and (fields.text(license_, "id", f"{where}.license")
-                                      or fields.text(license_, "name", f"{where}.license"))
+                value = None if not license_ else (fields.text(license_, "id", f"{where}.license")
+                                                   or fields.text(license_, "name", f"{where}.license"))
             if value:
                 found.append(value)
         return tuple(dict.fromkeys(found))
@@ -220,7 +220,7 @@ class _CycloneDX:
                 continue
             name = fields.text(component, "name", path, required=True)
             fingerprint = self._fingerprint(component, path, app_ref, name)
-            values = dict(subject=fields.text(props, "subjectName", where),
+            values: dict[str, Any] = dict(subject=fields.text(props, "subjectName", where),
                           issuer=fields.text(props, "issuerName", where),
                           not_before=fields.moment(props, "notValidBefore", where),
                           not_after=fields.moment(props, "notValidAfter", where))

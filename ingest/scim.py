@@ -153,7 +153,7 @@ def parse_scim(path: Path, limit_bytes: int) -> Batch:
             fields.add(f"expected an object, found {json_kind(resource)}", where)
             continue
         schemas = _schemas(resource)
-        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        meta = _object_or_empty(resource.get("meta"))
         kind = meta.get("resourceType")
         if GROUP in schemas or (kind == "Group" and USER not in schemas):
             skipped += 1
