@@ -146,9 +146,10 @@ class JsonFields:
             self.add(f"{value[:80]!r} is not an ISO 8601 date and time", member(path, key))
             return None
 
-    def check(self, obj: dict, key: str, path: str, convert: Callable[[str], T], required: bool = False) -> T | None:
+    def check(self, obj: dict, key: str, path: str, convert: Callable[[str], T], required: bool = False,
+              numbers: bool = False) -> T | None:
         """convert(text of the member) or None, recording its ValueError as a problem on the member."""
-        value = self.text(obj, key, path, required)
+        value = self.text(obj, key, path, required, numbers=numbers)
         if value is None:
             return None
         try:

@@ -41,14 +41,7 @@ def _schemas(value: dict) -> list[str]:
 def _text(fields: JsonFields, obj: dict, key: str, path: str, numbers: bool = False) -> str | None:
     """An optional string member, refusing formula-looking text (reports export these fields).
     ``numbers``: a number is read as its text (employeeNumber is a string in RFC 7643, some send a number)."""
-    value = fields.text(obj, key, path, numbers=numbers)
-    if value is None:
-        return None
-    try:
-        return refuse_formula(value)
-    except ValueError as exc:
-        fields.add(str(exc), member(path, key))
-        return None
+    return fields.check(obj, key, path, refuse_formula, numbers=numbers)
 
 
 def _active(fields: JsonFields, user: dict, path: str) -> bool | None:
