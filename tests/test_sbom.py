@@ -107,6 +107,9 @@ def test_device_sbom_is_a_host_named_by_host_name(tmp_path):
     doc["metadata"]["component"] = {"type": "device", "name": "edge-fw-01", "version": "7.2"}
     [host] = parse_batch(write_json(tmp_path / "fw.json", doc), LIMIT).hosts
     assert (host.kind, [i.key for i in host.identifiers]) == ("Host", ["hostname:edge-fw-01"])
+    doc["metadata"]["component"]["name"] = "Edge-FW-01.Corp.Example.com."     # named as DNS knows it
+    [host] = parse_batch(write_json(tmp_path / "fw.json", doc), LIMIT).hosts
+    assert [i.key for i in host.identifiers] == ["hostname:edge-fw-01", "fqdn:edge-fw-01.corp.example.com"]
     doc["metadata"]["component"]["name"] = "Edge Firewall 01"
     with pytest.raises(IngestError, match="field 'metadata.component.name': 'Edge Firewall 01' is not a host name"):
         parse_batch(write_json(tmp_path / "fw.json", doc), LIMIT)
