@@ -13,6 +13,7 @@ COPY graph ./graph
 COPY ingest ./ingest
 COPY queries ./queries
 COPY api ./api
+COPY demo ./demo
 RUN pip install --no-cache-dir . && rm -rf /src
 
 USER itam

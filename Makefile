@@ -53,5 +53,7 @@ stop:
 clean: stop
 	rm -rf $(VENV) .itam demo-data graph/neo4j_launcher/target
 
+# ruff for errors, mypy for types (its settings and the packages it checks: pyproject.toml [tool.mypy]).
 lint: deps
-	$(VENV)/bin/ruff check --select F,E9 graph ingest queries api tests bench
+	$(VENV)/bin/ruff check --select F,E9 graph ingest queries api tests bench demo
+	$(VENV)/bin/mypy

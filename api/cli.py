@@ -5,7 +5,6 @@ import asyncio
 import getpass
 import json
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +13,7 @@ import typer
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from api.terminal import safe
@@ -158,7 +157,7 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
         store.apply_schema()
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       console=err, transient=True, disable=as_json) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:
@@ -519,7 +518,7 @@ def demo_generate(out: Annotated[Path, typer.Argument(help="Folder for the files
                   hosts: Annotated[int, typer.Option(help="How many hosts")] = 300,
                   seed: Annotated[int, typer.Option()] = 7) -> None:
     """Write the demo organisation as real-format files (Snipe-IT CSV, HR CSV, nmap XML)."""
-    from ingest.demo_org import generate_org
+    from demo import generate_org
     manifest = generate_org(out, hosts=hosts, seed=seed)
     console.print(f"wrote {len(manifest.files)} files to {out}")
 
@@ -529,7 +528,7 @@ def demo_load(out: Annotated[Path, typer.Option("--dir", help="Folder for the ge
               hosts: Annotated[int, typer.Option(help="How many hosts")] = 300,
               seed: Annotated[int, typer.Option()] = 7) -> None:
     """Generate the demo organisation and ingest it through the real connectors."""
-    from ingest.demo_org import generate_org
+    from demo import generate_org
     manifest = generate_org(out, hosts=hosts, seed=seed)
     settings = _settings()
     runs = list(manifest.files_by_source.items())
@@ -557,4 +556,4 @@ def main() -> None:  # pragma: no cover - console entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -45,6 +45,7 @@ def _policy(fail) -> Policy:
         return current_policy()
     except (PolicyError, SoftwareTableError) as exc:
         fail(str(exc), 2)
+        raise   # fail() exits; this only keeps the function from falling through
 
 
 def _today() -> date:

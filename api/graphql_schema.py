@@ -373,9 +373,13 @@ class Conflict:
 
 # ----------------------------------------------------------------- findings (rules, tracking, suppression)
 
-Severity = strawberry.enum(RuleSeverity, name="Severity", description="How bad a finding is")
-FindingStatus = strawberry.enum(findings_q.FindingStatus, name="FindingStatus",
-                                description="OPEN; RESOLVED when no longer matched; SUPPRESSED by an admin until a date")
+# The rules' and the tracker's own enums, registered as GraphQL enums under these names (strawberry.enum
+# returns the class it decorates, so the aliases are the same classes and mypy can use them as types).
+Severity = RuleSeverity
+FindingStatus = findings_q.FindingStatus
+strawberry.enum(Severity, name="Severity", description="How bad a finding is")
+strawberry.enum(FindingStatus, name="FindingStatus",
+                description="OPEN; RESOLVED when no longer matched; SUPPRESSED by an admin until a date")
 
 
 @strawberry.type(description="A node of the graph. id is '<Label>:<key>' (e.g. 'Asset:<asset id>', "
@@ -424,13 +428,13 @@ class ChokePoints:
 
 
 def _graph_node(node: explore.Node) -> GraphNode:
-    return GraphNode(id=strawberry.ID(node.id), label=node.label, name=node.name, properties=node.properties)
+    return GraphNode(id=strawberry.ID(node.id), label=node.label, name=node.name, properties=JSON(node.properties))
 
 
 def _subgraph(graph: explore.Subgraph) -> Subgraph:
     return Subgraph(nodes=[_graph_node(n) for n in graph.nodes.values()],
                     edges=[GraphEdge(id=strawberry.ID(e.id), source=strawberry.ID(e.source),
-                                     target=strawberry.ID(e.target), type=e.type, properties=e.properties)
+                                     target=strawberry.ID(e.target), type=e.type, properties=JSON(e.properties))
                            for e in graph.edges.values()],
                     truncated=graph.truncated)
 

@@ -21,7 +21,7 @@ from bench.common import (add_database_options, host_counts, load_average, media
                           private_database, verdict)
 from graph.models import Batch
 from graph.store import BATCH_SIZE, Store
-from ingest.demo_org import generate_org
+from demo import generate_org
 from ingest.pipeline import ingest_files, read_batch
 
 TARGET_RATIO = 0.5

@@ -17,7 +17,7 @@ from pathlib import Path
 from graph.config import Settings
 from graph.local import LocalNeo4j, free_port
 from graph.store import Store
-from ingest.demo_org import generate_org
+from demo import generate_org
 from ingest.pipeline import ingest_files
 
 HEAP_MB = 4096

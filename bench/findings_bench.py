@@ -26,7 +26,7 @@ from api.app import create_app
 from api.auth import TokenAuth
 from bench.common import (BenchDatabase, load_org, add_database_options, host_counts, load_average, percentile,
                           print_machine, private_database, verdict)
-from ingest.demo_org import SOURCE_ORDER
+from demo import SOURCE_ORDER
 from queries.findings import evaluate
 from queries.rules import ORDER, RULES
 

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from neo4j import Driver
+from neo4j import Driver, Transaction
 from neo4j.exceptions import DriverError, Neo4jError
 
 import ingest.links as links
@@ -33,7 +34,7 @@ from bench.common import (BenchDatabase, add_database_options, host_counts, load
                           private_database, refresh_statistics, verdict)
 from graph.config import Settings
 from graph.store import BATCH_SIZE, Store
-from ingest.demo_org import generate_org
+from demo import generate_org
 from ingest.nmap import parse_nmap
 from ingest.pipeline import ingest_files
 
@@ -174,9 +175,9 @@ class TimedStore(Store):
         self.totals: dict[str, float] = defaultdict(float)
 
     @contextmanager
-    def transaction(self) -> Iterator[_TimedTransaction]:
+    def transaction(self) -> Iterator[Transaction]:
         with self.driver.session(database=self.database) as session, session.begin_transaction() as tx:
-            yield _TimedTransaction(tx, self.totals)
+            yield cast(Transaction, _TimedTransaction(tx, self.totals))   # a proxy with the same methods
             if not tx.closed():
                 started = time.perf_counter()
                 tx.commit()

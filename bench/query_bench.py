@@ -105,7 +105,8 @@ async def read(driver: AsyncDriver, database: str, cypher: str, **params) -> lis
 
 async def floor_reach(driver: AsyncDriver, database: str, asset_id: str) -> int:
     """REACH_STEP hop by hop over the frontier (it returns the reached hosts' names, as the product uses)."""
-    visited, frontier, found = {asset_id}, [asset_id], []
+    visited, frontier = {asset_id}, [asset_id]
+    found: list[str] = []
     for _ in range(REACH_HOPS):
         if not frontier:
             break

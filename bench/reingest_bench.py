@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--components", type=host_counts, default=host_counts("20000,40000"))
     add_database_options(parser)
     args = parser.parse_args(argv)
-    rows = []
+    rows: list[tuple[str, int, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="reingest-") as tmp:
         for source, make, sizes in (("nmap", tarpit_scan, args.ports), ("sbom", large_sbom, args.components)):
             for size in sizes:

@@ -89,7 +89,7 @@ def is_shared_mac(mac: str) -> bool:
 
 def is_virtual_interface(name: str | None) -> bool:
     """An interface whose addresses belong to a tunnel, bridge or container, not to the host."""
-    return bool(name) and bool(VIRTUAL_INTERFACE.match(name.strip()))
+    return name is not None and bool(VIRTUAL_INTERFACE.match(name.strip()))
 
 
 def identifies(kind: IdentifierKind | str, value: str) -> bool:

@@ -31,10 +31,10 @@ def local_secret(path: Path) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:     # another process made it between our read and our create
-        value = read_secret(path)
-        if value is None:
+        theirs = read_secret(path)
+        if theirs is None:
             raise RuntimeError(f"{path} exists but is empty: delete it to make a new secret") from None
-        return value
+        return theirs
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
     return value

@@ -9,6 +9,7 @@ documentation, benchmarking, multicast, reserved) are not.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any, cast
 from functools import cache
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -33,8 +34,8 @@ def includes_public_addresses(cidr: str) -> bool:
         for net in remaining:
             if net.version != blocked.version or not net.overlaps(blocked):
                 kept.append(net)
-            elif blocked.subnet_of(net) and blocked != net:
-                kept.extend(net.address_exclude(blocked))
+            elif (same := cast(Any, blocked)).subnet_of(net) and blocked != net:   # same IP version: checked above
+                kept.extend(net.address_exclude(same))
             # else: the whole of net is not global
         remaining = kept
     return bool(remaining)

@@ -34,18 +34,20 @@ import csv
 import io
 import ipaddress
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from graph.identifiers import canonical_ip, canonical_mac, split_hostname
+from graph.identifiers import canonical_ip, canonical_mac
 from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObservation, HostObservation,
                           HostType, Identifier, OwnerRef, ReachRule, check_email)
 from graph.schema import IdentifierKind, LifecycleStage
+from ingest.dates import file_observed_at
 from ingest.errors import IngestError, ProblemList, load_json
-from ingest.snipeit import file_observed_at
+from ingest.jsonfile import JsonFields, json_kind, parse_moment
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "aws"
 
@@ -70,101 +72,19 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION_OF_ZONE = re.compile(r"^([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)(?:[a-z]|-.+)$")
 _PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
 
-_TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object"}
+def _ip(reader: JsonFields, obj: dict, key: str, path: str) -> str | None:
+    return reader.check(obj, key, path, canonical_ip)
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+def _cidr(reader: JsonFields, obj: dict, key: str, path: str, required: bool = False) -> str | None:
+    return reader.check(obj, key, path, _network, required)
 
 
-class _Json:
-    """Typed access into parsed JSON; every problem names the JSON path of the field."""
-
-    def __init__(self, problems: ProblemList):
-        self.problems = problems
-
-    def add(self, message: str, where: str) -> None:
-        self.problems.add(message, None, where)
-
-    def get(self, obj: dict, key: str, path: str, kind: type, required: bool = False) -> Any:
-        where = f"{path}.{key}" if path else key
-        value = obj.get(key)
-        if value is None:
-            if required:
-                self.add("missing", where)
-            return None
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.add(f"expected {_TYPE_NAMES[kind]}, found {_json_type(value)}", where)
-            return None
-        return value
-
-    def text(self, obj: dict, key: str, path: str, required: bool = False,
-             pattern: re.Pattern | None = None) -> str | None:
-        """A string field; an empty string counts as absent (the CLI prints "" for unset names)."""
-        value = self.get(obj, key, path, str, required)
-        if value is not None and not value.strip():
-            if required:
-                self.add("is empty", f"{path}.{key}" if path else key)
-            return None
-        if value is not None and pattern is not None and not pattern.match(value):
-            self.add(f"{value[:80]!r} is not a valid {key}", f"{path}.{key}" if path else key)
-            return None
-        return value
-
-    def objects(self, obj: dict, key: str, path: str, required: bool = False) -> list[tuple[str, dict]]:
-        """(JSON path, object) for each element of a list of objects."""
-        where = f"{path}.{key}" if path else key
-        items = self.get(obj, key, path, list, required)
-        out = []
-        for index, item in enumerate(items or ()):
-            if isinstance(item, dict):
-                out.append((f"{where}[{index}]", item))
-            else:
-                self.add(f"expected an object, found {_json_type(item)}", f"{where}[{index}]")
-        return out
-
-    def timestamp(self, obj: dict, key: str, path: str) -> datetime | None:
-        value = self.text(obj, key, path)
-        if value is None:
-            return None
-        try:
-            return _parse_time(value)
-        except ValueError:
-            self.add(f"{value[:80]!r} is not an ISO 8601 timestamp", f"{path}.{key}" if path else key)
-            return None
-
-    def ip(self, obj: dict, key: str, path: str) -> str | None:
-        value = self.text(obj, key, path)
-        if value is None:
-            return None
-        try:
-            return canonical_ip(value)
-        except ValueError as exc:
-            self.add(str(exc), f"{path}.{key}" if path else key)
-            return None
-
-    def cidr(self, obj: dict, key: str, path: str, required: bool = False) -> str | None:
-        value = self.text(obj, key, path, required)
-        if value is None:
-            return None
-        try:
-            return str(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            self.add(f"{value[:80]!r} is not a CIDR block", f"{path}.{key}" if path else key)
-            return None
-
-
-def _parse_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.strip())
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
+def _network(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(f"{text[:80]!r} is not a CIDR block") from None
 
 
 def parse_batch(path: Path, limit_bytes: int) -> Batch:
@@ -173,7 +93,7 @@ def parse_batch(path: Path, limit_bytes: int) -> Batch:
     if not isinstance(document, dict):
         raise IngestError.one(path, WRONG_FORMAT)
     problems = ProblemList(path)
-    reader = _Json(problems)
+    reader = JsonFields(problems)
     if "Reservations" in document:
         batch = _instances(path, document, reader)
     elif "NetworkInterfaces" in document:
@@ -194,7 +114,7 @@ def parse_batch(path: Path, limit_bytes: int) -> Batch:
 
 # ---------------------------------------------------------------- EC2 instances and interfaces
 
-def _zone_region(reader: _Json, zone: str | None, where: str) -> str | None:
+def _zone_region(reader: JsonFields, zone: str | None, where: str) -> str | None:
     if zone is None:
         return None
     match = _REGION_OF_ZONE.match(zone)
@@ -204,7 +124,7 @@ def _zone_region(reader: _Json, zone: str | None, where: str) -> str | None:
     return match.group(1)
 
 
-def _tags(reader: _Json, obj: dict, key: str, path: str) -> dict[str, str]:
+def _tags(reader: JsonFields, obj: dict, key: str, path: str) -> dict[str, str]:
     tags: dict[str, str] = {}
     for where, tag in reader.objects(obj, key, path):
         name = reader.get(tag, "Key", where, str, required=True)
@@ -225,26 +145,22 @@ def _owner(tags: dict[str, str]) -> OwnerRef | None:
     return None
 
 
-def _names(reader: _Json, obj: dict, path: str) -> list[Identifier]:
+def _names(reader: JsonFields, obj: dict, path: str) -> list[Identifier]:
     """fqdn + hostname identifiers from an interface's or instance's PrivateDnsName."""
     name = reader.text(obj, "PrivateDnsName", path)
     if name is None:
         return []
     try:
-        short, fqdn = split_hostname(name)
+        return host_name_identifiers(name)
     except ValueError as exc:
         reader.add(str(exc), f"{path}.PrivateDnsName")
         return []
-    found = [Identifier(kind=IdentifierKind.HOSTNAME, value=short)]
-    if fqdn:
-        found.insert(0, Identifier(kind=IdentifierKind.FQDN, value=fqdn))
-    return found
 
 
 class _Interface:
     """What one network interface says about its instance: MAC, addresses, groups."""
 
-    def __init__(self, reader: _Json, eni: dict, path: str):
+    def __init__(self, reader: JsonFields, eni: dict, path: str):
         self.mac: str | None = None
         mac = reader.text(eni, "MacAddress", path)
         if mac is not None:
@@ -253,19 +169,19 @@ class _Interface:
             except ValueError as exc:
                 reader.add(str(exc), f"{path}.MacAddress")
         self.ips: list[str] = []
-        if address := reader.ip(eni, "PrivateIpAddress", path):
+        if address := _ip(reader, eni, "PrivateIpAddress", path):
             self.ips.append(address)
         association = reader.get(eni, "Association", path, dict)
-        if association is not None and (public := reader.ip(association, "PublicIp", f"{path}.Association")):
+        if association is not None and (public := _ip(reader, association, "PublicIp", f"{path}.Association")):
             self.ips.append(public)
         for where, item in reader.objects(eni, "PrivateIpAddresses", path):
-            if address := reader.ip(item, "PrivateIpAddress", where):
+            if address := _ip(reader, item, "PrivateIpAddress", where):
                 self.ips.append(address)
             association = reader.get(item, "Association", where, dict)
-            if association is not None and (public := reader.ip(association, "PublicIp", f"{where}.Association")):
+            if association is not None and (public := _ip(reader, association, "PublicIp", f"{where}.Association")):
                 self.ips.append(public)
         for where, item in reader.objects(eni, "Ipv6Addresses", path):
-            if address := reader.ip(item, "Ipv6Address", where):
+            if address := _ip(reader, item, "Ipv6Address", where):
                 self.ips.append(address)
         self.groups = [g for where, item in reader.objects(eni, "Groups", path)
                        if (g := reader.text(item, "GroupId", where, required=True, pattern=_GROUP_ID))]
@@ -276,7 +192,7 @@ def _scope(account: str | None, region: str | None) -> str | None:
     return f"aws:{account}:{region}" if account and region else None
 
 
-def _instances(path: Path, document: dict, reader: _Json) -> Batch:
+def _instances(path: Path, document: dict, reader: JsonFields) -> Batch:
     at = file_observed_at(path)
     seen: dict[str, str] = {}
     drafts: list[dict] = []
@@ -319,7 +235,7 @@ def _instances(path: Path, document: dict, reader: _Json) -> Batch:
     return Batch(hosts=hosts, scopes=list(dict.fromkeys(scopes)))
 
 
-def _instance(reader: _Json, instance: dict, path: str, account: str | None) -> dict | None:
+def _instance(reader: JsonFields, instance: dict, path: str, account: str | None) -> dict | None:
     before = len(reader.problems.problems)
     instance_id = reader.text(instance, "InstanceId", path, required=True, pattern=_INSTANCE_ID)
     tags = _tags(reader, instance, "Tags", path)
@@ -330,7 +246,7 @@ def _instance(reader: _Json, instance: dict, path: str, account: str | None) -> 
     region = _zone_region(reader, zone, f"{path}.Placement.AvailabilityZone")
     metadata = reader.get(instance, "MetadataOptions", path, dict)
     tokens = reader.text(metadata, "HttpTokens", f"{path}.MetadataOptions") if metadata is not None else None
-    ips = [ip for key in ("PrivateIpAddress", "PublicIpAddress") if (ip := reader.ip(instance, key, path))]
+    ips = [ip for key in ("PrivateIpAddress", "PublicIpAddress") if (ip := _ip(reader, instance, key, path))]
     macs, groups, names = [], [], _names(reader, instance, path)
     for epath, eni in reader.objects(instance, "NetworkInterfaces", path):
         interface = _Interface(reader, eni, epath)
@@ -339,8 +255,8 @@ def _instance(reader: _Json, instance: dict, path: str, account: str | None) -> 
         groups += interface.groups
     groups += [g for gpath, item in reader.objects(instance, "SecurityGroups", path)
                if (g := reader.text(item, "GroupId", gpath, required=True, pattern=_GROUP_ID))]
-    launched = reader.timestamp(instance, "LaunchTime", path)
-    values = dict(
+    launched = reader.moment(instance, "LaunchTime", path)
+    values: dict[str, Any] = dict(
         name=(tags.get("Name") or "").strip() or instance_id,
         host_type=HostType.VM, cloud_provider="aws", cloud_account=account, cloud_region=region,
         cloud_state=state_name, lifecycle_stage=STATE_STAGES.get(state_name) if state_name else None,
@@ -360,7 +276,7 @@ def _instance(reader: _Json, instance: dict, path: str, account: str | None) -> 
             "names": names, "properties": properties, "owner": _owner(tags)}
 
 
-def _interfaces(path: Path, document: dict, reader: _Json) -> Batch:
+def _interfaces(path: Path, document: dict, reader: JsonFields) -> Batch:
     """Attached interfaces, gathered per instance: one observation carries all its interfaces' groups,
     so no interface's groups replace another's. The file covers no scope completely (it may be
     filtered, and interfaces come and go), so it marks nothing stale."""
@@ -418,7 +334,7 @@ def _interfaces(path: Path, document: dict, reader: _Json) -> Batch:
 
 # ---------------------------------------------------------------- security groups
 
-def _ports(reader: _Json, permission: dict, path: str) -> tuple[str, ...] | None:
+def _ports(reader: JsonFields, permission: dict, path: str) -> tuple[str, ...] | None:
     protocol = reader.text(permission, "IpProtocol", path, required=True)
     if protocol is None:
         return None
@@ -444,7 +360,7 @@ def _ports(reader: _Json, permission: dict, path: str) -> tuple[str, ...] | None
     return None
 
 
-def _security_groups(path: Path, document: dict, reader: _Json) -> Batch:
+def _security_groups(path: Path, document: dict, reader: JsonFields) -> Batch:
     rules: list[ReachRule] = []
     seen_groups: dict[str, str] = {}
     for gpath, group in reader.objects(document, "SecurityGroups", "", required=True):
@@ -457,10 +373,10 @@ def _security_groups(path: Path, document: dict, reader: _Json) -> Batch:
             ports = _ports(reader, permission, ppath)
             sources: list[tuple[str, str | None, str | None]] = []
             for where, item in reader.objects(permission, "IpRanges", ppath):
-                if cidr := reader.cidr(item, "CidrIp", where, required=True):
+                if cidr := _cidr(reader, item, "CidrIp", where, required=True):
                     sources.append((where, cidr, None))
             for where, item in reader.objects(permission, "Ipv6Ranges", ppath):
-                if cidr := reader.cidr(item, "CidrIpv6", where, required=True):
+                if cidr := _cidr(reader, item, "CidrIpv6", where, required=True):
                     sources.append((where, cidr, None))
             for where, item in reader.objects(permission, "UserIdGroupPairs", ppath):
                 if source := reader.text(item, "GroupId", where, required=True, pattern=_GROUP_ID):
@@ -481,18 +397,18 @@ def _security_groups(path: Path, document: dict, reader: _Json) -> Batch:
 
 # ---------------------------------------------------------------- subnets and VPCs: checked only
 
-def _subnets(document: dict, reader: _Json) -> Batch:
+def _subnets(document: dict, reader: JsonFields) -> Batch:
     for spath, subnet in reader.objects(document, "Subnets", "", required=True):
         reader.text(subnet, "SubnetId", spath, required=True, pattern=_SUBNET_ID)
-        reader.cidr(subnet, "CidrBlock", spath, required=True)
+        _cidr(reader, subnet, "CidrBlock", spath, required=True)
         reader.text(subnet, "VpcId", spath, pattern=_VPC_ID)
     return Batch()
 
 
-def _vpcs(document: dict, reader: _Json) -> Batch:
+def _vpcs(document: dict, reader: JsonFields) -> Batch:
     for vpath, vpc in reader.objects(document, "Vpcs", "", required=True):
         reader.text(vpc, "VpcId", vpath, required=True, pattern=_VPC_ID)
-        reader.cidr(vpc, "CidrBlock", vpath, required=True)
+        _cidr(reader, vpc, "CidrBlock", vpath, required=True)
     return Batch()
 
 
@@ -512,11 +428,11 @@ def _report_text(path: Path, document: dict, problems: ProblemList) -> str | Non
     generated = document.get("GeneratedTime")
     if generated is not None:
         try:
-            _parse_time(generated if isinstance(generated, str) else "")
+            parse_moment(generated if isinstance(generated, str) else "")
         except ValueError:
-            problems.add(f"{str(generated)[:80]!r} is not an ISO 8601 timestamp", None, "GeneratedTime")
+            problems.add(f"{str(generated)[:80]!r} is not an ISO 8601 date and time", None, "GeneratedTime")
     if not isinstance(content, str):
-        problems.add(f"expected a string, found {_json_type(content)}", None, "Content")
+        problems.add(f"expected a string, found {json_kind(content)}", None, "Content")
         return None
     if content.startswith("user,arn,"):          # stored already decoded (boto3, some collectors)
         return content
@@ -596,9 +512,9 @@ def _report_row(path: Path, line: int, row: dict[str, str], seen: dict[str, int]
         if value.lower() in _NOTHING:
             return None
         try:
-            return _parse_time(value)
+            return parse_moment(value)
         except ValueError:
-            bad(line, field, f"{value[:40]!r} is not an ISO 8601 timestamp")
+            bad(line, field, f"{value[:40]!r} is not an ISO 8601 date and time")
             failed = True
             return None
 
@@ -620,7 +536,7 @@ def _report_row(path: Path, line: int, row: dict[str, str], seen: dict[str, int]
             for n in (1, 2)]
     if failed:
         return []
-    issued: dict[str, str] = {}
+    issued: dict[str, Any] = {}
     if user != "<root_account>":
         try:
             issued["issued_to_email"] = check_email(user)

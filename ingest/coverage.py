@@ -29,14 +29,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from graph.identifiers import canonical_code, canonical_mac, split_hostname
+from graph.identifiers import canonical_code, canonical_mac
 from graph.identity_rules import is_placeholder_code, is_shared_mac
 from graph.models import Batch, ControlCategory, ControlObservation, HostObservation, Identifier
 from graph.schema import IdentifierKind
-from ingest.csvfile import CsvRows, FieldReader
+from ingest.csvfile import CsvRows, FieldReader, refuse_formula
 from ingest.errors import ProblemList
-from ingest.csvfile import refuse_formula
-from ingest.snipeit import file_observed_at
+from ingest.dates import file_observed_at
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "coverage"
 
@@ -118,7 +118,7 @@ def parse_coverage(path: Path, limit_bytes: int) -> Batch:
         category = field.check("category", category_of) if field.required("category") else None
         serial = field.check("serial", _serial)
         macs = field.check("mac", _macs) or []
-        fqdn = field.check("fqdn", lambda v: split_hostname(refuse_formula(v)))
+        fqdn = field.check("fqdn", lambda v: host_name_identifiers(refuse_formula(v)))
         seen = field.check("last_check_in", check_in)
         hostname_text = field.check("hostname", refuse_formula)
         if tool and category:
@@ -132,17 +132,13 @@ def parse_coverage(path: Path, limit_bytes: int) -> Batch:
         if serial:
             identifiers.append(Identifier(kind=IdentifierKind.SERIAL, value=serial))
         identifiers += [Identifier(kind=IdentifierKind.MAC, value=mac) for mac in macs]
-        names: list[tuple[str, str | None]] = [fqdn] if fqdn else []
+        identifiers += fqdn or []
         bad_hostname = None
         if hostname_text:
             try:
-                names.append(split_hostname(hostname_text))
+                identifiers += host_name_identifiers(hostname_text)
             except ValueError as exc:
                 bad_hostname = str(exc)
-        for short, full in names:
-            identifiers.append(Identifier(kind=IdentifierKind.HOSTNAME, value=short))
-            if full:
-                identifiers.append(Identifier(kind=IdentifierKind.FQDN, value=full))
         identifiers = list(dict.fromkeys(identifiers))
         if not identifiers:
             if bad_hostname:

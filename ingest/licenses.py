@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field as dc_field
+from typing import Any
 from datetime import date
 from pathlib import Path
 
@@ -40,8 +41,8 @@ from graph.identifiers import canonical_code
 from graph.local_secrets import fingerprint_key
 from graph.models import Batch, ContractObservation, LicenseObservation, check_email
 from ingest.csvfile import CsvRows, FieldReader, refuse_formula, split_list
+from ingest.dates import add_months
 from ingest.errors import ProblemList
-from ingest.snipeit import _add_months
 
 # ---------------------------------------------------------------------------------------------- licences
 
@@ -82,7 +83,7 @@ class _Licence:
     name: str
     product: str
     fingerprint: str | None
-    shared: dict[str, object]
+    shared: dict[str, Any]
     shared_lines: dict[str, int]
     tags: set[str] = dc_field(default_factory=set)
     emails: set[str] = dc_field(default_factory=set)
@@ -198,7 +199,7 @@ def notice_days(value: str, end: date | None) -> int:
     months = count * 12 if unit.startswith("y") else count
     if end is not None:
         try:
-            return (end - _add_months(end, -months)).days
+            return (end - add_months(end, -months)).days
         except ValueError:  # before year 1
             raise ValueError(f"{value!r} reaches back before year 1") from None
     return count * 365 if unit.startswith("y") else count * 30

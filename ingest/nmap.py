@@ -16,10 +16,11 @@ import defusedxml.sax
 from defusedxml import DefusedXmlException
 from pydantic import ValidationError
 
-from graph.identifiers import canonical_ip, canonical_mac, split_hostname
+from graph.identifiers import canonical_ip, canonical_mac
 from graph.models import AssetProperties, Batch, HostObservation, Identifier, PortObservation
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "nmap"
 
@@ -166,14 +167,12 @@ def _observation(path: Path, host: _Host, scan_start: int | None, problems: Prob
     short_name = None
     for name in host.names:
         try:
-            short, fqdn = split_hostname(name)
+            names = host_name_identifiers(name)
         except ValueError:
             problems.add(f"{name!r} is not a host name", host.line, "hostname")
             continue
-        short_name = short_name or short
-        identifiers.append(Identifier(kind=IdentifierKind.HOSTNAME, value=short))
-        if fqdn:
-            identifiers.append(Identifier(kind=IdentifierKind.FQDN, value=fqdn))
+        short_name = short_name or names[0].value
+        identifiers += names
     try:
         return HostObservation(
             record=f"{path.name} line {host.line} (host #{host.ordinal})",

@@ -23,24 +23,25 @@ import binascii
 import hashlib
 import ipaddress
 import json
-from functools import lru_cache
 import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from graph.identifiers import canonical_mac, split_hostname
+from graph.identifiers import canonical_mac
 from graph.identity_rules import is_placeholder_code, is_shared_mac, is_virtual_interface
 from graph.models import (AssetProperties, check_email, Batch, ControlCategory, ControlObservation, CredentialKind,
                           CredentialObservation, HostObservation, Identifier, PortObservation, SoftwareObservation)
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
+from ingest.jsonfile import JsonFields, json_kind, member, shown
+from ingest.purls import package_purl
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "osquery"
 MAX_LINE_BYTES = 1024 * 1024
@@ -60,7 +61,6 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _EC2_INSTANCE = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _LOCALHOST = {"localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6", "localhost.local"}
 _HEX = re.compile(r"^[0-9a-f]+$", re.I)
-_INT = re.compile(r"^-?\d+$")
 _RPM_NAMESPACE = {"rhel": "redhat", "amzn": "amzn", "ol": "oracle", "sles": "suse", "opensuse-leap": "opensuse",
                   "opensuse-tumbleweed": "opensuse"}
 
@@ -73,48 +73,31 @@ class _Skip(Exception):
 # Reading a row's values
 
 
-@dataclass
 class _Where:
-    problems: ProblemList
-    line: int | None
-    prefix: str          # 'columns', 'snapshot[3]', 'diffResults.added[0]', '[3]'
-    bad: bool = False
+    """One row of a result: its line and JSON path prefix ('columns', 'snapshot[3]', 'diffResults.added[0]',
+    '[3]'). Values are strings unless osqueryd ran with --logger_numerics, so both are read."""
+
+    def __init__(self, problems: ProblemList, line: int | None, prefix: str):
+        self.fields = JsonFields(problems, line)
+        self.line, self.prefix = line, prefix
+
+    @property
+    def bad(self) -> bool:
+        return self.fields.found > 0
 
     @property
     def record(self) -> str:
-        name = Path(self.problems.file).name
+        name = Path(self.fields.problems.file).name
         return f"{name} line {self.line}, {self.prefix}" if self.line else f"{name} {self.prefix}"
 
     def add(self, message: str, column: str) -> None:
-        self.problems.add(message, self.line, f"{self.prefix}.{column}" if self.prefix else column)
-        self.bad = True
+        self.fields.add(message, member(self.prefix, column))
 
     def text(self, row: dict, column: str) -> str | None:
-        value = row.get(column)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.add(f"{_show(value)} is not a text value", column)
-            return None
-        return str(value).strip()
+        return self.fields.text(row, column, self.prefix, numbers=True)
 
     def integer(self, row: dict, column: str) -> int | None:
-        value = row.get(column)
-        if value is None or value == "":
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and _INT.match(value.strip()):
-            return int(value.strip())
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        self.add(f"{_show(value)} is not a whole number", column)
-        return None
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return self.fields.whole(row, column, self.prefix, strings=True)
 
 
 def _row_key(row: dict) -> tuple:
@@ -166,7 +149,8 @@ def _package(table: str):
         if "name" not in row:
             where.add("missing: every package row needs a name", "name")
             return {}
-        fact = {key: where.text(row, key) for key in ("name", "version", "arch", "release", "vendor", "publisher")}
+        fact: dict[str, Any] = {key: where.text(row, key)
+                                for key in ("name", "version", "arch", "release", "vendor", "publisher")}
         fact["epoch"] = where.integer(row, "epoch") if table == "rpm_packages" else None
         if not fact["name"]:
             raise _Skip
@@ -208,10 +192,10 @@ def _mac(row: dict, where: _Where) -> str | None:
     return mac
 
 
-_PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
+_PROTOCOLS: dict[int, Literal["tcp", "udp", "sctp"]] = {6: "tcp", 17: "udp", 132: "sctp"}
 
 
-def _listening_port(row: dict, where: _Where) -> tuple[str, int, bool] | None:
+def _listening_port(row: dict, where: _Where) -> tuple[Literal["tcp", "udp", "sctp"], int, bool] | None:
     number = where.integer(row, "port")
     protocol = where.integer(row, "protocol")
     address = where.text(row, "address") or ""
@@ -380,14 +364,14 @@ def _rows_of(obj: dict, where: ProblemList, line: int) -> tuple[bool, list[tuple
                 return None
             out += [(action, f"diffResults.{action}[{i}]", row) for i, row in enumerate(rows)]
         return False, out
-    action = obj.get("action")
-    if action in ("added", "removed"):
+    event = obj.get("action")
+    if event in ("added", "removed"):
         if "columns" not in obj:
-            where.add(f"an {action!r} event needs its columns", line, "columns")
+            where.add(f"an {event!r} event needs its columns", line, "columns")
             return None
-        return False, [(action, "columns", obj["columns"])]
-    if action is not None:
-        where.add(f"{_show(action)} is not snapshot, added or removed", line, "action")
+        return False, [(event, "columns", obj["columns"])]
+    if event is not None:
+        where.add(f"{shown(event)} is not snapshot, added or removed", line, "action")
     else:
         where.add("no snapshot, columns or diffResults: not a query result", line, "action")
     return None
@@ -418,18 +402,12 @@ def _parse_time(obj: dict, problems: ProblemList, line: int | None) -> datetime 
             return datetime.strptime(cleaned, "%a %b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc)
         except ValueError:
             pass
-    problems.add(f"{_show(text)} is not a time like 'Tue Sep 30 17:37:30 2014 UTC'", line, "calendarTime")
+    problems.add(f"{shown(text)} is not a time like 'Tue Sep 30 17:37:30 2014 UTC'", line, "calendarTime")
     return None
 
 
-def _optional_text(obj: dict, key: str, problems: ProblemList, line: int | None, prefix: str = "") -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        problems.add(f"{_show(value)} is not a text value", line, prefix + key)
-        return None
-    return str(value).strip() or None
+def _optional_text(obj: dict, key: str, problems: ProblemList, line: int | None, path: str = "") -> str | None:
+    return JsonFields(problems, line).text(obj, key, path, numbers=True)
 
 
 def _table_changes(problems: ProblemList, line: int | None, name: str | None,
@@ -438,11 +416,11 @@ def _table_changes(problems: ProblemList, line: int | None, name: str | None,
     good = []
     for action, prefix, row in rows:
         if not isinstance(row, dict):
-            problems.add(f"{_show(row)} is not a row (a JSON object of columns)", line, prefix)
+            problems.add(f"{shown(row)} is not a row (a JSON object of columns)", line, prefix)
             continue
         for column, value in row.items():
             if isinstance(value, (dict, list)):
-                problems.add(f"{_show(value)} is not a column value", line, f"{prefix}.{column}")
+                problems.add(f"{shown(value)} is not a column value", line, f"{prefix}.{column}")
         good.append((action, prefix, row))
     tables = tables_of(name, [row for _, _, row in good])
     if not tables:
@@ -463,7 +441,7 @@ def _table_changes(problems: ProblemList, line: int | None, name: str | None,
 
 def _log_record(obj: Any, line: int, problems: ProblemList, skipped: list[int], status: list[int]) -> _Record | None:
     if not isinstance(obj, dict):
-        problems.add(f"expected one JSON object per line, found {type(obj).__name__}", line)
+        problems.add(f"expected one JSON object per line, found {json_kind(obj)}", line)
         return None
     if "severity" in obj and "message" in obj and not ({"snapshot", "columns", "diffResults"} & obj.keys()):
         skipped[0] += 1                  # an osquery status log line mixed in: not a result
@@ -472,18 +450,18 @@ def _log_record(obj: Any, line: int, problems: ProblemList, skipped: list[int], 
     before = len(problems.problems)
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
-        problems.add("missing: every result names its query" if name is None else f"{_show(name)} is not a query name",
+        problems.add("missing: every result names its query" if name is None else f"{shown(name)} is not a query name",
                      line, "name")
     ident = _optional_text(obj, "hostIdentifier", problems, line) or _optional_text(obj, "hostname", problems, line)
     decorations = obj.get("decorations") or {}
     if not isinstance(decorations, dict):
-        problems.add(f"{_show(decorations)} is not an object", line, "decorations")
+        problems.add(f"{shown(decorations)} is not an object", line, "decorations")
         decorations = {}
-    deco_uuid = (_optional_text(decorations, "host_uuid", problems, line, "decorations.")
-                 or _optional_text(decorations, "uuid", problems, line, "decorations.")
+    deco_uuid = (_optional_text(decorations, "host_uuid", problems, line, "decorations")
+                 or _optional_text(decorations, "uuid", problems, line, "decorations")
                  or _optional_text(obj, "host_uuid", problems, line))       # --decorations_top_level
-    deco_host = _optional_text(decorations, "hostname", problems, line, "decorations.")
-    deco_instance = _optional_text(decorations, "instance_id", problems, line, "decorations.")
+    deco_host = _optional_text(decorations, "hostname", problems, line, "decorations")
+    deco_instance = _optional_text(decorations, "instance_id", problems, line, "decorations")
     if not (ident or deco_uuid or deco_host):
         problems.add("missing: no hostIdentifier, hostname or decorations say which host this is from",
                      line, "hostIdentifier")
@@ -499,6 +477,7 @@ def _log_record(obj: Any, line: int, problems: ProblemList, skipped: list[int], 
     changes = _table_changes(problems, line, name, rows, skipped)
     if len(problems.problems) > before:
         return None
+    assert isinstance(name, str)         # anything else was a problem above
     return _Record(line, name, time, snapshot, epoch, counter, ident, deco_uuid, deco_host, changes, deco_instance)
 
 
@@ -657,12 +636,6 @@ def _namespaces(platform: str | None, facts: list[tuple[str, dict]]) -> dict[str
             "rpm": max(sorted(set(known)), key=known.count) if known else None}
 
 
-@lru_cache(maxsize=65536)
-def _quote(text: str, safe: str) -> str:
-    """urllib's quote, remembered: the same package names and versions recur on every host."""
-    return quote(text, safe=safe)
-
-
 def _purl(kind: str, fact: dict, namespaces: dict[str, str | None]) -> tuple[str | None, str | None]:
     """(purl, installed version) of a deb or rpm package row."""
     name, version = fact["name"], fact.get("version") or None
@@ -673,21 +646,16 @@ def _purl(kind: str, fact: dict, namespaces: dict[str, str | None]) -> tuple[str
     namespace = namespaces.get(kind)
     if not namespace:
         return None, version
-    purl = f"pkg:{kind}/{_quote(namespace.lower(), safe='')}/{_quote(name, safe='.-_~')}"
-    if version:
-        purl += "@" + _quote(version, safe=".-_~:")
-    qualifiers = []
+    qualifiers: list[tuple[str, str]] = []
     if fact.get("arch"):
-        qualifiers.append(f"arch={_quote(fact['arch'], safe='.-_~')}")
+        qualifiers.append(("arch", fact["arch"]))
     if kind == "rpm" and fact.get("epoch"):
-        qualifiers.append(f"epoch={fact['epoch']}")
-    if qualifiers:
-        purl += "?" + "&".join(qualifiers)
-    return purl, version
+        qualifiers.append(("epoch", str(fact["epoch"])))
+    return package_purl(kind, namespace.lower(), name, version, tuple(qualifiers)), version
 
 
 def _software(facts: list[tuple[str, dict]], namespaces: dict[str, str | None]) -> list[SoftwareObservation]:
-    out = {}
+    out: dict[tuple[str, str, str], SoftwareObservation] = {}
     for kind, fact in facts:
         purl, version = _purl(kind, fact, namespaces)
         vendor = fact.get("publisher") if kind == "program" else fact.get("vendor") if kind == "rpm" else None
@@ -705,13 +673,11 @@ def _host_names(*candidates: str | None) -> tuple[list[Identifier], str | None]:
         if not text or _UUID.match(text) or text.strip().lower().rstrip(".") in _LOCALHOST:
             continue
         try:
-            short, fqdn = split_hostname(text)
+            names = host_name_identifiers(text)
         except ValueError:
             continue                      # a custom host identifier that is not a host name
-        short_name = short_name or short
-        identifiers.append(Identifier(kind=IdentifierKind.HOSTNAME, value=short))
-        if fqdn:
-            identifiers.append(Identifier(kind=IdentifierKind.FQDN, value=fqdn))
+        short_name = short_name or names[0].value
+        identifiers += names
     return identifiers, short_name
 
 
@@ -769,13 +735,13 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
     ports = None
     listening = tables["listening_ports"]
     if listening.complete:
-        loopback_only: dict[tuple[str, int], bool] = {}
+        loopback_only: dict[tuple[Literal["tcp", "udp", "sctp"], int], bool] = {}
         for protocol, number, loopback in listening.present:
             loopback_only[(protocol, number)] = loopback_only.get((protocol, number), True) and loopback
         ports = tuple(PortObservation(protocol=p, number=n)
                       for (p, n), only_local in sorted(loopback_only.items()) if not only_local)
 
-    package_facts = {kind: [] for kind in ("present", "absent")}
+    package_facts: dict[str, list[tuple[str, dict]]] = {kind: [] for kind in ("present", "absent")}
     complete = False
     for table, kind in PACKAGE_TABLES.items():
         state = tables[table]
@@ -784,7 +750,9 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
         package_facts["absent"] += [(kind, f) for f in state.absent]
     namespaces = _namespaces(platform, package_facts["present"] + package_facts["absent"])
     present = _software(package_facts["present"], namespaces)
-    software, added, removed = None, (), ()
+    software: tuple[SoftwareObservation, ...] | None = None
+    added: tuple[SoftwareObservation, ...] = ()
+    removed: tuple[SoftwareObservation, ...] = ()
     if complete:
         software = tuple(present)
     elif any(tables[t].seen for t in PACKAGE_TABLES):
@@ -889,7 +857,7 @@ def _parse_arrays(path: Path, data: bytes, problems: ProblemList) -> Batch:
     for number, (value, line) in enumerate(arrays):
         if not isinstance(value, list):
             raise IngestError.one(path, f"{NOT_OSQUERY}: expected only JSON arrays of rows, "
-                                        f"found {type(value).__name__}", line)
+                                        f"found {json_kind(value)}", line)
         if value and not all(isinstance(row, dict) for row in value) and number == 0:
             raise IngestError.one(path, f"{NOT_OSQUERY}: the array holds no rows (JSON objects)", line)
         at = None if len(arrays) == 1 else line
@@ -909,7 +877,8 @@ def _parse_arrays(path: Path, data: bytes, problems: ProblemList) -> Batch:
     label = systems[0].get("hostname") or systems[0].get("uuid") or "osqueryi"
     obs = _observation(path, label, records, observed_at, problems)
     problems.raise_if_any()
-    return Batch(hosts=[obs], skipped=skipped[0], scopes=[obs.scope])
+    assert obs is not None               # no observation only when there were problems, raised above
+    return Batch(hosts=[obs], skipped=skipped[0], scopes=[obs.scope] if obs.scope else [])
 
 
 def parse_batch(path: Path, limit_bytes: int) -> Batch:

@@ -11,7 +11,7 @@ import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -19,6 +19,9 @@ from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObse
                           Identifier, SoftwareObservation)
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
+from ingest.jsonfile import JsonFields, json_kind
+from ingest.purls import purl_type
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "sbom"
 CYCLONEDX_VERSIONS = ("1.2", "1.3", "1.4", "1.5", "1.6")
@@ -30,82 +33,6 @@ HOST_TYPES = ("device",)             # CycloneDX metadata.component types that a
 NO_VALUE = ("NOASSERTION", "NONE")   # SPDX placeholders
 _UUID = re.compile(r"^(urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-_PURL = re.compile(r"^pkg:/*([A-Za-z.+-][A-Za-z0-9.+-]*)/[^\s]+$")
-
-
-def _kind(value: Any) -> str:
-    """A JSON value's type as the user knows it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
-class _Fields:
-    """Typed reads of JSON members; every problem names its JSON path."""
-
-    def __init__(self, problems: ProblemList):
-        self.problems = problems
-
-    def add(self, field: str, message: str) -> None:
-        self.problems.add(message, None, field)
-
-    def text(self, obj: dict, key: str, path: str, required: bool = False) -> str | None:
-        field = f"{path}.{key}" if path else key
-        value = obj.get(key)
-        if value is None:
-            if required:
-                self.add(field, "missing")
-            return None
-        if not isinstance(value, str):
-            self.add(field, f"is {_kind(value)}, expected a string")
-            return None
-        value = value.strip()
-        if not value:
-            if required:
-                self.add(field, "is empty")
-            return None
-        return value
-
-    def obj(self, parent: dict, key: str, path: str, required: bool = False) -> dict | None:
-        field = f"{path}.{key}" if path else key
-        value = parent.get(key)
-        if value is None:
-            if required:
-                self.add(field, "missing")
-            return None
-        if not isinstance(value, dict):
-            self.add(field, f"is {_kind(value)}, expected an object")
-            return None
-        return value
-
-    def array(self, parent: dict, key: str, path: str) -> list:
-        field = f"{path}.{key}" if path else key
-        value = parent.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.add(field, f"is {_kind(value)}, expected an array")
-            return []
-        return value
-
-    def moment(self, obj: dict, key: str, path: str) -> datetime | None:
-        raw = self.text(obj, key, path)
-        if raw is None:
-            return None
-        try:
-            value = datetime.fromisoformat(raw)
-        except ValueError:
-            self.add(f"{path}.{key}" if path else key, f"{raw!r} is not an ISO 8601 date and time")
-            return None
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _load(path: Path, data: bytes) -> dict:
@@ -129,7 +56,7 @@ def _load(path: Path, data: bytes) -> dict:
     except RecursionError:
         raise IngestError.one(path, "malformed JSON: nested too deeply") from None
     if not isinstance(doc, dict):
-        raise IngestError.one(path, f"{NOT_AN_SBOM}: the top level is {_kind(doc)}, expected an object")
+        raise IngestError.one(path, f"{NOT_AN_SBOM}: the top level is {json_kind(doc)}, expected an object")
     if "@context" in doc or "@graph" in doc:
         if "spdx" in json.dumps(doc.get("@context", "")).lower() or "spdx" in text[:4096].lower():
             raise IngestError.one(path, SPDX3, field="@context")
@@ -144,12 +71,7 @@ def _observed_at(path: Path, stated: datetime | None) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
 
 
-def _purl_type(purl: str) -> str:
-    match = _PURL.match(purl)
-    return match.group(1).lower() if match else ""
-
-
-def _asset(path: Path, fields: _Fields, record: str, field: str, component_type: str | None, name: str | None,
+def _asset(path: Path, fields: JsonFields, record: str, field: str, component_type: str | None, name: str | None,
            ref: str | None, observed_at: datetime, software: list[SoftwareObservation],
            credentials: list[CredentialObservation]) -> HostObservation | None:
     """The described application (or device) as a host observation."""
@@ -157,16 +79,16 @@ def _asset(path: Path, fields: _Fields, record: str, field: str, component_type:
         return None
     if component_type in HOST_TYPES:
         try:
-            identifiers = (Identifier.of(IdentifierKind.HOSTNAME, name),)
+            identifiers = tuple(host_name_identifiers(name))
         except ValueError:
-            fields.add(f"{field}.name", f"{name!r} is not a host name (a device SBOM must name its device by host name)")
+            fields.add(f"{name!r} is not a host name (a device SBOM must name its device by host name)", f"{field}.name")
             return None
-        kind = "Host"
+        kind: Literal["Host", "Application"] = "Host"
     else:
         try:
             identifiers = (Identifier.of(IdentifierKind.ASSET_TAG, f"app:{ref}"),)
         except ValueError as exc:
-            fields.add(field, str(exc))
+            fields.add(str(exc), field)
             return None
         kind = "Application"
     try:
@@ -175,7 +97,7 @@ def _asset(path: Path, fields: _Fields, record: str, field: str, component_type:
             properties=AssetProperties(name=name), software=tuple(dict.fromkeys(software)),
             credentials=tuple(credentials))
     except ValidationError as exc:
-        fields.add(field, f"invalid: {exc.errors()[0]['msg']}")
+        fields.add(f"invalid: {exc.errors()[0]['msg']}", field)
         return None
 
 
@@ -186,7 +108,7 @@ class _CycloneDX:
         self.path = path
         self.doc = doc
         self.problems = ProblemList(path)
-        self.fields = _Fields(self.problems)
+        self.fields = JsonFields(self.problems)
         self.software: list[SoftwareObservation] = []
         self.certificates: list[tuple[str, dict]] = []      # (JSON path, component)
         self.skipped = 0
@@ -197,11 +119,11 @@ class _CycloneDX:
         if not isinstance(version, str) or version not in CYCLONEDX_VERSIONS:
             raise IngestError.one(self.path, f"CycloneDX specVersion {version!r} is not supported "
                                              f"({', '.join(CYCLONEDX_VERSIONS)})", field="specVersion")
-        metadata = fields.obj(doc, "metadata", "", required=True) or {}
-        app = fields.obj(metadata, "component", "metadata", required=True)
+        metadata = fields.object(doc, "metadata", "", required=True) or {}
+        app = fields.object(metadata, "component", "metadata", required=True)
         stated = fields.moment(metadata, "timestamp", "metadata")
         if app is None and not self.problems.problems:
-            fields.add("metadata.component", "missing")
+            fields.add("missing", "metadata.component")
         app_type = name = ref = None
         if app is not None:
             app_type = fields.text(app, "type", "metadata.component", required=True)
@@ -225,14 +147,14 @@ class _CycloneDX:
     def _component(self, component: Any, path: str, depth: int) -> None:
         fields = self.fields
         if not isinstance(component, dict):
-            fields.add(path, f"is {_kind(component)}, expected an object")
+            fields.add(f"expected an object, found {json_kind(component)}", path)
             return
         if depth > MAX_DEPTH:
-            fields.add(path, f"components nested more than {MAX_DEPTH} deep")
+            fields.add(f"components nested more than {MAX_DEPTH} deep", path)
             return
         component_type = fields.text(component, "type", path, required=True)
         if component_type == "cryptographic-asset":
-            crypto = fields.obj(component, "cryptoProperties", path) or {}
+            crypto = fields.object(component, "cryptoProperties", path) or {}
             if crypto.get("assetType") == "certificate":
                 self.certificates.append((path, component))
             else:
@@ -248,10 +170,10 @@ class _CycloneDX:
         name = fields.text(component, "name", path, required=True)
         version = fields.text(component, "version", path)
         purl = fields.text(component, "purl", path)
-        if purl and not _PURL.match(purl):
-            fields.add(f"{path}.purl", f"{purl!r} is not a package URL (pkg:type/name@version)")
+        if purl and not purl_type(purl):
+            fields.add(f"{purl!r} is not a package URL (pkg:type/name@version)", f"{path}.purl")
         cpe = fields.text(component, "cpe", path)
-        supplier = fields.obj(component, "supplier", path)
+        supplier = fields.object(component, "supplier", path)
         vendor = (fields.text(component, "publisher", path)
                   or (fields.text(supplier, "name", f"{path}.supplier") if supplier else None)
                   or fields.text(component, "group", path))
@@ -261,11 +183,11 @@ class _CycloneDX:
         try:
             self.software.append(SoftwareObservation(
                 name=name, version=version, vendor=vendor, purl=purl, cpe=cpe,
-                package_type=_purl_type(purl) if purl else None, licenses=licenses))
+                package_type=purl_type(purl) if purl else None, licenses=licenses))
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"]) or "name"
-            fields.add(f"{path}.{where}", error["msg"])
+            fields.add(error["msg"], f"{path}.{where}")
 
     def _licenses(self, component: dict, path: str) -> tuple[str, ...]:
         fields = self.fields
@@ -273,14 +195,14 @@ class _CycloneDX:
         for index, choice in enumerate(fields.array(component, "licenses", path)):
             where = f"{path}.licenses[{index}]"
             if not isinstance(choice, dict):
-                fields.add(where, f"is {_kind(choice)}, expected an object")
+                fields.add(f"expected an object, found {json_kind(choice)}", where)
                 continue
             if "expression" in choice:
                 value = fields.text(choice, "expression", where)
             else:
-                license_ = fields.obj(choice, "license", where, required=True)
-                value = license_ and (fields.text(license_, "id", f"{where}.license")
-                                      or fields.text(license_, "name", f"{where}.license"))
+                license_ = fields.object(choice, "license", where, required=True)
+                value = None if not license_ else (fields.text(license_, "id", f"{where}.license")
+                                                   or fields.text(license_, "name", f"{where}.license"))
             if value:
                 found.append(value)
         return tuple(dict.fromkeys(found))
@@ -290,7 +212,7 @@ class _CycloneDX:
         credentials: dict[str, CredentialObservation] = {}
         for path, component in self.certificates:
             before = len(self.problems.problems)
-            props = fields.obj(component["cryptoProperties"], "certificateProperties", f"{path}.cryptoProperties") or {}
+            props = fields.object(component["cryptoProperties"], "certificateProperties", f"{path}.cryptoProperties") or {}
             where = f"{path}.cryptoProperties.certificateProperties"
             form = fields.text(props, "certificateFormat", where)
             if form and form.upper().replace(".", "").replace(" ", "") != "X509":
@@ -298,7 +220,7 @@ class _CycloneDX:
                 continue
             name = fields.text(component, "name", path, required=True)
             fingerprint = self._fingerprint(component, path, app_ref, name)
-            values = dict(subject=fields.text(props, "subjectName", where),
+            values: dict[str, Any] = dict(subject=fields.text(props, "subjectName", where),
                           issuer=fields.text(props, "issuerName", where),
                           not_before=fields.moment(props, "notValidBefore", where),
                           not_after=fields.moment(props, "notValidAfter", where))
@@ -308,7 +230,7 @@ class _CycloneDX:
                 credential = CredentialObservation(record=f"{self.path.name} {path}", kind=CredentialKind.X509,
                                                    fingerprint=fingerprint, name=name, **values)
             except ValidationError as exc:
-                fields.add(path, f"invalid certificate: {exc.errors()[0]['msg']}")
+                fields.add(f"invalid certificate: {exc.errors()[0]['msg']}", path)
                 continue
             credentials.setdefault(fingerprint, credential)
         return list(credentials.values())
@@ -319,18 +241,18 @@ class _CycloneDX:
         for index, entry in enumerate(fields.array(component, "hashes", path)):
             where = f"{path}.hashes[{index}]"
             if not isinstance(entry, dict):
-                fields.add(where, f"is {_kind(entry)}, expected an object")
+                fields.add(f"expected an object, found {json_kind(entry)}", where)
                 return None
             if fields.text(entry, "alg", where) == "SHA-256":
                 content = fields.text(entry, "content", where, required=True)
                 if content and not _SHA256.match(content):
-                    fields.add(f"{where}.content", "is not a SHA-256 (64 hexadecimal digits)")
+                    fields.add("is not a SHA-256 (64 hexadecimal digits)", f"{where}.content")
                     return None
                 return content.lower() if content else None
         ref = fields.text(component, "bom-ref", path)
         fingerprint = f"cbom:{ref}" if ref else f"cbom:{app_ref}/{name}"
         if len(fingerprint) > 256:
-            fields.add(f"{path}.bom-ref", "longer than 250 characters")
+            fields.add("longer than 250 characters", f"{path}.bom-ref")
             return None
         return fingerprint
 
@@ -351,7 +273,7 @@ class _SPDX:
         self.path = path
         self.doc = doc
         self.problems = ProblemList(path)
-        self.fields = _Fields(self.problems)
+        self.fields = JsonFields(self.problems)
 
     def parse(self) -> Batch:
         fields, doc = self.fields, self.doc
@@ -362,13 +284,13 @@ class _SPDX:
             raise IngestError.one(self.path, f"{NOT_AN_SBOM}: spdxVersion {version!r} is not SPDX-2.3",
                                   field="spdxVersion")
         document_id = fields.text(doc, "SPDXID", "") or "SPDXRef-DOCUMENT"
-        creation = fields.obj(doc, "creationInfo", "") or {}
+        creation = fields.object(doc, "creationInfo", "") or {}
         stated = fields.moment(creation, "created", "creationInfo")
         packages = fields.array(doc, "packages", "")
         ids: dict[str, int] = {}
         for index, package in enumerate(packages):
             if not isinstance(package, dict):
-                fields.add(f"packages[{index}]", f"is {_kind(package)}, expected an object")
+                fields.add(f"expected an object, found {json_kind(package)}", f"packages[{index}]")
                 continue
             spdx_id = fields.text(package, "SPDXID", f"packages[{index}]", required=True)
             if spdx_id:
@@ -403,11 +325,11 @@ class _SPDX:
             if isinstance(value, str):
                 targets.append(value)
             else:
-                fields.add(f"documentDescribes[{index}]", f"is {_kind(value)}, expected a string")
+                fields.add(f"expected a string, found {json_kind(value)}", f"documentDescribes[{index}]")
         for index, rel in enumerate(fields.array(doc, "relationships", "")):
             where = f"relationships[{index}]"
             if not isinstance(rel, dict):
-                fields.add(where, f"is {_kind(rel)}, expected an object")
+                fields.add(f"expected an object, found {json_kind(rel)}", where)
                 continue
             kind = fields.text(rel, "relationshipType", where)
             element, related = fields.text(rel, "spdxElementId", where), fields.text(rel, "relatedSpdxElement", where)
@@ -417,12 +339,12 @@ class _SPDX:
                 targets.append(element)
         packages = list(dict.fromkeys(t for t in targets if t in ids))
         if not packages:
-            fields.add("documentDescribes", "the document names no package it describes "
-                                            "(documentDescribes or a DESCRIBES relationship to a package)")
+            fields.add("the document names no package it describes "
+                       "(documentDescribes or a DESCRIBES relationship to a package)", "documentDescribes")
             return None
         if len(packages) > 1:
-            fields.add("documentDescribes", f"describes {len(packages)} packages ({', '.join(packages)}); "
-                                            "expected one application per SBOM")
+            fields.add(f"describes {len(packages)} packages ({', '.join(packages)}); "
+                       "expected one application per SBOM", "documentDescribes")
             return None
         return ids[packages[0]]
 
@@ -437,13 +359,13 @@ class _SPDX:
         for index, ref in enumerate(fields.array(package, "externalRefs", path)):
             where = f"{path}.externalRefs[{index}]"
             if not isinstance(ref, dict):
-                fields.add(where, f"is {_kind(ref)}, expected an object")
+                fields.add(f"expected an object, found {json_kind(ref)}", where)
                 continue
             kind = fields.text(ref, "referenceType", where, required=True)
             locator = fields.text(ref, "referenceLocator", where, required=True)
             if kind == "purl" and locator and purl is None:
-                if not _PURL.match(locator):
-                    fields.add(f"{where}.referenceLocator", f"{locator!r} is not a package URL (pkg:type/name@version)")
+                if not purl_type(locator):
+                    fields.add(f"{locator!r} is not a package URL (pkg:type/name@version)", f"{where}.referenceLocator")
                 purl = locator
             elif kind in ("cpe23Type", "cpe22Type") and locator and cpe is None:
                 cpe = locator
@@ -452,11 +374,11 @@ class _SPDX:
         try:
             return SoftwareObservation(
                 name=name, version=version if version and version.upper() not in NO_VALUE else None,
-                vendor=vendor, purl=purl, cpe=cpe, package_type=_purl_type(purl) if purl else None,
+                vendor=vendor, purl=purl, cpe=cpe, package_type=purl_type(purl) if purl else None,
                 licenses=tuple(dict.fromkeys(v for v in licenses if v and v.upper() not in NO_VALUE)))
         except ValidationError as exc:
             error = exc.errors()[0]
-            fields.add(f"{path}.{'.'.join(str(p) for p in error['loc']) or 'name'}", error["msg"])
+            fields.add(error["msg"], f"{path}.{'.'.join(str(p) for p in error['loc']) or 'name'}")
             return None
 
 

@@ -22,8 +22,9 @@ from pydantic import ValidationError
 
 from graph.models import Batch, PersonObservation, check_email
 from ingest.errors import IngestError, ProblemList, load_json
+from ingest.jsonfile import JsonFields, json_kind, member
 from ingest.csvfile import refuse_formula
-from ingest.snipeit import file_observed_at
+from ingest.dates import file_observed_at
 
 SOURCE = "scim"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -32,106 +33,88 @@ GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
-class _Refused(ValueError):
-    """One bad field of one resource: (field path, message)."""
-
-    def __init__(self, where: str, message: str):
-        super().__init__(message)
-        self.where = where
-
-
-
-
 def _schemas(value: dict) -> list[str]:
     schemas = value.get("schemas")
     return [s for s in schemas if isinstance(s, str)] if isinstance(schemas, list) else []
 
 
-def _text(value: Any, where: str) -> str | None:
-    """An optional string field, refusing other types and formula-looking text."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _Refused(where, f"expected a string, found {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return refuse_formula(value)
-    except ValueError as exc:
-        raise _Refused(where, str(exc)) from None
+def _text(fields: JsonFields, obj: dict, key: str, path: str, numbers: bool = False) -> str | None:
+    """An optional string member, refusing formula-looking text (reports export these fields).
+    ``numbers``: a number is read as its text (employeeNumber is a string in RFC 7643, some send a number)."""
+    return fields.check(obj, key, path, refuse_formula, numbers=numbers)
 
 
-def _object(value: Any, where: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _Refused(where, f"expected an object, found {type(value).__name__}")
-    return value
-
-
-def _active(value: Any, where: str) -> bool:
-    """RFC 7643 says boolean; some providers send "True"/"False" strings."""
+def _active(fields: JsonFields, user: dict, path: str) -> bool | None:
+    """RFC 7643 says boolean; some providers send "True"/"False" strings. None after a problem."""
+    value = user.get("active")
     if value is None:
         return True
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise _Refused(where, f"{value!r} is not true or false")
+    fields.add(f"{value!r} is not true or false", member(path, "active"))
+    return None
 
 
-def _email(value: str, where: str) -> str:
+def _email(fields: JsonFields, value: str, where: str) -> str | None:
     try:
         return check_email(value)
     except ValueError as exc:
-        raise _Refused(where, str(exc)) from None
+        fields.add(str(exc), where)
+        return None
 
 
-def _pick_email(user: dict, where: str) -> tuple[str, str]:
-    """(e-mail, the field it came from): primary, else first work e-mail, else userName."""
-    emails = user.get("emails")
-    if emails is not None and not isinstance(emails, list):
-        raise _Refused(f"{where}.emails", f"expected a list, found {type(emails).__name__}")
+def _pick_email(fields: JsonFields, user: dict, path: str) -> tuple[str, str] | None:
+    """(e-mail, the field it came from): primary, else first work e-mail, else userName. None after a problem."""
+    before = fields.found
     entries = []
-    for j, entry in enumerate(emails or []):
-        entry = _object(entry, f"{where}.emails[{j}]")
-        value = _text(entry.get("value"), f"{where}.emails[{j}].value")
+    for where, entry in fields.objects(user, "emails", path):
         kind = entry.get("type")
-        entries.append((j, value, entry.get("primary") is True, isinstance(kind, str) and kind.lower() == "work"))
+        entries.append((where, _text(fields, entry, "value", where), entry.get("primary") is True,
+                        isinstance(kind, str) and kind.lower() == "work"))
+    if fields.found > before:
+        return None
     primaries = [e for e in entries if e[2]]
     if len(primaries) > 1:
-        raise _Refused(f"{where}.emails", f"{len(primaries)} e-mails are marked primary (at most one may be)")
+        fields.add(f"{len(primaries)} e-mails are marked primary (at most one may be)", member(path, "emails"))
+        return None
     chosen = primaries or [e for e in entries if e[3]]
     if chosen:
-        j, value, _, _ = chosen[0]
-        field = f"{where}.emails[{j}].value"
+        where, value, _, _ = chosen[0]
         if value is None:
-            raise _Refused(field, "is empty")
-        return _email(value, field), field
-    user_name = _text(user.get("userName"), f"{where}.userName")
+            fields.add("is empty", f"{where}.value")
+            return None
+        email = _email(fields, value, f"{where}.value")
+        return (email, f"{where}.value") if email else None
+    user_name = _text(fields, user, "userName", path)
     if user_name and "@" in user_name:
-        return _email(user_name, f"{where}.userName"), f"{where}.userName"
-    raise _Refused(f"{where}.emails", "no primary or work e-mail, and userName is not an e-mail address")
+        email = _email(fields, user_name, member(path, "userName"))
+        return (email, member(path, "userName")) if email else None
+    if fields.found == before:
+        fields.add("no primary or work e-mail, and userName is not an e-mail address", member(path, "emails"))
+    return None
 
 
-def _name(user: dict, where: str) -> str | None:
-    name = _object(user.get("name"), f"{where}.name")
-    formatted = _text(name.get("formatted"), f"{where}.name.formatted")
+def _name(fields: JsonFields, user: dict, path: str) -> str | None:
+    name = fields.object(user, "name", path) or {}
+    formatted = _text(fields, name, "formatted", member(path, "name"))
     if formatted:
         return formatted
-    parts = [_text(name.get(k), f"{where}.name.{k}") for k in ("givenName", "familyName")]
+    parts = [_text(fields, name, key, member(path, "name")) for key in ("givenName", "familyName")]
     joined = " ".join(p for p in parts if p)
-    return joined or _text(user.get("displayName"), f"{where}.displayName")
+    return joined or _text(fields, user, "displayName", path)
 
 
-def _manager_id(extension: dict, where: str) -> str | None:
+def _manager_id(extension: dict, fields: JsonFields, path: str) -> str | None:
     manager = extension.get("manager")
     if manager is None:
         return None
     if isinstance(manager, str):  # some providers flatten it to the id
         return manager.strip() or None
-    manager = _object(manager, f"{where}.manager")
+    manager = fields.object(extension, "manager", path)
+    if manager is None:
+        return None
     value = manager.get("value", manager.get("managerId"))
     if isinstance(value, str) and value.strip():
         return value.strip()
@@ -151,18 +134,19 @@ def parse_scim(path: Path, limit_bytes: int) -> Batch:
         raise IngestError.one(path, f"not a SCIM 2.0 ListResponse file: 'schemas' lacks {LIST_RESPONSE}{hint}")
     resources = document.get("Resources", [])
     if not isinstance(resources, list):
-        raise IngestError.one(path, f"expected a list, found {type(resources).__name__}", field="Resources")
+        raise IngestError.one(path, f"expected a list, found {json_kind(resources)}", field="Resources")
     problems = ProblemList(path)
+    fields = JsonFields(problems)
     departed_on = file_observed_at(path).date()
     users: list[tuple[int, dict, dict]] = []
     skipped = 0
     for i, resource in enumerate(resources):
         where = f"Resources[{i}]"
         if not isinstance(resource, dict):
-            problems.add(f"expected an object, found {type(resource).__name__}", field=where)
+            fields.add(f"expected an object, found {json_kind(resource)}", where)
             continue
         schemas = _schemas(resource)
-        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        meta = _object_or_empty(resource.get("meta"))
         kind = meta.get("resourceType")
         if GROUP in schemas or (kind == "Group" and USER not in schemas):
             skipped += 1
@@ -178,11 +162,10 @@ def parse_scim(path: Path, limit_bytes: int) -> Batch:
     by_id: dict[str, int] = {}
     for i, user, _ in users:
         where = f"Resources[{i}]"
-        try:
-            email, field = _pick_email(user, where)
-        except _Refused as exc:
-            problems.add(str(exc), field=exc.where)
+        chosen = _pick_email(fields, user, where)
+        if chosen is None:
             continue
+        email, field = chosen
         if email in by_email:
             problems.add(f"{email} is already the e-mail of Resources[{by_email[email]}]", field=field)
             continue
@@ -202,17 +185,15 @@ def parse_scim(path: Path, limit_bytes: int) -> Batch:
         where = f"Resources[{i}]"
         email = picked[i][0]
         record = f"{path.name} {where}"
-        try:
-            if user.get(ENTERPRISE) is not None and not isinstance(user[ENTERPRISE], dict):
-                raise _Refused(f"{where}.{ENTERPRISE}", "expected an object")
-            ext = f"{where}.{ENTERPRISE}"
-            employee_id = _text(_stringify(extension.get("employeeNumber")), f"{ext}.employeeNumber")
-            department = _text(extension.get("department"), f"{ext}.department")
-            name = _name(user, where)
-            active = _active(user.get("active"), f"{where}.active")
-            manager_id = _manager_id(extension, ext)
-        except _Refused as exc:
-            problems.add(str(exc), field=exc.where)
+        before = fields.found
+        ext = member(where, ENTERPRISE)
+        fields.object(user, ENTERPRISE, where)
+        employee_id = _text(fields, extension, "employeeNumber", ext, numbers=True)
+        department = _text(fields, extension, "department", ext)
+        name = _name(fields, user, where)
+        active = _active(fields, user, where)
+        manager_id = _manager_id(extension, fields, ext)
+        if fields.found > before:
             continue
         manager = None
         if manager_id is not None:
@@ -235,11 +216,6 @@ def parse_scim(path: Path, limit_bytes: int) -> Batch:
 
 def _object_or_empty(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
-
-
-def _stringify(value: Any) -> Any:
-    """employeeNumber is a string in RFC 7643, but some providers send a number."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def parse_batch(path: Path, limit_bytes: int) -> Batch:

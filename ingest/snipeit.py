@@ -1,15 +1,16 @@
 """Snipe-IT hardware export (CSV): the inventory of record, with owners and lifecycle."""
 from __future__ import annotations
 
-import calendar
-from datetime import date, datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from graph.identifiers import canonical_mac, split_hostname
+from graph.identifiers import canonical_mac
 from graph.models import AssetProperties, Batch, HostObservation, HostType, Identifier, OwnerRef
 from graph.schema import IdentifierKind, LifecycleStage
 from ingest.csvfile import CsvRows, FieldReader
+from ingest.dates import add_months, file_observed_at
 from ingest.errors import ProblemList
+from ingest.hostnames import host_name_identifiers
 
 SOURCE = "snipeit"
 
@@ -55,12 +56,6 @@ CATEGORY_TYPES = {
 }
 
 
-def _add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def _stage(status: str) -> LifecycleStage:
     try:
         return STATUS_STAGES[status.strip().lower()]
@@ -85,12 +80,12 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
         serial = field.text("serial")
         name = field.text("item_name")
         mac = field.check("mac_address", canonical_mac)
-        hostname = None
+        names: list[Identifier] = []
         if name:
             try:
-                hostname = split_hostname(name)
+                names = host_name_identifiers(name)
             except ValueError:
-                hostname = None  # a display name such as "Jane's MacBook" is a name, not a host name
+                pass  # a display name such as "Jane's MacBook" is a name, not a host name
         purchase = field.date("purchase_date")
         warranty = field.whole("warranty_months")
         email = field.check("email", lambda v: OwnerRef(email=v).email if "@" in v else _not_email(v))
@@ -112,10 +107,7 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
             identifiers.append(Identifier.of(IdentifierKind.SERIAL, serial))
         if mac:
             identifiers.append(Identifier(kind=IdentifierKind.MAC, value=mac))
-        if hostname:
-            identifiers.append(Identifier(kind=IdentifierKind.HOSTNAME, value=hostname[0]))
-            if hostname[1]:
-                identifiers.append(Identifier(kind=IdentifierKind.FQDN, value=hostname[1]))
+        identifiers += names
         category = field.text("category")
         props = AssetProperties(
             name=name or tag,
@@ -125,7 +117,7 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
             manufacturer=field.text("manufacturer"), category=category, location=field.text("location"),
             purchase_date=purchase, purchase_cost=cost, order_number=field.text("order_number"),
             supplier=field.text("supplier"),
-            warranty_end=_add_months(purchase, warranty) if purchase and warranty is not None else None,
+            warranty_end=add_months(purchase, warranty) if purchase and warranty is not None else None,
             eol_date=eol, decommissioned_on=decommissioned, last_audit=audit,
         )
         owner = OwnerRef(email=email, name=field.text("full_name"), department=field.text("department")) if email else None
@@ -138,11 +130,6 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
 
 def _not_email(value: str) -> str:
     raise ValueError(f"{value!r} is not an e-mail address (owners are keyed by e-mail)")
-
-
-def file_observed_at(path: Path) -> datetime:
-    """An export's moment: the file's modification time (exports carry no timestamp of their own)."""
-    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(microsecond=0)
 
 
 

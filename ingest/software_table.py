@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
 from graph.config import data_file_loader
@@ -55,6 +55,8 @@ class Product:
 class SoftwareTable:
     path: str
     products: tuple[Product, ...]
+    _by_name: dict[str, Product] = dc_field(init=False, repr=False, compare=False)
+    _by_purl: dict[str, Product] = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         by_name: dict[str, Product] = {}
@@ -150,7 +152,8 @@ def load_table(path: Path) -> SoftwareTable:
     if not isinstance(entries, list):
         raise SoftwareTableError(f"{path}: 'product' must be [[product]] entries")
     lines = _entry_lines(text)
-    products, claimed = [], {}
+    products: list[Product] = []
+    claimed: dict[tuple[str, str], Product] = {}
     for index, raw in enumerate(entries):
         start = lines[index] if index < len(lines) else 1
         try:

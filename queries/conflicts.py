@@ -106,9 +106,10 @@ async def resolve_conflict(writer: GraphWriter, conflict_id: str, action: Confli
             # the oldest survives; on a tie, an asset that held the identifiers before the record came
             assets = sorted(found[0]["assets"],
                             key=lambda a: (str(a["first_seen"] or "~"), a["role"] == "record", a["id"]))
-            into = assets[0]["id"] if assets else None
-            for gone in assets[1:]:
-                await _absorb(tx, into, gone["id"])
+            if assets:
+                into = assets[0]["id"]
+                for gone in assets[1:]:
+                    await _absorb(tx, into, gone["id"])
         status = "merged" if action == ConflictAction.MERGE else "separate"
         return (await run(tx, CLOSE_CONFLICT, id=conflict_id, status=status, actor=actor, at=at, into=into))[0]
     return await writer.write(work)

@@ -264,8 +264,8 @@ async def element_id(reader: GraphReader, text: str) -> str:
     text = text.strip()
     if text.lower() == "internet":
         label, key = "Internet", INTERNET
-    elif node_id_kind(text):
-        label, key = node_id_kind(text)
+    elif kind := node_id_kind(text):
+        label, key = kind
     elif "@" in text and ":" not in text:
         label, key = "Person", text.lower()
     else:

@@ -95,6 +95,14 @@ def _as_date(value: Any) -> date | None:
     return value if isinstance(value, date) else None
 
 
+def _known_date(value: Any) -> date:
+    """A date the rule's query guarantees (it filters on it); ValueError means the query broke that."""
+    found = _as_date(value)
+    if found is None:
+        raise ValueError(f"expected a date, found {value!r}")
+    return found
+
+
 def _days(n: int) -> str:
     return f"{n} day{'' if n == 1 else 's'}"
 
@@ -311,7 +319,7 @@ RETURN c.fingerprint AS fingerprint, coalesce(c.subject, c.name, c.fingerprint) 
 MATCH (c:Credential {kind: 'x509'}) RETURN null AS scope, count(c) AS total
 """, ("fingerprint",), {"days": 30})
 def _expiring_certificate(row: dict, params: dict) -> list[Draft]:
-    ends = _as_date(row["not_after"])
+    ends = _known_date(row["not_after"])
     verb = "expired" if ends < params["today"] else "expires"
     where = sorted({a["name"] or a["id"] for a in row["assets"]})
     evidence = [f"{verb} on {_day(ends)} ({_when(ends, params['today'])})"]
@@ -428,7 +436,7 @@ RETURN null AS scope, count(a) AS total
 def _stale_asset(row: dict, params: dict) -> list[Draft]:
     seen = row["last_seen"]
     evidence = [f"deployed in the inventory; last seen by discovery on {_day(seen)} "
-                f"({_when(_as_date(seen), params['today'])})" if seen else
+                f"({_when(_known_date(seen), params['today'])})" if seen else
                 "deployed in the inventory; never seen by any discovery source"]
     return [Draft((row["asset_id"],), row["name"] or row["asset_id"], evidence, [row["asset_id"]])]
 

@@ -54,7 +54,11 @@ class WebhookSender:
     def flush(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the queue to drain; True if everything was attempted."""
         done = threading.Event()
-        threading.Thread(target=lambda: (self._queue.join(), done.set()), daemon=True).start()
+
+        def drain() -> None:
+            self._queue.join()
+            done.set()
+        threading.Thread(target=drain, daemon=True).start()
         return done.wait(timeout)
 
     def _work(self) -> None:

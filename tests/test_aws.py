@@ -294,7 +294,7 @@ def test_rule_protocols_ports_and_sources(tmp_path):
      "field 'Reservations[0].Instances[0].NetworkInterfaces[0].PrivateIpAddresses[0].Association.PublicIp': "
      "'1.2.3' is not an IP address"),
     (lambda d: d["Reservations"][0]["Instances"][1].update(LaunchTime="yesterday"),
-     "field 'Reservations[0].Instances[1].LaunchTime': 'yesterday' is not an ISO 8601 timestamp"),
+     "field 'Reservations[0].Instances[1].LaunchTime': 'yesterday' is not an ISO 8601 date and time"),
     (lambda d: d["Reservations"][0]["Instances"][1]["Placement"].update(AvailabilityZone="moon"),
      "field 'Reservations[0].Instances[1].Placement.AvailabilityZone': 'moon' is not an availability zone"),
     (lambda d: d["Reservations"][0]["Instances"][1]["SecurityGroups"][0].pop("GroupId"),
@@ -341,7 +341,7 @@ def test_bad_credential_reports(tmp_path):
         parse_batch(broken, LIMIT)
     assert str(caught.value).splitlines() == [
         f"{broken}: Content line 3, field 'password_enabled': 'maybe' is not true or false",
-        f"{broken}: Content line 4, field 'access_key_1_last_rotated': 'last spring' is not an ISO 8601 timestamp",
+        f"{broken}: Content line 4, field 'access_key_1_last_rotated': 'last spring' is not an ISO 8601 date and time",
     ]
     ragged = write_json(tmp_path / "ragged.json", {**report, "Content": base64.b64encode(
         (lines[0] + "\n" + "someone,arn:aws:iam::210987654321:user/someone,true").encode()).decode()})

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from graph.local import LauncherError, LocalNeo4j, free_port
-from ingest.demo_org import generate_org
+from demo import generate_org
 from ingest.registry import BY_SOURCE
 
 runner = CliRunner()
@@ -131,7 +131,7 @@ def test_departed_vpn_user_still_holds_credentials(demo, store):
 def test_demo_shows_every_rule_and_prints_a_findings_summary(demo, store):
     from datetime import timedelta
 
-    from ingest.demo_org import DEFAULT_SCAN_DATE
+    from demo import DEFAULT_SCAN_DATE
     from queries.findings import evaluate
     from queries.rules import RULES
     evaluation = evaluate(store, DEFAULT_SCAN_DATE + timedelta(days=10))

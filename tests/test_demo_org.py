@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.demo_org import DEFAULT_SCAN_DATE, SOURCE_ORDER, generate_org
+from demo import DEFAULT_SCAN_DATE, SOURCE_ORDER, generate_org
 from ingest.errors import IngestError
 from ingest.registry import BY_SOURCE
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from ingest.demo_org import DEFAULT_SCAN_DATE, generate_org
+from demo import DEFAULT_SCAN_DATE, generate_org
 from ingest.pipeline import ingest_files
 from queries.audits import audit_report
 from queries.itam_rules import RULES, rule_parameters

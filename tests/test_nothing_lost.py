@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from graph.models import Batch
-from ingest.demo_org import SOURCE_ORDER, generate_org
+from demo import SOURCE_ORDER, generate_org
 from ingest.pipeline import IngestSummary, ingest_files, read_batch
 from ingest.reconcile import trusted
 

@@ -107,6 +107,9 @@ def test_device_sbom_is_a_host_named_by_host_name(tmp_path):
     doc["metadata"]["component"] = {"type": "device", "name": "edge-fw-01", "version": "7.2"}
     [host] = parse_batch(write_json(tmp_path / "fw.json", doc), LIMIT).hosts
     assert (host.kind, [i.key for i in host.identifiers]) == ("Host", ["hostname:edge-fw-01"])
+    doc["metadata"]["component"]["name"] = "Edge-FW-01.Corp.Example.com."     # named as DNS knows it
+    [host] = parse_batch(write_json(tmp_path / "fw.json", doc), LIMIT).hosts
+    assert [i.key for i in host.identifiers] == ["hostname:edge-fw-01", "fqdn:edge-fw-01.corp.example.com"]
     doc["metadata"]["component"]["name"] = "Edge Firewall 01"
     with pytest.raises(IngestError, match="field 'metadata.component.name': 'Edge Firewall 01' is not a host name"):
         parse_batch(write_json(tmp_path / "fw.json", doc), LIMIT)
@@ -156,7 +159,7 @@ def test_spdx_bad_package_fields_are_all_named(tmp_path):
     with pytest.raises(IngestError) as caught:
         parse_batch(write_json(tmp_path / "bad.spdx.json", doc), LIMIT)
     assert [str(p) for p in caught.value.problems] == [
-        f"{tmp_path / 'bad.spdx.json'}, field 'packages[1].versionInfo': is a number, expected a string",
+        f"{tmp_path / 'bad.spdx.json'}, field 'packages[1].versionInfo': expected a string, found a number",
         f"{tmp_path / 'bad.spdx.json'}, field 'packages[2].externalRefs[1].referenceLocator': "
         "'openssl' is not a package URL (pkg:type/name@version)"]
 
@@ -182,7 +185,7 @@ def test_cyclonedx_xml_and_other_files_are_not_sboms(tmp_path):
     with pytest.raises(IngestError, match="package.json: not a CycloneDX or SPDX 2.3 JSON SBOM"):
         parse_batch(other, LIMIT)
     array = write_json(tmp_path / "array.json", [cyclonedx()])
-    with pytest.raises(IngestError, match="the top level is an array, expected an object"):
+    with pytest.raises(IngestError, match="the top level is a list, expected an object"):
         parse_batch(array, LIMIT)
     empty = tmp_path / "empty.json"
     empty.write_text("")
@@ -219,11 +222,11 @@ def test_bad_components_are_all_named_by_json_path(tmp_path):
         parse_batch(write_json(tmp_path / "bad.json", doc), LIMIT)
     lines = str(caught.value).splitlines()
     assert lines == [f"{tmp_path / 'bad.json'}, field '{f}': {m}" for f, m in [
-        ("components[12].version", "is a number, expected a string"),
+        ("components[12].version", "expected a string, found a number"),
         ("components[20].purl", "'laravel/framework' is not a package URL (pkg:type/name@version)"),
         ("components[30].name", "missing"),
-        ("components[40].licenses[0].license.id", "is an array, expected a string"),
-        ("components[41]", "is a string, expected an object"),
+        ("components[40].licenses[0].license.id", "expected a string, found a list"),
+        ("components[41]", "expected an object, found a string"),
     ]]
 
 
@@ -327,7 +330,7 @@ def test_bad_sbom_leaves_the_graph_unchanged(store, settings, tmp_path):
     doc["components"][12]["version"] = None
     doc["components"][13]["version"] = {"major": 1}
     bad = write_json(tmp_path / "juice.json", doc)
-    with pytest.raises(IngestError, match=r"field 'components\[13\].version': is an object, expected a string"):
+    with pytest.raises(IngestError, match=r"field 'components\[13\].version': expected a string, found an object"):
         ingest_files(store, "sbom", [JUICE_SHOP, bad], settings)   # a good file first: still nothing written
     with pytest.raises(IngestError, match="SPDX 3"):
         ingest_files(store, "sbom", [SPDX3], settings)

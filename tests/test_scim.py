@@ -10,7 +10,7 @@ import pytest
 from ingest.errors import IngestError
 from ingest.pipeline import ingest_files
 from ingest.scim import parse_batch
-from ingest.snipeit import file_observed_at
+from ingest.dates import file_observed_at
 from tests.conftest import FIXTURES
 
 USERS = FIXTURES / "scim" / "users.json"
@@ -126,11 +126,11 @@ BAD = [
     pytest.param(_list(_user(0, "a@example.com", active="maybe")),
                  "field 'Resources[0].active': 'maybe' is not true or false", id="bad-active"),
     pytest.param(_list(_user(0, "a@example.com", name="Ada")),
-                 "field 'Resources[0].name': expected an object, found str", id="name-not-object"),
+                 "field 'Resources[0].name': expected an object, found a string", id="name-not-object"),
     pytest.param(_list(_user(0, "a@example.com", **{ENTERPRISE: {"manager": {"value": "u0"}}})),
                  f"field 'Resources[0].{ENTERPRISE}.manager': the user is their own manager", id="own-manager"),
     pytest.param({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "Resources": {"a": 1}},
-                 "field 'Resources': expected a list, found dict", id="resources-not-list"),
+                 "field 'Resources': expected a list, found an object", id="resources-not-list"),
 ]
 
 

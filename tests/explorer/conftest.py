@@ -16,7 +16,7 @@ from api.app import create_app
 from api.auth import Role, TokenAuth
 from graph.local import free_port
 from graph.store import Store
-from ingest.demo_org import generate_org
+from demo import generate_org
 from ingest.pipeline import ingest_files
 
 CHROMIUM = "/usr/bin/chromium"
