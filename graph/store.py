@@ -100,7 +100,7 @@ def _epoch_millis(rows: Sequence[dict[str, Any]], cypher: str) -> tuple[str, lis
     return cypher.replace(_UNWIND_ROWS, f"UNWIND $rows AS _r WITH _r{{.*, {rebuilt}}} AS row", 1), converted
 
 
-def write_batches(tx: Transaction, cypher: str, rows: Sequence[dict[str, Any]],
+def write_batches(tx: Transaction, cypher: str, rows: Sequence[Any],
                   batch_size: int = BATCH_SIZE) -> int:
     """Run `UNWIND $rows AS row ...` over rows in batches inside the caller's transaction."""
     for start in range(0, len(rows), batch_size):

@@ -328,8 +328,8 @@ def unify_certificates(tx: Transaction, credentials: list[CredentialObservation]
     chosen = {fp: min(fps, key=_preference) for fps in groups.values() for fp in fps}
     rekey = [{"old": fp, "new": chosen[fp]} for fp in sorted(existing) if chosen[fp] != fp]
     write_batches(tx, REKEY_CREDENTIAL, rekey)
-    for row in stored:
-        row["fingerprint"] = chosen.get(row["fingerprint"], row["fingerprint"])
+    for link in stored:
+        link["fingerprint"] = chosen.get(link["fingerprint"], link["fingerprint"])
     return [c.model_copy(update={"fingerprint": chosen.get(c.fingerprint, c.fingerprint)}) for c in credentials]
 
 
@@ -366,8 +366,8 @@ def write_credentials(tx: Transaction, source: str, credentials: list[Credential
     write_batches(tx, LINK_STORED_ON, stored)
     unmatched = len(person_rows) - _run_count(tx, LINK_CREDENTIAL_PERSON, person_rows)
     write_batches(tx, LINK_NAMES, name_rows)
-    grants = asset_rows["GRANTS_ACCESS_TO"]
-    unmatched += len(grants) - _run_count(tx, LINK_CREDENTIAL_ASSET % "GRANTS_ACCESS_TO", grants)
+    access = asset_rows["GRANTS_ACCESS_TO"]
+    unmatched += len(access) - _run_count(tx, LINK_CREDENTIAL_ASSET % "GRANTS_ACCESS_TO", access)
     return digests, unmatched
 
 
@@ -455,7 +455,7 @@ def link_subnet_containment(tx: Transaction) -> None:
     for record in tx.run(ALL_SUBNETS):
         narrow = ipaddress.ip_network(record["cidr"])
         rows += [{"narrow": str(narrow), "wide": str(wide)} for wide in wides
-                 if wide != narrow and wide.version == narrow.version and narrow.subnet_of(wide)]
+                 if wide != narrow and narrow.prefixlen >= wide.prefixlen and narrow.network_address in wide]
     write_batches(tx, LINK_CONTAINED, rows)
 
 

@@ -39,7 +39,7 @@ from ingest.writer import UPSERT_SOURCE, existing_digests, write_hosts, write_pe
 from ingest.catalog import write
 
 Progress = Callable[[str, int, int], None]
-Step = Callable[[Transaction], None]
+Step = Callable[[Transaction], object]
 T = TypeVar("T")
 
 MAX_PORTS_PER_HOST = 4096       # open ports a real host has are far fewer; a tarpit answers on all
@@ -216,11 +216,11 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     if source not in BY_SOURCE:
         raise IngestError.one(source, f"unknown source; known: {', '.join(sorted(BY_SOURCE))}")
     progress = progress or (lambda stage, done, total: None)
-    paths = [Path(p) for p in paths]
-    summary = IngestSummary(source=source, files=[str(p) for p in paths], dry_run=dry_run)
+    files = [Path(p) for p in paths]
+    summary = IngestSummary(source=source, files=[str(p) for p in files], dry_run=dry_run)
     if run_id:
         summary.run_id = run_id
-    batch = read_batch(source, paths, settings.max_file_bytes, progress)
+    batch = read_batch(source, files, settings.max_file_bytes, progress)
     summary.skipped, summary.dropped, summary.scopes = batch.skipped, batch.dropped, sorted(set(batch.scopes))
     summary.records = sum(len(getattr(batch, name)) for name in
                           ("hosts", "people", "credentials", "licenses", "contracts", "reach"))

@@ -9,7 +9,7 @@ from typing import Any
 
 from neo4j import Transaction
 
-from graph.models import HostObservation, PersonObservation
+from graph.models import CredentialObservation, HostObservation, PersonObservation
 from graph.schema import CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, TIME_BOUND_KINDS, SourceRole, label, verb
 from graph.store import write_batches
 from ingest import links
@@ -390,10 +390,16 @@ class HostRows:
         self.source, self.role, self.run_id = source, role, run_id
         self.assets: dict[str, list[dict]] = defaultdict(list)
         self.digests: dict[str, list[str]] = defaultdict(list)
-        self.identifiers, self.ips, self.ports, self.owners = [], [], [], []
-        self.software, self.removed, self.groups, self.stored = [], [], [], []
+        self.identifiers: list[dict[str, Any]] = []
+        self.ips: list[dict[str, Any]] = []
+        self.ports: list[dict[str, Any]] = []
+        self.owners: list[dict[str, Any]] = []
+        self.software: list[dict[str, Any]] = []
+        self.removed: list[dict[str, Any]] = []
+        self.groups: list[dict[str, Any]] = []
+        self.stored: list[dict[str, Any]] = []
         self.controls: dict[str, list[dict]] = defaultdict(list)
-        self.credentials = []
+        self.credentials: list[CredentialObservation] = []
         self.claimed: set[str] = set()
 
     def add(self, obs: HostObservation, asset: str) -> None:
@@ -448,11 +454,12 @@ class HostRows:
 
 
 def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
-                resolutions: list[Resolution], now: datetime) -> tuple[dict[str, str], list]:
+                resolutions: list[Resolution],
+                now: datetime) -> tuple[dict[str, str], list[CredentialObservation], list[dict[str, Any]]]:
     """Write every accepted resolution and record every conflict.
 
-    Returns ({asset id: digest}, credentials found on the assets) so the caller writes those
-    credentials with the standalone ones."""
+    Returns ({asset id: digest}, credentials found on the assets, their STORED_ON rows) so the caller
+    writes those credentials with the standalone ones."""
     rows = HostRows(source, role, run_id)
     for res in resolutions:
         rows.add(res.observation, res.asset_id)
