@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import random
 import re
 import shutil
 import tempfile
@@ -27,13 +28,11 @@ from typing import cast
 from neo4j import Driver, Transaction
 from neo4j.exceptions import DriverError, Neo4jError
 
-import ingest.links as links
-import ingest.pipeline as pipeline
-import ingest.writer as writer
 from bench.common import (BenchDatabase, add_database_options, host_counts, load_average, median, print_machine,
                           private_database, refresh_statistics, verdict)
 from graph.config import Settings
 from graph.store import BATCH_SIZE, Store
+from ingest.catalog import all_writes
 from demo import generate_org
 from ingest.nmap import parse_nmap
 from ingest.pipeline import ingest_files
@@ -126,8 +125,7 @@ def run_product(store: Store, settings: Settings, source: str, paths: list[Path]
     finished = time.perf_counter()
     if summary.status != "succeeded":
         raise RuntimeError(f"{source} ingest ended {summary.status}: {summary.error}")
-    stages = {"parse": marks["read"] - started, "resolve": marks["resolve"] - marks["read"],
-              "write": finished - marks["resolve"]}
+    stages = {"parse": marks["read"] - started, "write": finished - marks["read"]}  # write: resolve + write
     return Timing(summary.records, finished - started, stages)
 
 
@@ -185,14 +183,15 @@ class TimedStore(Store):
 
 
 def statement_name(cypher: str) -> str:
-    """The name of the product constant a statement comes from (templates match up to their placeholder)."""
-    cypher = _ROWS_REWRITE.sub("UNWIND $rows AS row", cypher, count=1)
-    for module in (writer, links, pipeline):
-        for name, text in vars(module).items():
-            if name.isupper() and isinstance(text, str) and text.strip():
-                head = text.split("{kind}")[0].split("%s")[0]
-                if cypher == text or (head != text and cypher.startswith(head)):
-                    return name
+    """The write catalogue's name for a statement (templates match up to their placeholder)."""
+    cypher = _ROWS_REWRITE.sub("UNWIND $rows AS row", cypher, count=1).strip()
+    for entry in all_writes().values():
+        head = entry.cypher.split("{kind}")[0].split("%s")[0]
+        if cypher == entry.cypher or (head != entry.cypher and cypher.startswith(head)):
+            return entry.name
+    for entry in all_writes().values():   # statements built per call (resolve-claims) share their first lines
+        if cypher.splitlines()[:3] == entry.cypher.splitlines()[:3]:
+            return entry.name
     return " ".join(cypher.split())[:40]
 
 
@@ -288,9 +287,11 @@ class Outcome:
 Results = dict[tuple[str, str], Outcome]
 
 
-def node_counts(db: BenchDatabase) -> str:
-    counts = db.store.counts()
-    return ", ".join(f"{label} {counts.get(label, 0)}" for label in ("Asset", "Identifier", "IPAddress", "Port"))
+def print_counts(product: dict[str, int], floor: dict[str, int]) -> None:
+    """Node and relationship counts of the graph each side built, side by side."""
+    print(f"  {'label or type':<18} {'product':>9} {'floor':>9}")
+    for name in sorted(set(product) | set(floor)):
+        print(f"  {name:<18} {product.get(name, 0):>9} {floor.get(name, 0):>9}")
 
 
 def run_side(side: str, results: Results, timer: Callable[[str], Timing]) -> None:
@@ -305,25 +306,30 @@ def run_side(side: str, results: Results, timer: Callable[[str], Timing]) -> Non
 
 
 def measure(db: BenchDatabase, org: Org, floor_rows: dict[str, FloorRows], repeat: int,
-            fresh_plans: bool = False, quiet: bool = False) -> Results:
-    """repeat x (wipe, product snipeit then nmap, wipe, floor snipeit then nmap)."""
+            fresh_plans: bool = False, quiet: bool = False, seed: int = 7) -> Results:
+    """repeat x (wipe, one side's snipeit then nmap, wipe, the other side's): the sides interleave and
+    which goes first is drawn at random each time, so neither always meets the warmer database."""
     results: Results = {}
     driver, database = db.store.driver, db.store.database
+    order = random.Random(seed)
 
     def product(source: str) -> Timing:
         if fresh_plans:
             refresh_statistics(db.store)
         return run_product(db.store, db.settings, source, org.paths(source))
 
+    def floor(source: str) -> Timing:
+        return run_floor(driver, database, floor_rows[source])
+
+    sides = {"product": product, "floor": floor}
     for run in range(1, repeat + 1):
-        db.store.wipe()
-        run_side("product", results, product)
+        counts = {}
+        for side in order.sample(sorted(sides), 2):
+            db.store.wipe()
+            run_side(side, results, sides[side])
+            counts[side] = db.store.counts()
         if run == 1 and not quiet:
-            print(f"  graph after product: {node_counts(db)}")
-        db.store.wipe()
-        run_side("floor", results, lambda source: run_floor(driver, database, floor_rows[source]))
-        if run == 1 and not quiet:
-            print(f"  graph after floor:   {node_counts(db)}")
+            print_counts(counts["product"], counts["floor"])
         if not quiet:
             print(f"  run {run}/{repeat}:")
             for (side, source), outcome in results.items():
@@ -347,8 +353,8 @@ def statement_breakdown(db: BenchDatabase, org: Org, fresh_plans: bool = False) 
         python = timing.stages["write"] - sum(timed.totals.values())
         parts = ", ".join(f"{name} {secs:.2f}" for name, secs in
                           sorted(timed.totals.items(), key=lambda kv: -kv[1]) if secs >= 0.005)
-        print(f"  {source}: parse {timing.stages['parse']:.2f} s, resolve {timing.stages['resolve']:.2f} s, "
-              f"write {timing.stages['write']:.2f} s = Python row building {python:.2f} + statements (s): {parts}")
+        print(f"  {source}: parse {timing.stages['parse']:.2f} s, "
+              f"resolve + write {timing.stages['write']:.2f} s = Python {python:.2f} + statements (s): {parts}")
     db.store.wipe()
 
 
@@ -362,7 +368,7 @@ def summarise(hosts: int, results: Results, floor_rows: dict[str, FloorRows]) ->
         if product.timings:
             row["product_s"] = median([t.seconds for t in product.timings])
             row["product_rate"] = median([t.rate for t in product.timings])
-            row["stages"] = {k: median([t.stages[k] for t in product.timings]) for k in ("parse", "resolve", "write")}
+            row["stages"] = {k: median([t.stages[k] for t in product.timings]) for k in ("parse", "write")}
         if floor.timings:
             row["floor_s"] = median([t.seconds for t in floor.timings])
             row["floor_rate"] = median([t.rate for t in floor.timings])
@@ -395,13 +401,12 @@ def print_table(rows: list[dict]) -> None:
             if r[side].error:
                 print(f"{'':>9}{side}: {r[side].error}")
     print()
-    print("Product wall time by stage, medians (s): parse = read+validate files, resolve = identity "
-          "resolution, write = Python row building + Cypher + commit")
+    print("Product wall time by stage, medians (s): parse = read+validate files, write = identity resolution "
+          "(inside each batch) + Python row building + Cypher + commits")
     for r in (r for r in rows if "stages" in r):
         s = r["stages"]
         total = sum(s.values())
         print(f"{r['hosts']:>7}  {r['connector']:<9} parse {s['parse']:7.2f} ({s['parse'] / total:4.0%})  "
-              f"resolve {s['resolve']:7.2f} ({s['resolve'] / total:4.0%})  "
               f"write {s['write']:7.2f} ({s['write'] / total:4.0%})")
 
 
@@ -437,7 +442,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"1 Snipe-IT CSV, {len(org.scans)} nmap files")
                 floor_rows = prepare_floor(org, db.settings.max_file_bytes)
                 try:
-                    results = measure(db, org, floor_rows, args.repeat or default_repeat(hosts), args.fresh_plans)
+                    results = measure(db, org, floor_rows, args.repeat or default_repeat(hosts), args.fresh_plans,
+                                      seed=args.seed)
                     if args.statements:
                         statement_breakdown(db, org, args.fresh_plans)
                 except (Neo4jError, DriverError) as exc:  # the database itself gave out (wipe, counts)
