@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from neo4j.exceptions import TransientError
 
 from ingest import pipeline
 from ingest.errors import RunFailed
@@ -105,3 +106,17 @@ def test_a_run_whose_heartbeat_is_exactly_at_the_limit_is_still_running(store):
                   "host: 'another-machine', heartbeat: datetime('2026-11-30T10:00:00Z')})")
     beat = pipeline.datetime(2026, 11, 30, 10, 0, tzinfo=pipeline.timezone.utc)
     assert reap_abandoned_runs(store, now=beat + pipeline.ABANDONED_AFTER) == []
+
+
+def test_a_run_that_runs_out_of_memory_says_so_in_one_line_with_what_to_do(store, small_batches, tmp_path,
+                                                                           monkeypatch):
+    def out_of_memory(run, hosts, tx):
+        raise TransientError("There is not enough memory to perform the current task: Java heap space")
+
+    monkeypatch.setattr(pipeline, "_write_hosts", out_of_memory)
+    with pytest.raises(RunFailed) as failed:
+        ingest_files(store, "nmap", [scan(tmp_path / "a.xml", 12)], small_batches)
+    message = str(failed.value)
+    assert "\n" not in message and failed.value.out_of_memory
+    assert "ran out of memory" in message and "ITAM_NEO4J_HEAP_MB" in message and "nothing was written" in message
+    assert "run it again" in message
