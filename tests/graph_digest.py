@@ -10,7 +10,8 @@ from graph.store import Store
 
 
 def _text(value) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    """JSON with each non-JSON value named by its type too: a datetime is not its ISO string."""
+    return json.dumps(value, sort_keys=True, default=lambda v: f"{type(v).__name__}:{v}")
 
 
 def graph_content(store: Store) -> tuple[list[str], list[str]]:
