@@ -15,7 +15,7 @@ from api.auth import Role, TokenAuth
 from api.ratelimit import RateLimiter
 from ingest.pipeline import ingest_files
 from tests.conftest import FIXTURES
-from tests.graph_digest import graph_digest
+from tests.graph_digest import graph_content, graph_digest
 from tests.hostile import INJECTION
 from tests.schema_walk import INTROSPECT, operations, plain_variables
 
@@ -82,3 +82,26 @@ def test_injection_corpus_through_every_string_argument_changes_nothing(estate, 
     assert sent == len(targets) * len(INJECTION) and sent > 200
     assert estate.counts() == before_counts
     assert graph_digest(estate) == before_digest
+
+
+def test_text_a_mutation_stores_is_stored_literally_and_changes_nothing_else(estate, settings):
+    """Where an argument is meant to be written (an audit's location and note), the injection text lands
+    as the value, character for character, on the one asset, and every other node and relationship stays
+    as it was."""
+    auth = TokenAuth({ADMIN: Role.ADMIN}, allow_anonymous=False, limiter=RateLimiter(10**6))
+    mutation = ("mutation Audit($tag: String!, $location: String, $note: String) { "
+                "recordAudit(assetTag: $tag, location: $location, note: $note) { location note } }")
+    audited = '"asset_tag": "WB-0001"'         # the asset's own line, and its relationships' (quotes escaped)
+    before_counts = estate.counts()
+    before = [line for part in graph_content(estate) for line in part if audited not in line.replace('\\"', '"')]
+    with TestClient(create_app(settings, auth)) as client:
+        for text in INJECTION:
+            note = "checked: " + text[:200]
+            answer = client.post("/graphql", headers={"Authorization": f"Bearer {ADMIN}"}, json={
+                "query": mutation, "variables": {"tag": "WB-0001", "location": text, "note": note}}).json()
+            assert answer == {"data": {"recordAudit": {"location": text, "note": note}}}
+            stored = estate.read("MATCH (a:Asset {asset_tag: 'WB-0001'}) RETURN a.audit_location AS location, "
+                                 "a.audit_note AS note")
+            assert stored == [{"location": text, "note": note}]
+    assert estate.counts() == before_counts
+    assert [line for part in graph_content(estate) for line in part if audited not in line.replace('\\"', '"')] == before
