@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from graph.models import Batch
 from ingest.errors import IngestError
@@ -70,6 +70,7 @@ def test_mutated_real_files_are_parsed_or_refused_cleanly(command, data):
 
 
 @pytest.mark.parametrize("command", COMMANDS)
+@hypothesis_settings(max_examples=max(10, hypothesis_settings.default.max_examples // 10))   # each one a real ingest
 @given(data=st.data())
 def test_an_ingest_of_a_mutated_file_succeeds_or_writes_nothing(command, data, store, settings, tmp_path):
     settings = replace(settings, evaluate_findings=False)
