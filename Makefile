@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ITAM := $(VENV)/bin/itam
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: deps jars browser demo test bench schema lint stop clean
+.PHONY: deps jars browser demo test fuzz bench schema lint stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ browser:
 test: jars browser
 	$(VENV)/bin/pytest
 
+# The property-based hostile-input tests with a long random budget (make test runs the bounded `ci` one).
+fuzz: jars
+	HYPOTHESIS_PROFILE=long $(VENV)/bin/pytest tests/test_hostile_input.py
+
 bench: jars
 	$(PY) -m bench.ingest_bench --hosts 10000,100000 --heap-mb 12288
 	$(PY) -m bench.agents_bench --hosts 10000,100000 --heap-mb 12288
@@ -42,6 +46,7 @@ bench: jars
 	$(PY) -m bench.itam_bench --hosts 10000 --heap-mb 4096
 	$(PY) -m bench.explorer_bench --hosts 10000 --requests 300 --warmup 30
 	$(PY) -m bench.reingest_bench
+	$(PY) -m bench.recovery_bench --rounds 6
 
 # Re-export the GraphQL contract after a deliberate change (a test compares against it).
 schema: deps

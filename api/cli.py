@@ -128,6 +128,37 @@ def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Really delete ever
     console.print("graph emptied")
 
 
+@db_app.command("backup")
+def db_backup(file: Annotated[Path, typer.Argument(help="Where to write the backup (gzip JSON lines)")]) -> None:
+    """Back up the whole graph while the database runs (one read transaction); see graph/backup.py."""
+    from graph.backup import backup
+    _db_file_command(lambda store: backup(store.driver, store.database, file), "backed up to")
+
+
+@db_app.command("restore")
+def db_restore(file: Annotated[Path, typer.Argument(help="A file written by itam db backup")],
+               force: Annotated[bool, typer.Option("--force", help="Empty a non-empty database first")] = False) -> None:
+    """Restore a backup into an empty database (--force empties it first); schema included."""
+    from graph.backup import restore
+    _db_file_command(lambda store: restore(store.driver, store.database, file, force), "restored from")
+
+
+def _db_file_command(work, done: str) -> None:
+    """Run a backup or restore against the configured database; errors as one line, no traceback."""
+    from graph.backup import BackupError
+    settings = _settings()
+    store = Store.from_settings(settings)
+    try:
+        summary = work(store)
+    except BackupError as exc:
+        _fail(str(exc), code=2)
+    except (ServiceUnavailable, SessionExpired):
+        _fail(settings.unreachable(), code=3)
+    finally:
+        store.close()
+    console.print(f"{summary.nodes} nodes and {summary.relationships} relationships {done} {summary.path}")
+
+
 def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(summary.as_dict()))
@@ -170,8 +201,7 @@ def run_ingest(source: str, files: list[Path], dry_run: bool = False, as_json: b
     except RunFailed as exc:
         _fail(exc.explain(), code=4)
     except (ServiceUnavailable, SessionExpired):
-        _fail(f"the graph database at {settings.neo4j_uri} is not answering (itam db start); nothing was written",
-              code=3)
+        _fail(f"{settings.unreachable()}; nothing was written", code=3)
     finally:
         store.close()
     _print_summary(summary, as_json)

@@ -29,6 +29,10 @@ def positive_int_env(name: str, default: int) -> int:
     return value
 
 
+# URI schemes the driver takes as Bolt over TLS; the scheme is passed to it unchanged.
+TLS_SCHEMES = ("bolt+s", "bolt+ssc", "neo4j+s", "neo4j+ssc")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the graph lives and how the product talks to it.
@@ -63,6 +67,19 @@ class Settings:
             return self.neo4j_user, self.neo4j_password
         password = read_secret(self.home / NEO4J_PASSWORD_FILE)
         return ("neo4j", password) if password else None
+
+    @property
+    def tls(self) -> bool:
+        """Bolt over TLS: the URI's scheme says so (bolt+s, neo4j+s verify the server's certificate against
+        the system's CAs, or the file SSL_CERT_FILE names; +ssc accepts any certificate)."""
+        return self.neo4j_uri.partition("://")[0].lower() in TLS_SCHEMES
+
+    def unreachable(self) -> str:
+        """What to tell someone whose database did not answer."""
+        if self.tls:
+            return (f"the graph database at {self.neo4j_uri} did not answer over TLS: does the server have TLS on "
+                    "for Bolt, and is its certificate trusted (a private CA: SSL_CERT_FILE=ca.pem)?")
+        return f"the graph database at {self.neo4j_uri} is not answering (itam db start)"
 
     @property
     def bolt_port(self) -> int:

@@ -180,6 +180,7 @@ CONTRACT_ALIASES = {
 }
 CONTRACT_REQUIRED = ("vendor", "reference")
 
+MAX_NOTICE_COUNT = 36_500         # a notice period of a hundred years of days is already nonsense
 _NOTICE = re.compile(r"^(\d+)\s*(d|days?|w|wks?|weeks?|m|mos?|months?|y|yrs?|years?)?$", re.IGNORECASE)
 
 
@@ -192,6 +193,8 @@ def notice_days(value: str, end: date | None) -> int:
     if not match:
         raise ValueError(f"{value!r} is not a notice period (e.g. '90 days', '3 months')")
     count, unit = int(match.group(1)), (match.group(2) or "d").lower()
+    if count > MAX_NOTICE_COUNT:
+        raise ValueError(f"{value!r} is not a notice period: more than {MAX_NOTICE_COUNT} of anything")
     if unit.startswith("d"):
         return count
     if unit.startswith("w"):

@@ -103,6 +103,9 @@ class _NmapHandler(xml.sax.ContentHandler):
                 host.names.append(attrs["name"])
         elif name == "port":
             number = self._int(attrs, "portid", "port")
+            if number is not None and not 0 <= number <= 65535:
+                self.problems.add(f"<port portid={number}> is not a port number (0-65535)", self.line, "portid")
+                number = None
             protocol = attrs.get("protocol")
             if protocol not in ("tcp", "udp", "sctp"):
                 self.problems.add(f"<port protocol={protocol!r}> is not tcp, udp or sctp", self.line, "protocol")
@@ -174,9 +177,14 @@ def _observation(path: Path, host: _Host, scan_start: int | None, problems: Prob
         short_name = short_name or names[0].value
         identifiers += names
     try:
+        observed_at = datetime.fromtimestamp(moment, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        problems.add(f"time {moment} is out of range", host.line, "endtime")
+        return None
+    try:
         return HostObservation(
             record=f"{path.name} line {host.line} (host #{host.ordinal})",
-            observed_at=datetime.fromtimestamp(moment, timezone.utc),
+            observed_at=observed_at,
             identifiers=tuple(dict.fromkeys(identifiers)),
             properties=AssetProperties(name=short_name or host.ips[0] if host.ips else short_name,
                                        os_name=host.os_name, os_family=host.os_family),
@@ -212,6 +220,8 @@ def parse_nmap(path: Path, limit_bytes: int) -> NmapScan:
     except xml.sax.SAXParseException as exc:
         raise IngestError.one(path, f"malformed or truncated XML: {exc.getMessage()} (column {exc.getColumnNumber()})",
                               exc.getLineNumber()) from None
+    except LookupError as exc:          # <?xml encoding="..."?> naming no encoding Python knows
+        raise IngestError.one(path, f"malformed XML: {exc}", 1) from None
     if not handler.finished:
         problems.add("no <runstats><finished>: the scan was interrupted or the file is truncated", handler.line)
     observations = [o for h in handler.hosts if (o := _observation(path, h, handler.scan_start, problems))]

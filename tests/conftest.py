@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings as hypothesis_profiles
 
 from api.app import create_app
 from api.auth import TokenAuth
@@ -14,6 +15,14 @@ from graph.local import LocalNeo4j, free_port
 from graph.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Property-based tests run a bounded budget in `make test` (`ci`, the same examples every run) and a
+# long random one with HYPOTHESIS_PROFILE=long (`make fuzz`). A test's own @settings still wins.
+_RELAXED = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+hypothesis_profiles.register_profile("ci", max_examples=20, deadline=None, derandomize=True,
+                                     suppress_health_check=_RELAXED)
+hypothesis_profiles.register_profile("long", max_examples=2000, deadline=None, suppress_health_check=_RELAXED)
+hypothesis_profiles.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,6 +15,7 @@ from api.cli import app as itam
 from graph.config import Settings
 from graph.local import LauncherError, LocalNeo4j, free_port
 from graph.store import Store
+from tests.conftest import FIXTURES
 
 QUERY = {"query": '{ asset(identifier: "web-01") { name } }'}
 DOWN = "the graph database is not answering; try again when it is back (itam db status)"
@@ -49,16 +50,21 @@ def test_api_answers_503_within_a_second_while_the_database_is_down_then_recover
         assert (back.status_code, back.json()) == (200, {"data": {"asset": None}})
 
 
-def test_an_ingest_against_a_dead_database_fails_clearly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("command, name", [("hr", "hr.csv"), ("nmap", "2_hosts.xml")])
+def test_an_ingest_against_a_dead_database_fails_clearly(tmp_path, monkeypatch, command, name):
     port = free_port()                                   # nothing listens there
     monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{port}")
     monkeypatch.setenv("ITAM_HOME", str(tmp_path))
-    hr = tmp_path / "hr.csv"
-    hr.write_text("email,name\nada@example.com,Ada\n")
-    result = CliRunner().invoke(itam, ["ingest", "hr", str(hr)])
+    file = tmp_path / name
+    if command == "hr":
+        file.write_text("email,name\nada@example.com,Ada\n")
+    else:
+        file.write_bytes((FIXTURES / "nmap" / name).read_bytes())
+    result = CliRunner().invoke(itam, ["ingest", command, str(file)])
     assert result.exit_code == 3
-    assert f"the graph database at bolt://127.0.0.1:{port} is not answering (itam db start); nothing was written" \
-        in " ".join(result.output.split())
+    assert " ".join(result.output.split()) == (f"error: the graph database at bolt://127.0.0.1:{port} is not "
+                                               "answering (itam db start); nothing was written")
+    assert isinstance(result.exception, SystemExit)      # typer's exit, not a traceback
 
 
 def test_a_database_that_does_not_answer_in_time_is_not_left_running(tmp_path):
