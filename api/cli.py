@@ -526,21 +526,20 @@ def eol_coverage(as_json: AsJson = False) -> None:
 @app.command("serve")
 def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless told otherwise)")] = "127.0.0.1",
           port: Annotated[int, typer.Option()] = 8000,
-          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql (a page without data; queries need a token when tokens are set)")] = True
+          graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql (a page without data; queries need a token when tokens are set)")] = True,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes (each with its own Neo4j connection pool); "
+                                               "the default is what bench/concurrency_bench.py measured best on 2 cores")] = 2
           ) -> None:
     """Serve GraphQL at /graphql."""
-    import uvicorn
-
-    from api.app import create_app
     from api.auth import TokenAuth, TokenConfigError
+    from api.server import serve as run_server
     try:
-        auth = TokenAuth.from_env(host)
+        TokenAuth.from_env(host)
     except TokenConfigError as exc:
         _fail(str(exc))
-    # Idle keep-alive connections close after 5 s; beyond 64 requests in flight uvicorn answers 503;
-    # each request is bounded by ITAM_REQUEST_TIMEOUT_S inside the app.
-    uvicorn.run(create_app(_settings(), auth, graphiql=graphiql), host=host, port=port, log_level="info",
-                timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS)
+    # Idle keep-alive connections close after 5 s; beyond 64 requests in flight per worker uvicorn answers
+    # 503; each request is bounded by ITAM_REQUEST_TIMEOUT_S inside the app.
+    run_server(host, port, workers, graphiql, KEEP_ALIVE_S, MAX_CONNECTIONS)
 
 
 @demo_app.command("generate")

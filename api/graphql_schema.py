@@ -11,8 +11,8 @@ from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.fastapi import BaseContext
-from strawberry.extensions import (MaskErrors, SchemaExtension, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
-                                   QueryDepthLimiter, ValidationCache)
+from strawberry.extensions import (AddValidationRules, MaskErrors, SchemaExtension, MaxAliasesLimiter,
+                                   MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache)
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -708,16 +708,20 @@ class Mutation(ConflictsMutation, FindingsMutation, ItamMutation):
     """Writes through the API; each names the least role it needs (api/permissions.py)."""
 
 
+# The depth and alias rules are built once: the validation cache is keyed by the rule classes, and a
+# limiter made per request makes new ones, so every request was validated again (bench/concurrency_bench.py).
+LIMIT_RULES = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+               *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules]
+
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     extensions=[
         AccessLog,                          # first: it times and records everything after it
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(LIMIT_RULES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         # Responders repeat the same few queries with new variables: parse and validate each once
-        # (the caches are module-level and keyed by the limits above, which still apply).
+        # (the caches are module-level and keyed by the rules above, which still apply).
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         CostLimiter,                        # after validation: needs a valid document
