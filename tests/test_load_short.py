@@ -13,7 +13,7 @@ from strawberry.extensions.validation_cache import _get_validate_cache
 from bench.live import ServedApi
 from bench.load_bench import OPS, load
 from bench.query_bench import PLAIN_QUERY, pick_probes
-from ingest.demo_org import generate_org
+from demo import generate_org
 from ingest.pipeline import ingest_files
 from queries.findings import evaluate
 
