@@ -27,11 +27,12 @@ from neo4j import READ_ACCESS, Driver
 from neo4j.time import Date, DateTime, Duration, Time
 
 from graph.schema import label, schema_statements, verb
+from graph.store import delete_everything
 
 FORMAT, VERSION = "itam-graph-backup", 1
 BATCH = 5000
 _COUNT = "MATCH (n) WITH count(n) AS nodes MATCH ()-[r]->() RETURN nodes, count(r) AS relationships"
-_TEMPORAL = {"date": Date, "datetime": DateTime, "time": Time, "duration": Duration}
+_TEMPORAL: dict[str, Any] = {"date": Date, "datetime": DateTime, "time": Time, "duration": Duration}
 
 
 class BackupError(RuntimeError):
@@ -62,7 +63,7 @@ def _decode(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode(v) for v in value]
     if isinstance(value, dict):
-        kind, text = value.get("$"), value.get("v")
+        kind, text = value.get("$"), str(value.get("v"))
         if kind == "bytes":
             return base64.b64decode(text)
         if kind in _TEMPORAL:
@@ -83,7 +84,7 @@ def backup(driver: Driver, database: str, path: Path) -> BackupSummary:
     try:
         with driver.session(database=database, default_access_mode=READ_ACCESS) as session, \
                 session.begin_transaction() as tx, gzip.open(partial, "wt", encoding="utf-8") as out:
-            before = tx.run(_COUNT).single().data()
+            before = tx.run(_COUNT).single(strict=True).data()
             out.write(json.dumps({"format": FORMAT, "version": VERSION, "database": database,
                                   "created": datetime.now(timezone.utc).isoformat()}) + "\n")
             for record in tx.run("MATCH (n) RETURN elementId(n) AS id, labels(n) AS labels, properties(n) AS props"):
@@ -94,7 +95,7 @@ def backup(driver: Driver, database: str, path: Path) -> BackupSummary:
                 out.write(json.dumps({"rel": [record["a"], record["type"], _props(record["props"]), record["b"]]})
                           + "\n")
                 rels += 1
-            after = tx.run(_COUNT).single().data()
+            after = tx.run(_COUNT).single(strict=True).data()
             if before != after or after != {"nodes": nodes, "relationships": rels}:
                 raise BackupError("the graph changed while it was backed up (an ingest running?): "
                                   "nothing was kept; run the backup again")
@@ -178,11 +179,11 @@ def restore(driver: Driver, database: str, path: Path, force: bool = False) -> B
     for kind, _, _ in _records(path):
         nodes, rels = nodes + (kind == "node"), rels + (kind == "rel")
     with driver.session(database=database) as session:
-        present = session.run("MATCH (n) WHERE NOT n:Internet RETURN count(n) AS n").single()["n"]
+        present = session.run("MATCH (n) WHERE NOT n:Internet RETURN count(n) AS n").single(strict=True)["n"]
         if present and not force:
             raise BackupError(f"the database holds {present} nodes: restore refuses to mix graphs "
                               "(pass --force to empty it first)")
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+        delete_everything(session)
         for statement in schema_statements():
             session.run(statement).consume()
         session.run("CALL db.awaitIndexes(300)").consume()

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, Driver, GraphDatabase, ManagedTransaction, Transaction
+from neo4j import AsyncDriver, AsyncGraphDatabase, Driver, GraphDatabase, ManagedTransaction, Session, Transaction
 
 from graph.config import Settings
 from graph.schema import schema_statements
@@ -78,11 +78,15 @@ class Store:
     def wipe(self) -> None:
         """Delete every node and relationship (tests, `itam db reset`); the schema stays."""
         with self.driver.session(database=self.database) as session:
-            # Relationships first, in bounded transactions: detaching a dense node (a product installed on
-            # 100k hosts, a source that saw them) in one inner transaction can exhaust the heap.
-            session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS").consume()
-            session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS").consume()
+            delete_everything(session)
             session.run("MERGE (:Internet {name: 'internet'})").consume()
+
+
+def delete_everything(session: Session) -> None:
+    """Every relationship, then every node, in bounded transactions (auto-commit session): detaching a
+    dense node (a product installed on 100k hosts, a source that saw them) at once can exhaust the heap."""
+    session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS").consume()
+    session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS").consume()
 
 
 _UNWIND_ROWS = "UNWIND $rows AS row"
