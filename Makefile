@@ -42,6 +42,8 @@ bench: jars
 	$(PY) -m bench.itam_bench --hosts 10000 --heap-mb 4096
 	$(PY) -m bench.explorer_bench --hosts 10000 --requests 300 --warmup 30
 	$(PY) -m bench.reingest_bench
+	$(PY) -m bench.concurrency_bench --hosts 10000,100000 --heap-mb 12288
+	$(PY) -m bench.load_bench --hosts 100000 --clients 32 --minutes 10 --heap-mb 12288
 
 # Re-export the GraphQL contract after a deliberate change (a test compares against it).
 schema: deps
