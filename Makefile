@@ -39,14 +39,16 @@ fuzz: jars
 	HYPOTHESIS_PROFILE=long $(VENV)/bin/pytest tests/test_hostile_input.py
 
 bench: jars
-	$(PY) -m bench.ingest_bench --hosts 10000,100000 --heap-mb 12288
-	$(PY) -m bench.agents_bench --hosts 10000,100000 --heap-mb 12288
-	$(PY) -m bench.query_bench --hosts 10000,100000 --heap-mb 12288
-	$(PY) -m bench.findings_bench --hosts 10000 --heap-mb 12288
+	$(PY) -m bench.ingest_bench --hosts 10000,100000 --heap-mb 4096
+	$(PY) -m bench.agents_bench --hosts 10000,100000 --heap-mb 4096
+	$(PY) -m bench.query_bench --hosts 10000,100000 --heap-mb 4096
+	$(PY) -m bench.findings_bench --hosts 10000 --heap-mb 4096
 	$(PY) -m bench.itam_bench --hosts 10000 --heap-mb 4096
 	$(PY) -m bench.explorer_bench --hosts 10000 --requests 300 --warmup 30
 	$(PY) -m bench.reingest_bench
 	$(PY) -m bench.recovery_bench --rounds 6
+	$(PY) -m bench.concurrency_bench --hosts 10000,100000 --heap-mb 4096
+	$(PY) -m bench.load_bench --hosts 100000 --clients 32 --minutes 10 --heap-mb 4096
 
 # Re-export the GraphQL contract after a deliberate change (a test compares against it).
 schema: deps

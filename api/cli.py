@@ -527,8 +527,8 @@ def eol_coverage(as_json: AsJson = False) -> None:
 def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless told otherwise)")] = "127.0.0.1",
           port: Annotated[int, typer.Option()] = 8000,
           graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql (a page without data; queries need a token when tokens are set)")] = True,
-          workers: Annotated[int, typer.Option(min=1, help="Worker processes (each with its own Neo4j connection pool); "
-                                               "the default is what bench/concurrency_bench.py measured best on 2 cores")] = 2
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with its own Neo4j connection pool "
+                                               "and its own rate-limit buckets (docs/PERFORMANCE.md, Concurrency)")] = 1
           ) -> None:
     """Serve GraphQL at /graphql."""
     from api.auth import TokenAuth, TokenConfigError

@@ -9,8 +9,8 @@ concurrent coroutines on one raw async driver running the same named Cypher (FIN
 ASSET_CONTEXT), one session each, for `--seconds` each. Both sides are warmed up first. Throughput is
 answers per second of wall time; percentiles are of per-request wall time over all rounds.
 
-    python -m bench.concurrency_bench --hosts 10000,100000 [--clients 32] [--seconds 20] [--rounds 3]
-        [--configs 1:4,2:4,2:8]
+    python -m bench.concurrency_bench --hosts 10000,100000 [--clients 32] [--seconds 15] [--rounds 2]
+        [--configs 1:4,2:4]
 """
 from __future__ import annotations
 
@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.concurrency_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=host_counts, default=[10_000], help="comma-separated host counts (default 10000)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients per side (default 32)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per side and round (default 20)")
-    parser.add_argument("--rounds", type=int, default=3, help="product/floor rounds per configuration (default 3)")
-    parser.add_argument("--configs", type=server_configs, default=server_configs("1:4,2:4,2:8"),
-                        help="server configurations as workers:reads_per_request (default 1:4,2:4,2:8)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per side and round (default 15)")
+    parser.add_argument("--rounds", type=int, default=2, help="product/floor rounds per configuration (default 2)")
+    parser.add_argument("--configs", type=server_configs, default=server_configs("1:4,2:4"),
+                        help="server configurations as workers:reads_per_request (default 1:4,2:4)")
     parser.add_argument("--identifiers", type=int, default=200, help="identifiers to cycle through (default 200)")
     parser.add_argument("--seed", type=int, default=7, help="demo org, identifier and order seed (default 7)")
     add_database_options(parser)

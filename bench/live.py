@@ -32,7 +32,8 @@ def itam_command() -> str:
     return found
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The ids of the processes whose parent is pid."""
     kids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -57,7 +58,7 @@ def tree_rss_mb(pid: int) -> float:
                     total_kb += int(line.split()[1])
         except OSError:
             continue
-        todo += _children(current)
+        todo += child_pids(current)
     return total_kb / 1024
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import httpx
 import pytest
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from bench.live import ServedApi
+from bench.live import ServedApi, child_pids
 from bench.load_bench import OPS, load
 from bench.query_bench import PLAIN_QUERY, pick_probes
 from demo import generate_org
@@ -57,6 +58,18 @@ def test_eight_clients_of_mixed_queries_get_answers_and_the_api_memory_stays_fla
     growth = after_second - after_first
     assert growth < MAX_GROWTH_MB, (f"API memory grew {growth:.1f} MiB over {len(second)} requests "
                                     f"({after_first:.1f} -> {after_second:.1f} MiB; rows: {result.rss_mb})")
+
+
+def test_serve_with_two_workers_answers_from_both_processes(store, settings, tmp_path):
+    """--workers 2: a supervisor and two workers, each building the app from the environment."""
+    env = {"ITAM_RATE_PER_MINUTE": str(10**9), "ITAM_ACCESS_LOG": "off"}
+    with ServedApi(settings, tmp_path / "serve.log", ["--workers", "2"], env=env) as api:
+        assert len(child_pids(api.process.pid)) >= 2
+        answer = httpx.post(api.url + "/graphql", json={"query": PLAIN_QUERY, "variables": {"id": "web-01"}},
+                            timeout=30)
+        assert (answer.status_code, answer.json()) == (200, {"data": {"asset": None}})
+        refused = httpx.get(api.url + "/healthz", headers={"Host": "attacker.example"}, timeout=30)
+        assert refused.status_code == 400           # the workers' app has the loopback Host check too
 
 
 def test_a_repeated_query_is_validated_once(api):
