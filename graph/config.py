@@ -39,7 +39,8 @@ class Settings:
     secrets); ITAM_MAX_FILE_MB caps any file an ingest reads; ITAM_READ_TIMEOUT_S stops any read that
     runs longer, ITAM_READS_PER_REQUEST caps the reads one API request runs at once, and
     ITAM_REQUEST_TIMEOUT_S bounds a whole API request;
-    ITAM_EVALUATE_FINDINGS=0 skips the findings evaluation after each ingest run.
+    ITAM_EVALUATE_FINDINGS=0 skips the findings evaluation after each ingest run; ITAM_CHANGE_LOG=0 turns
+    the change log off, ITAM_CHANGE_RETENTION_DAYS prunes it after each run (0 keeps everything).
     """
 
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -52,6 +53,8 @@ class Settings:
     read_timeout_s: float = 10.0
     reads_per_request: int = 4
     request_timeout_s: float = 30.0
+    change_log: bool = True           # record what each ingest run changed (ingest/changelog.py)
+    change_retention_days: int = 0    # prune changes older than this after each run; 0 keeps them all
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -81,6 +84,8 @@ class Settings:
             read_timeout_s=float(_int_env("ITAM_READ_TIMEOUT_S", 10)),
             reads_per_request=_int_env("ITAM_READS_PER_REQUEST", 4),
             request_timeout_s=float(_int_env("ITAM_REQUEST_TIMEOUT_S", 30)),
+            change_log=env.get("ITAM_CHANGE_LOG", "1") not in ("0", "false", "no"),
+            change_retention_days=_int_env("ITAM_CHANGE_RETENTION_DAYS", 0),
         )
 
 

@@ -195,12 +195,13 @@ MARK_STALE = """
 MATCH (:Source {name: $source})<-[s:SEEN_BY]-(a:Asset)
 WHERE s.scope IN $scopes AND s.run_id <> $run_id AND coalesce(s.current, true)
 SET s.current = false, s.stale_since = $now
-RETURN count(a) AS retired
+RETURN count(a) AS retired, collect({asset: a.id, scope: s.scope}) AS marked
 """
 MARK_CONTROLS_STALE = """
-MATCH (:Control)-[r:PROTECTS|MONITORS|MANAGES]->(:Asset)
+MATCH (c:Control)-[r:PROTECTS|MONITORS|MANAGES]->(a:Asset)
 WHERE r.source = $source AND r.scope IN $scopes AND r.run_id <> $run_id AND coalesce(r.current, true)
 SET r.current = false, r.stale_since = $now
+RETURN a.id AS asset, c.name AS tool, c.category AS category, type(r) AS verb
 """
 
 
@@ -391,11 +392,15 @@ def link_subnet_containment(tx: Transaction) -> None:
     write_batches(tx, LINK_CONTAINED, rows)
 
 
-def mark_stale(tx: Transaction, source: str, run_id: str, scopes: list[str], now: datetime) -> int:
-    """After a complete run: what this source saw before in these scopes but not now is no longer observed."""
+def mark_stale(tx: Transaction, source: str, run_id: str, scopes: list[str], now: datetime,
+               marked: dict | None = None) -> int:
+    """After a complete run: what this source saw before in these scopes but not now is no longer observed.
+    `marked` (the change log's) receives what was marked: {"controls": [...], "sightings": [...]}."""
     if not scopes:
         return 0
     params = {"scopes": sorted(set(scopes)), "source": source, "run_id": run_id, "now": now}
-    tx.run(MARK_CONTROLS_STALE, params).consume()
+    controls = [row.data() for row in tx.run(MARK_CONTROLS_STALE, params)]
     record = tx.run(MARK_STALE, params).single()
+    if marked is not None:  # change log hook (issue 10)
+        marked["controls"], marked["sightings"] = controls, record["marked"] if record else []
     return record["retired"] if record else 0

@@ -15,7 +15,7 @@ from graph.config import Settings
 from graph.models import Batch, HostObservation, PersonObservation
 from graph.schema import SOURCES
 from graph.store import Store
-from ingest import links
+from ingest import changelog, links
 from ingest.license_matching import relink_licences
 from ingest.software_table import current_table
 from ingest.errors import IngestError
@@ -99,16 +99,19 @@ def cap_host(host: HostObservation, batch: Batch) -> HostObservation:
 
 
 def ingest_files(store: Store, source: str, paths: Sequence[Path | str], settings: Settings,
-                 dry_run: bool = False, partial: bool = False, progress: Progress | None = None) -> IngestSummary:
+                 dry_run: bool = False, partial: bool = False, progress: Progress | None = None,
+                 run_id: str | None = None) -> IngestSummary:
     """Ingest files of one source as one run; raises IngestError (nothing written) on bad input.
 
     `partial` says the files are not the whole of their scope: nothing is then marked stale.
-    `dry_run` does every write and rolls the transaction back, so its counts are exact."""
+    `dry_run` does every write and rolls the transaction back, so its counts are exact.
+    `run_id` names the run up front (the HTTP ingest answers with it before the run ends)."""
     if source not in BY_SOURCE:
         raise IngestError.one(source, f"unknown source; known: {', '.join(sorted(BY_SOURCE))}")
     progress = progress or (lambda stage, done, total: None)
     paths = [Path(p) for p in paths]
     summary = IngestSummary(source=source, files=[str(p) for p in paths], dry_run=dry_run)
+    summary.run_id = run_id or summary.run_id
     role = SOURCES[source]
     batch = read_batch(source, paths, settings.max_file_bytes, progress)
     summary.skipped, summary.dropped = batch.skipped, batch.dropped
@@ -118,6 +121,8 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
                           ("hosts", "people", "credentials", "licenses", "contracts", "reach"))
 
     def write(tx) -> None:
+        log = changelog.start(tx, settings.change_log, source, summary.run_id, summary.started,  # change log hook
+                              resolutions, batch.people)
         conflicts = [r.conflict for r in resolutions if r.conflict]
         summary.conflicts = len({c.id for c in conflicts})
         summary.conflict_details = [f"{c.record}: {c.reason}" for c in conflicts]
@@ -145,10 +150,15 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
         if batch.reach or any(h.ips for h in batch.hosts):
             links.link_subnet_containment(tx)
         if not partial:
-            summary.retired = links.mark_stale(tx, source, summary.run_id, batch.scopes, summary.started)
+            summary.retired = links.mark_stale(tx, source, summary.run_id, batch.scopes, summary.started,
+                                               marked=log.marked if log else None)
+        if log:
+            log.finish()                                                    # change log hook: diff and record
     _run(store, summary, dry_run, progress, write)
     if not dry_run and settings.evaluate_findings:
         _evaluate_findings(store, summary)
+    if not dry_run and settings.change_retention_days > 0:
+        changelog.prune_after_run(store, settings.change_retention_days)     # change log retention
     return summary
 
 
