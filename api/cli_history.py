@@ -57,7 +57,7 @@ def register(app: typer.Typer, console, fail, read) -> None:
                 if not more or not page:
                     break
                 from queries.history import encode_cursor
-                after = encode_cursor(page[-1]["at"], page[-1]["id"])
+                after = encode_cursor(page[-1]["at"], page[-1]["id"], page[-1]["index"])
             return out
         try:
             found = read(work)

@@ -116,7 +116,7 @@ class IngestRunConnection:
 def _change(row: dict) -> Change:
     from api.graphql_schema import Asset
     asset = Asset(id=strawberry.ID(row["asset_id"]), known_name=row["asset_name"]) if row.get("asset_id") else None
-    return Change(id=strawberry.ID(row["id"]), at=row["at"], at_from=row.get("at_from") or "run",
+    return Change(id=strawberry.ID(f"{row['id']}#{row['index']}"), at=row["at"], at_from=row.get("at_from") or "run",
                   recorded_at=row.get("recorded_at") or row["at"], kind=row["kind"], field=row.get("field"),
                   subject=row.get("subject"), before=row.get("before"), after=row.get("after"),
                   source=row.get("source") or "", actor=row.get("actor"),
@@ -173,7 +173,7 @@ class HistoryQuery:
             rows, more = await history.changes(info.context.reader, since, until, asset, kinds, first, after)
         except (ValueError, AmbiguousIdentifier) as exc:
             raise _user_error(str(exc)) from None
-        edges = [ChangeEdge(cursor=history.encode_cursor(r["at"], r["id"]), node=_change(r)) for r in rows]
+        edges = [ChangeEdge(cursor=history.encode_cursor(r["at"], r["id"], r["index"]), node=_change(r)) for r in rows]
         return ChangeConnection(edges=edges, page_info=PageInfo(has_next_page=more,
                                                                 end_cursor=edges[-1].cursor if edges else None))
 

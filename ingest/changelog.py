@@ -54,7 +54,13 @@ RETURN p.email AS email, p {.*} AS props,
 HOLDERS = """
 UNWIND $keys AS key
 MATCH (:Identifier {key: key})-[:IDENTIFIES]->(a:Asset)
-RETURN DISTINCT a.id AS id
+RETURN key, a.id AS id
+"""
+# What this source last reported of each asset: an identical, current report changes nothing on it.
+SIGHTINGS = """
+UNWIND $rows AS row
+MATCH (:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
+RETURN row.id AS id, s.digest = row.digest AND coalesce(s.current, true) AS unchanged
 """
 RECORD_CHANGES = """
 UNWIND $rows AS row
@@ -114,9 +120,12 @@ def capture(tx: Transaction, asset_ids: Iterable[str], emails: Iterable[str] = (
     return snap
 
 
-def holders(tx: Transaction, keys: Iterable[str]) -> set[str]:
-    """Assets now holding any of these identifier keys."""
-    return {row["id"] for row in tx.run(HOLDERS, keys=sorted(set(keys)))}
+def holders(tx: Transaction, keys: Iterable[str]) -> dict[str, set[str]]:
+    """{identifier key: assets now holding it} for these keys."""
+    held: dict[str, set[str]] = {}
+    for row in tx.run(HOLDERS, keys=sorted(set(keys))):
+        held.setdefault(row["key"], set()).add(row["id"])
+    return held
 
 
 def _diff_asset(old: dict | None, new: dict) -> list[dict]:
@@ -128,6 +137,9 @@ def _diff_asset(old: dict | None, new: dict) -> list[dict]:
         old = {"props": new["props"], "owners": new["owners"], "ports": new["ports"], "software": new["software"],
                "controls": new["controls"], "sightings": new["sightings"],
                "identifiers": {k for k in new["identifiers"] if k.split(":", 1)[0] not in _TIME_BOUND}}
+        out += [{"kind": "identifier_added", "field": key.split(":", 1)[0], "subject": key, "before": None,
+                 "after": key.split(":", 1)[1], "creation": True} for key in sorted(new["identifiers"] - old["identifiers"])]
+        return out
     for name in sorted(set(old["props"]) | set(new["props"])):
         before, after = old["props"].get(name), new["props"].get(name)
         if before != after:
@@ -194,7 +206,7 @@ def _moves(changes: dict[str, list[dict]]) -> None:
         for aid in (old, new):
             changes[aid] = [c for c in changes[aid] if c.get("subject") != key or not c["kind"].startswith("identifier")]
             changes[aid].append({"kind": "identifier_moved", "field": key.split(":", 1)[0], "subject": key,
-                                 "before": old, "after": new, "holder": new})
+                                 "before": old, "after": new, "holder": new, "prior": old})
 
 
 def diff(before: Snapshot, after: Snapshot) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
@@ -204,7 +216,11 @@ def diff(before: Snapshot, after: Snapshot) -> tuple[dict[str, list[dict]], dict
         for change in changes:
             if change["kind"] == "identifier_added":
                 change["holder"] = aid
+            elif change["kind"] == "identifier_removed":
+                change["prior"] = aid
     _moves(assets)
+    for aid in assets:      # a new asset's own identifiers are its first state; only moves are logged
+        assets[aid] = [c for c in assets[aid] if not c.pop("creation", False)]
     people = {}
     for email, props in after.people.items():
         old = before.people.get(email)
@@ -222,28 +238,40 @@ def record(tx: Transaction, run_id: str, source: str, before: Snapshot, after: S
            observed_at: dict[str, datetime] | None = None, actor: str | None = None,
            extra: Iterable[dict] = ()) -> int:
     """Write the changes between two snapshots (plus `extra` rows: stale sightings of assets outside
-    them) as Change nodes; returns how many. `observed_at` gives, per asset id, the source's own time
-    for what it saw; other changes carry the run's time `at`, marked `at_from: 'run'`."""
+    them); returns how many. `observed_at` gives, per asset id, the source's own time for what it saw;
+    other changes carry the run's time `at`, marked `at_from: 'run'`.
+
+    One Change node holds one asset's (or person's) changes in one run (`items`, JSON, in order;
+    `kinds` lists their kinds): a run that sets a dozen fields on 10k assets writes 10k nodes, not
+    120k. An identifier's change is a node of its own, keyed by `subject` (the identifier key) with
+    `holder` (who holds it after) and `prior` (who held it before, where known), for as-of lookups."""
     observed_at = observed_at or {}
     assets, people = diff(before, after)
-    rows: list[dict] = []
-
-    def add(change: dict, asset: str | None, person: str | None) -> None:
-        # a moved identifier moved when its new holder was seen with it
-        when = observed_at.get(asset or "") or observed_at.get(change.get("holder") or "")
-        rows.append({"id": f"{run_id}/{len(rows):07d}", "at": when or at, "at_from": "source" if when else "run",
-                     "recorded_at": at, "source": source, "run_id": run_id, "actor": actor,
-                     "asset_id": asset, "person": person, **change})
-    for aid in sorted(assets):
-        for change in assets[aid]:
-            add(change, aid, None)
-    for email in sorted(people):
-        for change in people[email]:
-            add(change, None, email)
     for change in extra:
-        add({k: v for k, v in change.items() if k != "asset"}, change["asset"], None)
-    write_batches(tx, RECORD_CHANGES, rows)
-    return len(rows)
+        assets.setdefault(change["asset"], []).append({k: v for k, v in change.items() if k != "asset"})
+    nodes: list[dict] = []
+    count = 0
+
+    def add(items: list[dict], asset: str | None, person: str | None, key: dict) -> None:
+        when = observed_at.get(asset or "") or observed_at.get(items[0].get("holder") or "")
+        nodes.append({"id": f"{run_id}/{len(nodes):07d}", "at": when or at, "at_from": "source" if when else "run",
+                      "recorded_at": at, "source": source, "run_id": run_id, "actor": actor, "asset_id": asset,
+                      "person": person, "kinds": sorted({c["kind"] for c in items}), "items": json.dumps(items),
+                      **key})
+    for aid in sorted(assets):
+        own = [c for c in assets[aid] if not c["kind"].startswith("identifier_")]
+        if own:
+            add(own, aid, None, {})
+        for c in assets[aid]:
+            if c["kind"].startswith("identifier_"):
+                add([c], aid, None, {"subject": c["subject"], "holder": c.get("holder"), "prior": c.get("prior")})
+        count += len(assets[aid])
+    for email in sorted(people):
+        if people[email]:
+            add(people[email], None, email, {})
+            count += len(people[email])
+    write_batches(tx, RECORD_CHANGES, nodes)
+    return count
 
 
 def stale_rows(marked: dict[str, list[dict]], source: str, captured: set[str]) -> list[dict]:
@@ -259,29 +287,38 @@ def stale_rows(marked: dict[str, list[dict]], source: str, captured: set[str]) -
 class RunLog:
     """The change log of one ingest write: `start` before writing, `finish` after (same transaction).
 
-    Takes the run's resolutions (each with its asset id and observation) and people; the assets
-    captured are the run's own plus the current holders of the time-bound identifiers it brings."""
+    Takes the run's resolutions (each with its asset id and observation) and people. Captured: the
+    run's assets, except those the source reports exactly as last time (same digest, still current),
+    plus the current holders of the time-bound identifiers the run brings (they may lose them)."""
 
-    def __init__(self, tx: Transaction, source: str, run_id: str, run_time: datetime, resolutions, people,
-                 times_from_source: bool):
+    def __init__(self, tx: Transaction, source: str, run_id: str, run_time: datetime, resolutions, people):
         self.tx, self.source, self.run_id, self.run_time = tx, source, run_id, run_time
         self.marked: dict[str, list[dict]] = {}
         self.observed_at: dict[str, datetime] = {}
-        ids: set[str] = set()
-        keys: set[str] = set()
+        observed: dict[str, list] = {}
         for res in resolutions:
-            if not res.asset_id:
-                continue
-            ids.add(res.asset_id)
-            obs = res.observation
-            keys.update(i.key for i in obs.identifiers if i.kind in TIME_BOUND_KINDS)
-            if times_from_source or getattr(obs, "time_from_source", False):
-                seen = self.observed_at.get(res.asset_id)
-                self.observed_at[res.asset_id] = max(seen, obs.observed_at) if seen else obs.observed_at
-        self.ids = ids | holders(tx, keys) if keys else ids
+            if res.asset_id:
+                observed.setdefault(res.asset_id, []).append(res.observation)
+        for aid, observations in observed.items():
+            times = [o.observed_at for o in observations if o.time_from_source]
+            if times:
+                self.observed_at[aid] = max(times)
+        held = holders(tx, {i.key for obs in (o for os_ in observed.values() for o in os_)
+                            for i in obs.identifiers if i.kind in TIME_BOUND_KINDS})
+        moving = {aid for aid, observations in observed.items() for o in observations for i in o.identifiers
+                  if held.get(i.key, {aid}) - {aid}}
+        self.ids = (set(observed) - self._unchanged(observed)) | moving | {a for ids in held.values() for a in ids}
         self.emails = {p.email for p in people} | {p.manager_email for p in people if p.manager_email}
-        self.emails |= {r.observation.owner.email for r in resolutions if r.observation.owner}
+        self.emails |= {o.owner.email for os_ in observed.values() for o in os_ if o.owner}
         self.before = capture(tx, self.ids, self.emails)
+
+    def _unchanged(self, observed: dict[str, list]) -> set[str]:
+        from ingest.digest import digest
+        from ingest.writer import observation_digest
+        rows = [{"id": aid, "scope": observations[0].scope or "",
+                 "digest": digest(sorted(observation_digest(o) for o in observations))}
+                for aid, observations in sorted(observed.items())]
+        return {row["id"] for row in self.tx.run(SIGHTINGS, rows=rows, source=self.source) if row["unchanged"]}
 
     def finish(self) -> int:
         after = capture(self.tx, self.ids, self.emails)
@@ -297,13 +334,13 @@ def start(tx: Transaction, enabled: bool, source: str, run_id: str, run_time: da
     if not enabled:
         tx.run(MARK_UNLOGGED, at=run_time, run_id=run_id).consume()
         return None
-    return RunLog(tx, source, run_id, run_time, resolutions, people, times_from_source=False)
+    return RunLog(tx, source, run_id, run_time, resolutions, people)
 
 
 # Retention: an asset's (or person's) creation and its latest change are never pruned, so every asset
 # keeps when it appeared and what last happened to it.
 PRUNE = """
-MATCH (c:Change) WHERE c.at < $cutoff AND c.kind <> 'created'
+MATCH (c:Change) WHERE c.at < $cutoff AND NOT 'created' IN c.kinds
 WITH c, CASE
   WHEN c.asset_id IS NOT NULL THEN EXISTS {
     MATCH (d:Change {asset_id: c.asset_id}) WHERE d.at > c.at OR (d.at = c.at AND d.id > c.id) }

@@ -32,8 +32,8 @@ CHANGES = named(
 MATCH (c:Change)
 WHERE c.at >= $since AND ($until IS NULL OR c.at < $until)
   AND ($asset IS NULL OR c.asset_id = $asset)
-  AND ($kinds IS NULL OR c.kind IN $kinds)
-  AND ($after_at IS NULL OR c.at > $after_at OR (c.at = $after_at AND c.id > $after_id))
+  AND ($kinds IS NULL OR any(k IN c.kinds WHERE k IN $kinds))
+  AND ($after_at IS NULL OR c.at > $after_at OR (c.at = $after_at AND c.id >= $after_id))
 WITH c ORDER BY c.at, c.id LIMIT $limit
 OPTIONAL MATCH (a:Asset {id: c.asset_id})
 RETURN c {.*} AS change, a.name AS asset_name
@@ -43,13 +43,19 @@ ORDER BY c.at, c.id
 HOLDERS_AT = named(
     "identifier_holders_at", "history",
     "Who held each identifier key at a moment: the newest logged identifier change at or before it (its "
-    "holder, possibly nobody), and the time-bound edges (HAS_IP intervals, IDENTIFIES since first_seen).",
+    "holder, possibly nobody), else the holder before the first change after it, and the time-bound edges "
+    "(HAS_IP intervals, IDENTIFIES since first_seen).",
     """
 UNWIND $keys AS key
 CALL (key) {
-  OPTIONAL MATCH (c:Change {subject: key}) WHERE c.kind IN $kinds AND c.at <= $at
+  OPTIONAL MATCH (c:Change {subject: key}) WHERE c.at <= $at
   WITH c ORDER BY c.at DESC, c.id DESC LIMIT 1
   RETURN c IS NOT NULL AS logged, c.holder AS logged_holder
+}
+CALL (key) {
+  OPTIONAL MATCH (c:Change {subject: key}) WHERE c.at > $at
+  WITH c ORDER BY c.at, c.id LIMIT 1
+  RETURN c.prior AS prior_holder
 }
 CALL (key) {
   OPTIONAL MATCH (:Identifier {key: key})-[r:IDENTIFIES]->(a:Asset) WHERE r.first_seen <= $at
@@ -60,7 +66,7 @@ CALL (key) {
   WHERE key STARTS WITH 'ip:' AND h.first_seen <= $at AND (h.until IS NULL OR h.until > $at)
   RETURN collect(a.id) AS addressed
 }
-RETURN key, logged, logged_holder, linked + addressed AS edge_holders
+RETURN key, logged, logged_holder, prior_holder, linked + addressed AS edge_holders
 """)
 
 ASSET_HISTORY = named(
@@ -77,9 +83,9 @@ CALL {
 CALL {
   OPTIONAL MATCH (c:Change {asset_id: $asset})
   WITH c ORDER BY c.at LIMIT 1
-  RETURN c.at AS first_logged, c.kind AS first_kind
+  RETURN c.at AS first_logged, 'created' IN coalesce(c.kinds, []) AS first_created
 }
-RETURN later, first_logged, first_kind, l.pruned_before AS pruned_before, l.last_unlogged_at AS unlogged_at
+RETURN later, first_logged, first_created, l.pruned_before AS pruned_before, l.last_unlogged_at AS unlogged_at
 """)
 
 PEOPLE = named(
@@ -103,23 +109,29 @@ SET c += row, c.at = $at, c.recorded_at = $at, c.at_from = 'run', c.actor = $act
 """)
 
 
+def items(node: dict) -> list[dict]:
+    """The changes one Change node holds, in the order they were made."""
+    return json.loads(node.get("items") or "[]")
+
+
 async def record_mutation(tx, kind: str, actor: str, at: datetime, assets: list[str], field: str | None = None,
                           subject: str | None = None, before: str | None = None, after: str | None = None) -> None:
     """Inside the mutation's own transaction: one change per asset it touched, recorded with who made it."""
     stamp = at.strftime("%Y%m%dT%H%M%S%f")
-    rows = [{"id": f"mutation-{stamp}-{kind}-{n}-{asset}", "kind": kind, "field": field, "subject": subject,
-             "before": before, "after": after, "asset_id": asset} for n, asset in enumerate(assets)]
+    item = {"kind": kind, "field": field, "subject": subject, "before": before, "after": after}
+    rows = [{"id": f"mutation-{stamp}-{kind}-{n}-{asset}", "kinds": [kind], "items": json.dumps([item]),
+             "asset_id": asset} for n, asset in enumerate(assets)]
     await run(tx, RECORD_MUTATION, rows=rows, at=at, actor=actor)
 
 
-def encode_cursor(at: datetime, change_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), change_id]).encode()).decode()
+def encode_cursor(at: datetime, change_id: str, index: int = 0) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), change_id, index]).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> tuple[datetime, str, int]:
     try:
-        at, change_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(change_id)
+        at, change_id, index = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(change_id), int(index)
     except (ValueError, TypeError, UnicodeDecodeError):
         raise ValueError("malformed cursor") from None
 
@@ -135,14 +147,28 @@ async def changes(reader: GraphReader, since: datetime, until: datetime | None =
     """A page of changes (oldest first) and whether more follow. `asset` is any identifier or an asset id."""
     if not 1 <= first <= MAX_PAGE:
         raise ValueError(f"first must be between 1 and {MAX_PAGE}")
-    after_at, after_id = decode_cursor(after) if after else (None, None)
+    after_at, after_id, after_index = decode_cursor(after) if after else (None, None, -1)
     asset_id = await resolve_asset(reader, asset) if asset else None
     if asset and asset_id is None:
         raise ValueError(f"no asset has an identifier {asset!r}")
-    rows = await reader.rows(CHANGES, since=aware(since), until=aware(until) if until else None, asset=asset_id,
-                             kinds=kinds, after_at=after_at, after_id=after_id, limit=first + 1)
-    page = [{**row["change"], "asset_name": row["asset_name"]} for row in rows[:first]]
-    return page, len(rows) > first
+    out: list[dict] = []
+    while True:     # a node holds one or more changes: read nodes until the page (and one more) is full
+        # the cursor's own node is read again (>= on its id), since items after the cursor's may be left
+        rows = await reader.rows(CHANGES, since=aware(since), until=aware(until) if until else None,
+                                 asset=asset_id, kinds=kinds, after_at=after_at, after_id=after_id,
+                                 limit=first + 2)
+        for row in rows:
+            node = row["change"]
+            start = after_index + 1 if node["id"] == after_id else 0
+            meta = {k: v for k, v in node.items() if k not in ("items", "kinds", "subject", "holder", "prior")}
+            for index, item in enumerate(items(node)):
+                if index >= start and (kinds is None or item["kind"] in kinds):
+                    out.append({**meta, **item, "index": index, "asset_name": row["asset_name"]})
+        if len(out) > first:
+            return out[:first], True
+        if len(rows) < first + 2:
+            return out, False
+        after_at, after_id, after_index = rows[-1]["change"]["at"], rows[-1]["change"]["id"], 10**9
 
 
 async def resolve_asset(reader: GraphReader, text: str) -> str | None:
@@ -159,7 +185,10 @@ async def holder_at(reader: GraphReader, text: str, at: datetime) -> str | None:
         return None
     held: dict[str, list[str]] = {}
     for row in await reader.rows(HOLDERS_AT, keys=keys, at=at, kinds=IDENTIFIER_CHANGES):
-        holders = ([row["logged_holder"]] if row["logged_holder"] else []) if row["logged"] else row["edge_holders"]
+        if row["logged"]:
+            holders = [row["logged_holder"]] if row["logged_holder"] else []
+        else:
+            holders = [row["prior_holder"]] if row["prior_holder"] else row["edge_holders"]
         for asset in dict.fromkeys(holders):
             held.setdefault(asset, []).append(row["key"])
     if len(held) > 1:
@@ -190,11 +219,12 @@ async def asset_as_of(reader: GraphReader, text: str, at: datetime) -> PastAsset
         return None
     row = rows[0]
     history = (await reader.rows(ASSET_HISTORY, asset=asset_id, at=at))[0]
-    if any(c["kind"] == "created" for c in history["later"]):
+    if any("created" in (c.get("kinds") or []) for c in history["later"]):
         return None                     # a later run created it: it did not exist yet
     notes: list[str] = []
-    row = await _rewind(reader, row, history["later"], at)
-    reaches_back = None if history["first_kind"] == "created" else history["first_logged"]
+    later = [item for node in history["later"] for item in reversed(items(node))]    # newest first
+    row = await _rewind(reader, row, later, at)
+    reaches_back = None if history["first_created"] else history["first_logged"]
     if reaches_back is None and history["first_logged"] is None:
         reaches_back = datetime.now(UTC)
     if reaches_back is not None and at < _py(reaches_back):
