@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  present p50 {percentile(present, 50):6.1f} ms  p99 {floor:6.1f} ms  (floor: find_asset_id + "
                   f"asset_contexts); ratio p99 {p99 / floor:.2f}")
             count, each = bytes_per_change(db)
-            print(f"\nChange log size: {count} changes; {each:.0f} bytes each on disk (nodes, properties, 4 indexes) "
+            print(f"\nChange log size: {count} changes; {each:.0f} bytes each on disk (nodes, properties, 3 indexes and the id constraint) "
                   f"= {each * 1e6 / 2**20:.0f} MiB per million changes")
             print(f"Load at end: {load_average()}")
     finally:

@@ -120,6 +120,23 @@ def capture(tx: Transaction, asset_ids: Iterable[str], emails: Iterable[str] = (
     return snap
 
 
+CAPTURE_NEW = """
+UNWIND $ids AS id
+MATCH (a:Asset {id: id})
+RETURN a.id AS id, a.name AS name, [(i:Identifier)-[:IDENTIFIES]->(a) | i.key] AS identifiers
+"""
+
+
+def capture_new(tx: Transaction, asset_ids: Iterable[str]) -> dict[str, dict]:
+    """Just created assets, as much as the log needs (created, and identifiers they took from others)."""
+    ids, out = sorted(set(asset_ids)), {}
+    for start in range(0, len(ids), 5000):
+        for row in tx.run(CAPTURE_NEW, ids=ids[start:start + 5000]):
+            out[row["id"]] = {"props": {"name": row["name"]}, "identifiers": set(row["identifiers"]), "owners": {},
+                              "ports": {}, "software": {}, "controls": {}, "sightings": {}}
+    return out
+
+
 def holders(tx: Transaction, keys: Iterable[str]) -> dict[str, set[str]]:
     """{identifier key: assets now holding it} for these keys."""
     held: dict[str, set[str]] = {}
@@ -305,9 +322,10 @@ class RunLog:
                 self.observed_at[aid] = max(times)
         held = holders(tx, {i.key for obs in (o for os_ in observed.values() for o in os_)
                             for i in obs.identifiers if i.kind in TIME_BOUND_KINDS})
-        moving = {aid for aid, observations in observed.items() for o in observations for i in o.identifiers
-                  if held.get(i.key, {aid}) - {aid}}
-        self.ids = (set(observed) - self._unchanged(observed)) | moving | {a for ids in held.values() for a in ids}
+        # an identifier held by another asset than the one reporting it may move: capture both
+        others = {(aid, other) for aid, observations in observed.items() for o in observations
+                  for i in o.identifiers for other in held.get(i.key, ()) if other != aid}
+        self.ids = (set(observed) - self._unchanged(observed)) | {a for pair in others for a in pair}
         self.emails = {p.email for p in people} | {p.manager_email for p in people if p.manager_email}
         self.emails |= {o.owner.email for os_ in observed.values() for o in os_ if o.owner}
         self.before = capture(tx, self.ids, self.emails)
@@ -321,7 +339,9 @@ class RunLog:
         return {row["id"] for row in self.tx.run(SIGHTINGS, rows=rows, source=self.source) if row["unchanged"]}
 
     def finish(self) -> int:
-        after = capture(self.tx, self.ids, self.emails)
+        after = capture(self.tx, set(self.before.assets), self.emails)
+        # assets new in this run: their name and identifiers (moves) are all the log needs of them
+        after.assets.update(capture_new(self.tx, self.ids - set(self.before.assets)))
         extra = stale_rows(self.marked, self.source, set(self.ids))
         return record(self.tx, self.run_id, self.source, self.before, after, self.run_time, self.observed_at,
                       extra=extra)
