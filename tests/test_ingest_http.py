@@ -37,6 +37,11 @@ def test_an_ingester_pushes_a_scan_and_follows_the_run(store, settings, tmp_path
         answer = post_files(client, "nmap", scan)
         assert answer.status_code == 202 and answer.json()["status"] == "running"
         done = wait_for_run(client, answer.json()["id"])
+        listed = client.post("/graphql", headers=bearer(READER), json={"query": """{ ingestRuns(source: "nmap",
+            status: "succeeded", first: 5) { edges { node { id status created } } pageInfo { hasNextPage } } }"""})
+        assert listed.json()["data"]["ingestRuns"] == {
+            "edges": [{"node": {"id": answer.json()["id"], "status": "succeeded", "created": 3}}],
+            "pageInfo": {"hasNextPage": False}}
     assert (done["status"], done["created"], done["records"]) == ("succeeded", 3, 3)
     assert store.read("MATCH (r:IngestRun) RETURN r.id AS id") == [{"id": answer.json()["id"]}]
     assert assets(store) == 3
