@@ -42,6 +42,7 @@ bench: jars
 	$(PY) -m bench.itam_bench --hosts 10000 --heap-mb 4096
 	$(PY) -m bench.explorer_bench --hosts 10000 --requests 300 --warmup 30
 	$(PY) -m bench.reingest_bench
+	$(PY) -m bench.history_bench --hosts 10000
 
 # Re-export the GraphQL contract after a deliberate change (a test compares against it).
 schema: deps

@@ -99,7 +99,8 @@ class IngestJobs:
     def claim(self, job: Job, elsewhere: list[dict]) -> str | None:
         """Register the job unless a run of the same source and scope is running; else that run's id."""
         for other in elsewhere:
-            if other["id"] not in self.jobs and (other["scopes"] is None or set(other["scopes"]) & job.scopes):
+            # a run recorded without scopes may cover the whole source
+            if other["id"] not in self.jobs and (not other["scopes"] or set(other["scopes"]) & job.scopes):
                 return other["id"]
         with self.lock:
             clash = self.running_overlap(job.source, job.scopes)
