@@ -13,6 +13,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from api.auth import LOOPBACK_HOSTS, Role, TokenAuth
 from api.graphql_schema import Context, schema
+from api.ingest_http import UPLOAD_TIMEOUT_S, IngestJobs, ingest_router, upload_body_limit
 from api.transport import BodyLimit, RequestTimeout
 from graph.config import Settings
 from graph.store import connect_async
@@ -55,15 +56,17 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
         driver = connect_async(settings)
         app.state.reader = GraphReader(driver, settings.neo4j_database, settings.read_timeout_s,
                                        settings.reads_per_request)
+        app.state.ingest = IngestJobs(settings)         # POST /ingest/{source} runs (api/ingest_http.py)
         try:
             yield
         finally:
+            app.state.ingest.close()
             await driver.close()
 
     app = FastAPI(title="itam-graph", lifespan=lifespan, docs_url=None, redoc_url=None)
     # Outermost last: the Host check, then the time limit, then the body cap (counted as it streams).
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
-    app.add_middleware(RequestTimeout, seconds=settings.request_timeout_s)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, streamed={"/ingest/": upload_body_limit(settings)})
+    app.add_middleware(RequestTimeout, seconds=settings.request_timeout_s, longer={"/ingest/": UPLOAD_TIMEOUT_S})
     if auth.allow_anonymous:
         # Anonymous readers are trusted for being on loopback. A web page can reach loopback too, by
         # DNS rebinding (attacker.example resolving to 127.0.0.1), but its requests then name its own host.
@@ -90,6 +93,7 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
         # The page holds no data: it asks /graphql, with the tab's token, for everything it shows.
         return FileResponse(STATIC / "explore.html", headers={"Content-Security-Policy": PAGE_POLICY})
 
+    app.include_router(ingest_router(settings, auth))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # GraphiQL is a local page with no data in it: it asks for a token like the explorer, and every query
     # (introspection too) needs one when tokens are configured.

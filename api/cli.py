@@ -24,9 +24,11 @@ from ingest.errors import IngestError, RunFailed
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
 from api.cli_itam import register as register_itam
+from api.cli_history import parse_moment, register as register_history
 from queries.catalog import CATALOG, DatabaseUnavailable, GraphReader, GraphWriter, ReadTimedOut
 from queries.conflicts import ConflictAction, ConflictNotOpen, resolve_conflict
 from queries.explore import MAX_PATH_HOPS, access_path
+from queries.history import asset_as_of
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
 
@@ -258,10 +260,16 @@ def ingest_runs_cmd(source: Annotated[Optional[str], typer.Option(help="Only thi
 def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC, serial, asset tag, "
                                                         "cloud id or agent id; 'kind:value' picks a kind")],
          as_json: AsJson = False,
-         max_hops: Annotated[int, typer.Option(help="Reachability depth (1-3)")] = 2) -> None:
+         max_hops: Annotated[int, typer.Option(help="Reachability depth (1-3)")] = 2,
+         as_of: Annotated[Optional[str], typer.Option(help="Who held the identifier at this time (ISO 8601, "
+                                                           "e.g. 2026-11-21T03:12Z), as it was then")] = None) -> None:
     """What is this host, who owns it, should it exist, what can it reach?"""
+    moment, notes = (parse_moment(as_of) if as_of else None), []
+
     async def work(reader):
-        ctx = await host_context(reader, identifier)
+        past = await asset_as_of(reader, identifier, moment) if moment else None
+        notes.extend(past.notes if past else [])
+        ctx = past.context if past else None if moment else await host_context(reader, identifier)
         return ctx, (await reachable(reader, ctx.id, max_hops) if ctx else [])
     try:
         ctx, reach = _read(work)
@@ -272,9 +280,13 @@ def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC
     if as_json:
         data = ctx.as_dict()
         data["reachable"] = [{"id": r.asset_id, "name": r.name, "hops": r.hops, "ports": list(r.ports)} for r in reach]
+        if moment:
+            data["as_of"], data["history_notes"] = moment.isoformat(), notes
         console.print_json(json.dumps(data, default=str))
         return
     console.print(_host_panel(ctx, reach))
+    for note in notes:
+        console.print(f"[dim]note: {safe(note)}[/]")
 
 
 def _host_panel(ctx: AssetContext, reach) -> Panel:
@@ -578,6 +590,7 @@ def demo_load(out: Annotated[Path, typer.Option("--dir", help="Folder for the ge
 
 # The asset manager's commands (licences, audits, renewals, evidence reports) live in api/cli_itam.py.
 register_itam(app, console, _fail, _read)
+register_history(app, console, _fail, _read)        # itam changes (api/cli_history.py)
 
 
 def main() -> None:  # pragma: no cover - console entry

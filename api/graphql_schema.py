@@ -24,12 +24,14 @@ from queries.conflicts import ConflictAction as ConflictActionValue
 from queries.conflicts import ConflictNotOpen, resolve_conflict
 from queries.rules import RULES, Severity as RuleSeverity, get_rule
 from api.graphql_itam import ItamMutation, ItamQuery, Lifecycle, load_lifecycles
+from api.graphql_history import AssetHistory, HistoryQuery, asset_history
+from queries.history import PastAsset
 from api.access_log import AccessLog
 from api.limits import CostLimiter
 from queries import explore
 from queries.ops import open_conflicts
-from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts,
-                          encode_cursor, find_asset_id, list_asset_ids, reachable)
+from queries.host import (MAX_HOPS, MAX_PAGE, AmbiguousIdentifier, AssetContext, asset_contexts, encode_cursor,
+                          list_asset_ids, reachable)
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
@@ -182,8 +184,11 @@ class Asset:
 
     id: strawberry.ID
     known_name: strawberry.Private[str | None] = None   # from the query that found it: no context load
+    past: strawberry.Private[PastAsset | None] = None   # asked asOf a past moment: the asset as it was then
 
     async def _ctx(self, info: Info) -> AssetContext:
+        if self.past is not None:
+            return self.past.context
         ctx = await info.context.assets.load(str(self.id))
         if ctx is None:
             raise UserError(f"asset {self.id} no longer exists")
@@ -321,6 +326,11 @@ class Asset:
                                   "effective stage's standard with its evidence.")
     async def lifecycle(self, info: Info) -> Lifecycle | None:
         return await info.context.lifecycles.load(str(self.id))
+
+    @strawberry.field(description="Set when the asset is shown asOf a past moment: that moment, and where "
+                                  "history does not reach back.")
+    def history(self) -> AssetHistory | None:
+        return asset_history(self.past)
 
     @strawberry.field(description=f"Hosts this asset can reach, nearest first; maxHops 1..{MAX_HOPS}.")
     async def reachable(self, info: Info, max_hops: int = 2) -> list[Reachable]:
@@ -576,7 +586,7 @@ class FindingsMutation:
 
 
 @strawberry.type
-class Query(FindingsQuery, ItamQuery):
+class Query(FindingsQuery, ItamQuery, HistoryQuery):
     @strawberry.field(description=f"Records identity resolution refused to merge, newest first ({MAX_PAGE} at most).")
     async def conflicts(self, info: Info, first: int = 50) -> list[Conflict]:
         if not 1 <= first <= MAX_PAGE:
@@ -590,15 +600,7 @@ class Query(FindingsQuery, ItamQuery):
                                                  asset=Asset(id=strawberry.ID(a["id"]), known_name=a["name"]))
                                    for a in r["assets"]]) for r in rows]
 
-    @strawberry.field(description="The asset any identifier means: hostname, FQDN, IP, MAC, serial, asset tag, "
-                                  "cloud id or agent id; 'kind:value' picks a kind. Ambiguous: an error "
-                                  "listing the candidates.")
-    async def asset(self, info: Info, identifier: str) -> Asset | None:
-        try:
-            asset_id = await find_asset_id(info.context.reader, identifier)
-        except AmbiguousIdentifier as exc:
-            raise UserError(str(exc)) from None
-        return Asset(id=strawberry.ID(asset_id)) if asset_id else None
+    # asset(identifier, asOf) lives in api/graphql_history.py (HistoryQuery).
 
     @strawberry.field(description=f"Assets in id order, {MAX_PAGE} at most per page.")
     async def assets(self, info: Info, kind: str | None = None, host_type: str | None = None,

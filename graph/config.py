@@ -45,7 +45,8 @@ class Settings:
     ITAM_REQUEST_TIMEOUT_S bounds a whole API request;
     ITAM_EVALUATE_FINDINGS=0 skips the findings evaluation after each ingest run;
     ITAM_INGEST_BATCH_ROWS bounds what one write transaction of an ingest carries (a run that fits
-    in one batch is one transaction, all or nothing).
+    in one batch is one transaction, all or nothing); ITAM_CHANGE_LOG=0 turns the change log off,
+    ITAM_CHANGE_RETENTION_DAYS prunes it after each run (0 keeps everything).
     """
 
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -59,6 +60,8 @@ class Settings:
     reads_per_request: int = 4
     request_timeout_s: float = 30.0
     ingest_batch_rows: int = 20_000
+    change_log: bool = True           # record what each ingest run changed (ingest/changelog.py)
+    change_retention_days: int = 0    # prune changes older than this after each run; 0 keeps them all
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -102,6 +105,8 @@ class Settings:
             reads_per_request=_int_env("ITAM_READS_PER_REQUEST", 4),
             request_timeout_s=float(_int_env("ITAM_REQUEST_TIMEOUT_S", 30)),
             ingest_batch_rows=positive_int_env("ITAM_INGEST_BATCH_ROWS", 20_000),
+            change_log=env.get("ITAM_CHANGE_LOG", "1") not in ("0", "false", "no"),
+            change_retention_days=_int_env("ITAM_CHANGE_RETENTION_DAYS", 0),
         )
 
 

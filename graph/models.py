@@ -178,6 +178,7 @@ class HostObservation(Frozen):
     record: str                                   # 'file line N' or 'file host #N': for errors and conflicts
     observed_at: datetime
     identifiers: tuple[Identifier, ...]
+    time_from_source: bool = False                # observed_at is the source's own time (not a file's mtime)
     kind: Literal["Host", "Application", "DataStore"] = "Host"
     properties: AssetProperties = AssetProperties()
     owner: OwnerRef | None = None

@@ -47,6 +47,9 @@ NODES: dict[str, NodeType] = {n.label: n for n in (
                                       "batch at a time"),
     NodeType("Finding", "id", ("rule", "status"), "a rule's finding: rule id + identity, tracked OPEN/RESOLVED/"
                                                   "SUPPRESSED across evaluations"),
+    NodeType("Change", "id", ("asset_id", "at", "subject"),
+             "one change an ingest run or a mutation made to an asset or person (ingest/changelog.py)"),
+    NodeType("ChangeLog", "name", (), "the change log's own state: pruning horizon, runs written with it off"),
 )}
 
 # Kind labels that ride on :Asset.

@@ -51,7 +51,8 @@ def control_verbs() -> str:
 
 def all_writes() -> dict[str, Write]:
     """The whole catalogue (importing the modules that declare it)."""
-    import ingest.license_matching  # noqa: F401 - each module registers its statements on import
+    import ingest.changelog  # noqa: F401 - each module registers its statements on import
+    import ingest.license_matching  # noqa: F401
     import ingest.links  # noqa: F401
     import ingest.pipeline  # noqa: F401
     import ingest.reconcile  # noqa: F401

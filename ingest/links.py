@@ -254,15 +254,16 @@ MARK_STALE = write(
 MATCH (:Source {name: $source})<-[s:SEEN_BY]-(a:Asset)
 WHERE s.scope IN $scopes AND s.run_id <> $run_id AND coalesce(s.current, true)
 SET s.current = false, s.stale_since = $now
-RETURN count(a) AS retired
+RETURN count(a) AS retired, collect({asset: a.id, scope: s.scope}) AS marked
 """)
 MARK_CONTROLS_STALE = write(
     'mark-stale-controls',
     "After a complete run: the source's control check-ins in its scopes that this run did not renew.",
     """
-MATCH (:Control)-[r:%s]->(:Asset)
+MATCH (c:Control)-[r:%s]->(a:Asset)
 WHERE r.source = $source AND r.scope IN $scopes AND r.run_id <> $run_id AND coalesce(r.current, true)
 SET r.current = false, r.stale_since = $now
+RETURN a.id AS asset, c.name AS tool, c.category AS category, type(r) AS verb
 """, scans='a pass over every control check-in (Control nodes are few tools)')
 
 
@@ -459,11 +460,15 @@ def link_subnet_containment(tx: Transaction) -> None:
     write_batches(tx, LINK_CONTAINED, rows)
 
 
-def mark_stale(tx: Transaction, source: str, run_id: str, scopes: list[str], now: datetime) -> int:
-    """After a complete run: what this source saw before in these scopes but not now is no longer observed."""
+def mark_stale(tx: Transaction, source: str, run_id: str, scopes: list[str], now: datetime,
+               marked: dict | None = None) -> int:
+    """After a complete run: what this source saw before in these scopes but not now is no longer observed.
+    `marked` (the change log's) receives what was marked: {"controls": [...], "sightings": [...]}."""
     if not scopes:
         return 0
     params = {"scopes": sorted(set(scopes)), "source": source, "run_id": run_id, "now": now}
-    tx.run(MARK_CONTROLS_STALE % control_verbs(), params).consume()
+    controls = [row.data() for row in tx.run(MARK_CONTROLS_STALE % control_verbs(), params)]
     record = tx.run(MARK_STALE, params).single()
+    if marked is not None:  # change log hook (issue 10)
+        marked["controls"], marked["sightings"] = controls, record["marked"] if record else []
     return record["retired"] if record else 0

@@ -184,7 +184,7 @@ def _observation(path: Path, host: _Host, scan_start: int | None, problems: Prob
     try:
         return HostObservation(
             record=f"{path.name} line {host.line} (host #{host.ordinal})",
-            observed_at=observed_at,
+            observed_at=observed_at, time_from_source=True,  # the scan's own times
             identifiers=tuple(dict.fromkeys(identifiers)),
             properties=AssetProperties(name=short_name or host.ips[0] if host.ips else short_name,
                                        os_name=host.os_name, os_family=host.os_family),

@@ -696,6 +696,7 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
     tables = _tables(records)
     first_line = min((r.line for r in records if r.line), default=None)
     times = [r.time for r in records if r.time]
+    from_source = observed_at is None       # result logs carry unixTime; osqueryi --json output does not
     observed_at = observed_at or max(times)
     system = tables["system_info"].present[-1] if tables["system_info"].present else {}
     os_row = tables["os_version"].present[-1] if tables["os_version"].present else {}
@@ -777,7 +778,7 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
     try:
         return HostObservation(
             record=f"{path.name} line {first_line} (host {label})" if first_line else f"{path.name} (host {label})",
-            observed_at=observed_at,
+            observed_at=observed_at, time_from_source=from_source,
             identifiers=tuple(dict.fromkeys(identifiers)),
             properties=AssetProperties(
                 name=short_name, os_name=os_name, os_version=os_row.get("version") or None, os_family=family,

@@ -29,7 +29,7 @@ from graph.models import (Batch, ContractObservation, CredentialObservation, Hos
                           PersonObservation)
 from graph.schema import SOURCES
 from graph.store import Store
-from ingest import links
+from ingest import changelog, links
 from ingest.errors import IngestError, RunFailed
 from ingest.license_matching import relink_licences
 from ingest.reconcile import Resolver
@@ -201,6 +201,8 @@ class _Run:
 
     summary: IngestSummary
     resolver: Resolver
+    change_log: bool = True                             # record what each batch changed (ingest/changelog.py)
+    log_parts: int = 0                                  # change-log parts so far (one per batch)
     conflicts: set[str] = field(default_factory=set)
     stored: list[dict] = field(default_factory=list)    # credentials found on assets: STORED_ON rows
 
@@ -224,7 +226,7 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     summary.skipped, summary.dropped, summary.scopes = batch.skipped, batch.dropped, sorted(set(batch.scopes))
     summary.records = sum(len(getattr(batch, name)) for name in
                           ("hosts", "people", "credentials", "licenses", "contracts", "reach"))
-    run = _Run(summary, Resolver(source))
+    run = _Run(summary, Resolver(source), change_log=settings.change_log)
     steps = list(_steps(run, batch, settings.ingest_batch_rows))
     stale = None if partial else bind(_mark_stale, run, batch.scopes)
     single = dry_run or batch_rows(batch) <= settings.ingest_batch_rows
@@ -240,6 +242,8 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     progress("write", summary.batches_total, summary.batches_total)
     if not dry_run and settings.evaluate_findings:
         _evaluate_findings(store, summary)
+    if not dry_run and settings.change_retention_days > 0:
+        changelog.prune_after_run(store, settings.change_retention_days)
     return summary
 
 
@@ -282,7 +286,10 @@ def _write_hosts(run: _Run, hosts: list[HostObservation], tx: Transaction) -> No
     before = existing_digests(tx, summary.source, known)
     new_ids = {r.asset_id for r in resolutions if r.is_new}
     role = SOURCES[summary.source]
+    log = _change_log(run, tx, resolutions=resolutions)
     after, _, stored = write_hosts(tx, summary.source, role, summary.run_id, resolutions, summary.started)
+    if log:
+        log.finish()
     run.stored += stored
     _count(summary, after, before, new_ids)
 
@@ -295,7 +302,10 @@ def _write_people(run: _Run, people: list[PersonObservation], tx: Transaction) -
         "RETURN email, s.digest AS digest", emails=emails, source=summary.source)}
     known = {row["email"] for row in tx.run("UNWIND $emails AS email MATCH (p:Person {email: email}) RETURN email",
                                             emails=emails)}
+    log = _change_log(run, tx, people=people)
     after = write_people(tx, summary.source, summary.run_id, people, summary.started)
+    if log:
+        log.finish()
     _count(summary, after, before, set(after) - known)
 
 
@@ -317,7 +327,21 @@ def _write_counted(run: _Run, label_key: str, keys: set[str], write, tx: Transac
 
 def _mark_stale(run: _Run, scopes: list[str], tx: Transaction) -> None:
     summary = run.summary
-    summary.retired = links.mark_stale(tx, summary.source, summary.run_id, scopes, summary.started)
+    log = _change_log(run, tx)
+    summary.retired = links.mark_stale(tx, summary.source, summary.run_id, scopes, summary.started,
+                                       marked=log.marked if log else None)
+    if log:
+        log.finish()
+
+
+def _change_log(run: _Run, tx: Transaction, resolutions: Sequence = (), people: Sequence = ()
+                ) -> changelog.RunLog | None:
+    """The change log of one batch: it captures what the batch may touch before the write, and
+    `finish()` records the difference in the same transaction (a rolled-back batch logs nothing)."""
+    summary = run.summary
+    run.log_parts += 1
+    return changelog.start(tx, run.change_log, summary.source, summary.run_id, summary.started,
+                           list(resolutions), list(people), part=run.log_parts)
 
 
 def _count(summary: IngestSummary, after: dict, before: dict, new_ids: set) -> None:

@@ -287,7 +287,7 @@ MERGE (p)-[:REPORTS_TO]->(m)
 
 
 def observation_digest(obs: HostObservation) -> str:
-    return digest(obs.model_dump(mode="json", exclude={"record", "observed_at"}))
+    return digest(obs.model_dump(mode="json", exclude={"record", "observed_at", "time_from_source"}))
 
 
 def subnet_of(address: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str:

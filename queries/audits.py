@@ -15,6 +15,7 @@ from typing import Any
 from neo4j import AsyncDriver
 
 from queries.catalog import GraphReader, named
+from queries.history import record_mutation
 
 RETIRED = "['decommissioned', 'disposed']"
 # The physical audit of record: the newer of the inventory's last audit date and one recorded here.
@@ -122,6 +123,8 @@ async def record_audit(driver: AsyncDriver, database: str, asset_tag: str, actor
         rows = [r.data() async for r in await tx.run(RECORD_AUDIT.cypher, params)]
         if len(rows) != 1:
             raise UnknownAsset(f"no asset has the asset tag {tag!r}; nothing was recorded")
+        await record_mutation(tx, "audit_recorded", actor, at, [rows[0]["id"]], field="audit", subject=location,
+                              after=note)       # the change log says who audited it
         return rows[0]
     async with driver.session(database=database) as session:
         row = await session.execute_write(work)

@@ -26,6 +26,7 @@ from typing import Any
 from graph.store import Store
 from ingest.csvfile import FORMULA_STARTS
 from queries.catalog import GraphReader, named, native
+from queries.history import record_mutation
 from queries.rules import ORDER, RULES, Draft, Rule, Severity, get_rule
 
 class FindingStatus(StrEnum):
@@ -330,7 +331,11 @@ async def suppress(reader: GraphReader, finding: str, reason: str, until: date, 
     async def work(tx):
         result = await tx.run(SUPPRESS_FINDING.cypher, id=finding, reason=reason.strip(), until=until, by=by,
                               today=today)
-        return [native(record.data()) async for record in result]
+        rows = [native(record.data()) async for record in result]
+        await record_mutation(tx, "finding_suppressed", by, datetime.now(timezone.utc),  # who, in the change log
+                              [a["id"] for a in rows[0]["assets"]], field="finding", subject=finding,
+                              after=f"until {until.isoformat()}: {reason.strip()}")
+        return rows
     async with reader.driver.session(database=reader.database) as session:
         rows = await session.execute_write(work)
     return finding_dict(rows[0]["finding"], rows[0]["assets"])

@@ -37,3 +37,34 @@ async def open_conflicts(reader: GraphReader, limit: int = 100) -> list[dict]:
 
 async def ingest_runs(reader: GraphReader, source: str | None = None, limit: int = 20) -> list[dict]:
     return [row["run"] for row in await reader.rows(INGEST_RUNS, source=source, limit=limit)]
+
+
+INGEST_RUNS_PAGE = named(
+    "ingest_runs_page", "operations",
+    "Ingest runs, newest first, by source and status, keyset-paged on (started, id).",
+    """
+MATCH (r:IngestRun)
+WHERE ($source IS NULL OR r.source = $source) AND ($status IS NULL OR r.status = $status)
+  AND ($after_started IS NULL OR r.started < $after_started OR (r.started = $after_started AND r.id < $after_id))
+RETURN r {.*} AS run
+ORDER BY r.started DESC, r.id DESC
+LIMIT $limit
+""")
+
+INGEST_RUN = named(
+    "ingest_run", "operations",
+    "One ingest run by id: status and counts.",
+    "MATCH (r:IngestRun {id: $id}) RETURN r {.*} AS run")
+
+
+async def ingest_runs_page(reader: GraphReader, source: str | None, status: str | None, limit: int,
+                           after: tuple | None = None) -> list[dict]:
+    """Runs newest first after a (started, id) keyset position; `limit` rows at most."""
+    after_started, after_id = after or (None, None)
+    return [row["run"] for row in await reader.rows(INGEST_RUNS_PAGE, source=source, status=status, limit=limit,
+                                                    after_started=after_started, after_id=after_id)]
+
+
+async def ingest_run(reader: GraphReader, run_id: str) -> dict | None:
+    rows = await reader.rows(INGEST_RUN, id=run_id)
+    return rows[0]["run"] if rows else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from graph.schema import NODES
 
-SKIP_LABELS = ("IngestRun", "WriteLock")
+SKIP_LABELS = ("IngestRun", "WriteLock", "Change", "ChangeLog")   # the record of runs, not the estate
 NODES_Q = "MATCH (n) RETURN elementId(n) AS ref, labels(n) AS labels, properties(n) AS props"
 RELS_Q = ("MATCH (a)-[r]->(b) RETURN elementId(a) AS a, type(r) AS type, properties(r) AS props, "
           "elementId(b) AS b")

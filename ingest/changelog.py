@@ -1,0 +1,427 @@
+"""The change log: what each ingest run changed, found by snapshot and diff inside its write transaction.
+
+A writer captures the assets (and people) it may touch before it writes and again after, then records
+the difference as `Change` nodes: created, a field changed, an identifier added, removed or moved
+between assets, an owner changed, a port opened or closed, software installed, removed or upgraded, a
+control gained or lost, a sighting gone stale or seen again. Each change names its run, its source,
+the asset (or person) and when it happened: the source's own observation time where it carries one,
+else the run's time (`at_from: 'run'`).
+
+    before = capture(tx, ids, emails)
+    ... write ...
+    record(tx, run_id, source, before, capture(tx, ids, emails), run_time, observed_at)
+
+Everything runs in the caller's transaction, so a rolled-back write logs nothing.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from neo4j import Transaction
+
+from graph.schema import TIME_BOUND_KINDS
+from graph.store import write_batches
+from ingest.catalog import control_verbs, write
+
+# Bookkeeping that moves on every sighting: never a change of the asset itself.
+VOLATILE = frozenset({"id", "first_seen", "last_seen", "ports_observed_at", "kind",
+                      "audited_at", "audited_by", "audit_location", "audit_note"})
+_TIME_BOUND = frozenset(k.value for k in TIME_BOUND_KINDS)
+IDENTIFIER_KINDS = ("identifier_added", "identifier_removed", "identifier_moved")
+
+CAPTURE_ASSETS = write(
+    'read-change-snapshot-assets',
+    'Read: what the change log compares for each asset a batch may touch (fields, identifiers, owners, ports, software, controls, sightings).',
+    """
+UNWIND $ids AS id
+MATCH (a:Asset {id: id})
+RETURN a.id AS id, a {.*} AS props,
+  [(i:Identifier)-[:IDENTIFIES]->(a) | i.key] AS identifiers,
+  [(p:Person)-[o:OWNS]->(a) | [coalesce(o.source, ''), p.email]] AS owners,
+  [(a)-[:LISTENS_ON]->(p:Port) | p {.protocol, .number, .service, .product, .version}] AS ports,
+  [(a)-[r:INSTALLED]->(s:Software) | [s.key, s.name, r.source, r.version, s.purl]] AS software,
+  [(c:Control)-[r:CONTROL_VERBS]->(a) | [c.name, c.category, type(r), coalesce(r.current, true)]]
+    AS controls,
+  [(a)-[s:SEEN_BY]->(src:Source) | [src.name, coalesce(s.scope, ''), coalesce(s.current, true)]] AS sightings
+""".replace("CONTROL_VERBS", control_verbs()))
+CAPTURE_PEOPLE = write(
+    'read-change-snapshot-people',
+    'Read: what the change log compares for each person a batch may touch (fields, teams, managers).',
+    """
+UNWIND $emails AS email
+MATCH (p:Person {email: email})
+RETURN p.email AS email, p {.*} AS props,
+  [(p)-[:MEMBER_OF]->(t:Team) | t.name] AS teams, [(p)-[:REPORTS_TO]->(m:Person) | m.email] AS managers
+""")
+# Current holders of identifiers a run brings: a time-bound one may move away from them.
+HOLDERS = write(
+    'read-identifier-current-holders',
+    'Read: the assets now holding the time-bound identifiers a batch brings (they may lose them).',
+    """
+UNWIND $keys AS key
+MATCH (:Identifier {key: key})-[:IDENTIFIES]->(a:Asset)
+RETURN key, a.id AS id
+""")
+# What this source last reported of each asset: an identical, current report changes nothing on it.
+SIGHTINGS = write(
+    'read-unchanged-sightings',
+    'Read: which assets this source reports exactly as last time (nothing to log on them).',
+    """
+UNWIND $rows AS row
+MATCH (:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
+RETURN row.id AS id, s.digest = row.digest AND coalesce(s.current, true) AS unchanged
+""")
+RECORD_CHANGES = write(
+    'record-changes',
+    "The batch's changes, one Change node per asset or person and run (identifier changes apart).",
+    """
+UNWIND $rows AS row
+CREATE (c:Change)
+SET c += row
+""")
+MARK_UNLOGGED = write(
+    'mark-unlogged-run',
+    "With the change log off, the run's time is noted so as-of answers can say the log has a gap.",
+    """
+MERGE (l:ChangeLog {name: 'log'})
+SET l.last_unlogged_at = $at, l.last_unlogged_run = $run_id
+""")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v) or "" for v in value)
+    iso = getattr(value, "iso_format", None) or getattr(value, "isoformat", None)
+    return iso() if iso else str(value)
+
+
+def port_text(port: dict) -> str:
+    """'ssh OpenSSH 8.9p1', or 'open' when nothing is known about the service."""
+    return " ".join(str(port[k]) for k in ("service", "product", "version") if port.get(k)) or "open"
+
+
+@dataclass
+class Snapshot:
+    """Facets of assets and people as one transaction sees them, compared as plain values."""
+
+    assets: dict[str, dict] = field(default_factory=dict)
+    people: dict[str, dict] = field(default_factory=dict)
+
+
+def capture(tx: Transaction, asset_ids: Iterable[str], emails: Iterable[str] = ()) -> Snapshot:
+    """The facets the change log compares, for the given assets and people (missing ones are absent)."""
+    snap = Snapshot()
+    ids = sorted(set(asset_ids))
+    for start in range(0, len(ids), 5000):
+        for row in tx.run(CAPTURE_ASSETS, ids=ids[start:start + 5000]):
+            snap.assets[row["id"]] = {
+                "props": {k: _text(v) for k, v in row["props"].items() if k not in VOLATILE},
+                "identifiers": set(row["identifiers"]),
+                "owners": dict(row["owners"]),
+                "ports": {f"{p['protocol']}/{p['number']}": p for p in row["ports"]},
+                "software": {(key, src): (name, version, purl) for key, name, src, version, purl in row["software"]},
+                "controls": {(tool, verb): (category, current) for tool, category, verb, current in row["controls"]},
+                "sightings": {(src, scope): current for src, scope, current in row["sightings"]},
+            }
+    mails = sorted(set(emails))
+    for start in range(0, len(mails), 5000):
+        for row in tx.run(CAPTURE_PEOPLE, emails=mails[start:start + 5000]):
+            props = {k: _text(v) for k, v in row["props"].items() if k not in VOLATILE and k != "email"}
+            props["team"] = _text(sorted(row["teams"])) or None
+            props["manager"] = _text(sorted(row["managers"])) or None
+            snap.people[row["email"]] = props
+    return snap
+
+
+CAPTURE_NEW = write(
+    'read-change-snapshot-new-assets',
+    'Read: the name and identifiers of assets new in a batch (creation and moves are all the log needs).',
+    """
+UNWIND $ids AS id
+MATCH (a:Asset {id: id})
+RETURN a.id AS id, a.name AS name, [(i:Identifier)-[:IDENTIFIES]->(a) | i.key] AS identifiers
+""")
+
+
+def capture_new(tx: Transaction, asset_ids: Iterable[str]) -> dict[str, dict]:
+    """Just created assets, as much as the log needs (created, and identifiers they took from others)."""
+    ids, out = sorted(set(asset_ids)), {}
+    for start in range(0, len(ids), 5000):
+        for row in tx.run(CAPTURE_NEW, ids=ids[start:start + 5000]):
+            out[row["id"]] = {"props": {"name": row["name"]}, "identifiers": set(row["identifiers"]), "owners": {},
+                              "ports": {}, "software": {}, "controls": {}, "sightings": {}}
+    return out
+
+
+def holders(tx: Transaction, keys: Iterable[str]) -> dict[str, set[str]]:
+    """{identifier key: assets now holding it} for these keys."""
+    held: dict[str, set[str]] = {}
+    for row in tx.run(HOLDERS, keys=sorted(set(keys))):
+        held.setdefault(row["key"], set()).add(row["id"])
+    return held
+
+
+def _diff_asset(old: dict | None, new: dict) -> list[dict]:
+    """Changes of one asset, each {kind, field, subject, before, after, data?}; moves are found later."""
+    out = []
+    if old is None:     # created: the time-bound identifiers it came with are logged too (who held them when)
+        out.append({"kind": "created", "field": None, "subject": None, "before": None,
+                    "after": new["props"].get("name")})
+        old = {"props": new["props"], "owners": new["owners"], "ports": new["ports"], "software": new["software"],
+               "controls": new["controls"], "sightings": new["sightings"],
+               "identifiers": {k for k in new["identifiers"] if k.split(":", 1)[0] not in _TIME_BOUND}}
+        out += [{"kind": "identifier_added", "field": key.split(":", 1)[0], "subject": key, "before": None,
+                 "after": key.split(":", 1)[1], "creation": True} for key in sorted(new["identifiers"] - old["identifiers"])]
+        return out
+    for name in sorted(set(old["props"]) | set(new["props"])):
+        before, after = old["props"].get(name), new["props"].get(name)
+        if before != after:
+            out.append({"kind": "field_changed", "field": name, "subject": None, "before": before, "after": after})
+    for key in sorted(new["identifiers"] - old["identifiers"]):
+        out.append({"kind": "identifier_added", "field": key.split(":", 1)[0], "subject": key, "before": None,
+                    "after": key.split(":", 1)[1]})
+    for key in sorted(old["identifiers"] - new["identifiers"]):
+        out.append({"kind": "identifier_removed", "field": key.split(":", 1)[0], "subject": key,
+                    "before": key.split(":", 1)[1], "after": None})
+    for src in sorted(set(old["owners"]) | set(new["owners"])):
+        before, after = old["owners"].get(src), new["owners"].get(src)
+        if before != after:
+            out.append({"kind": "owner_changed", "field": "owner", "subject": src or None, "before": before,
+                        "after": after})
+    for port in sorted(set(old["ports"]) | set(new["ports"])):
+        before, after = old["ports"].get(port), new["ports"].get(port)
+        if before == after:
+            continue
+        kind = "port_opened" if before is None else "port_closed" if after is None else "port_changed"
+        out.append({"kind": kind, "field": "port", "subject": port, "before": before and port_text(before),
+                    "after": after and port_text(after), "data": json.dumps(after or before)})
+    for key in sorted(set(old["software"]) | set(new["software"])):
+        before, after = old["software"].get(key), new["software"].get(key)
+        if before == after:
+            continue
+        kind = ("software_installed" if before is None else "software_removed" if after is None
+                else "software_upgraded")
+        name, _, purl = after or before
+        out.append({"kind": kind, "field": "software", "subject": name, "before": before and before[1],
+                    "after": after and after[1], "data": json.dumps({"key": key[0], "source": key[1], "purl": purl})})
+    for key in sorted(set(old["controls"]) | set(new["controls"])):
+        before, after = old["controls"].get(key, (None, False)), new["controls"].get(key, (None, False))
+        if before[1] != after[1]:
+            category = (after[0] or before[0])
+            out.append({"kind": "control_gained" if after[1] else "control_lost", "field": "control",
+                        "subject": key[0], "before": category if before[1] else None,
+                        "after": category if after[1] else None, "data": json.dumps({"verb": key[1]})})
+    for key in sorted(set(old["sightings"]) | set(new["sightings"])):
+        before, after = old["sightings"].get(key), new["sightings"].get(key)
+        if before is False and after is True:
+            out.append(_sighting("seen_again", key))
+        elif before is True and after is False:
+            out.append(_sighting("stale", key))
+    return out
+
+
+def _sighting(kind: str, key: tuple[str, str]) -> dict:
+    source, scope = key
+    current = {"before": "stale", "after": "current"} if kind == "seen_again" else {"before": "current",
+                                                                                    "after": "stale"}
+    return {"kind": kind, "field": "sighting", "subject": f"{source} {scope}".strip(), **current}
+
+
+def _moves(changes: dict[str, list[dict]]) -> None:
+    """A time-bound identifier one asset lost and another gained in the same write moved between them:
+    both assets get one `identifier_moved` (before: the former holder, after: the new one)."""
+    lost = {c["subject"]: aid for aid, cs in changes.items() for c in cs if c["kind"] == "identifier_removed"}
+    gained = {c["subject"]: aid for aid, cs in changes.items() for c in cs if c["kind"] == "identifier_added"}
+    for key in sorted(set(lost) & set(gained)):
+        if key.split(":", 1)[0] not in _TIME_BOUND:
+            continue
+        old, new = lost[key], gained[key]
+        for aid in (old, new):
+            changes[aid] = [c for c in changes[aid] if c.get("subject") != key or not c["kind"].startswith("identifier")]
+            changes[aid].append({"kind": "identifier_moved", "field": key.split(":", 1)[0], "subject": key,
+                                 "before": old, "after": new, "holder": new, "prior": old})
+
+
+def diff(before: Snapshot, after: Snapshot) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """({asset id: changes}, {email: changes}) between two snapshots."""
+    assets = {aid: _diff_asset(before.assets.get(aid), snap) for aid, snap in after.assets.items()}
+    for aid, changes in assets.items():
+        for change in changes:
+            if change["kind"] == "identifier_added":
+                change["holder"] = aid
+            elif change["kind"] == "identifier_removed":
+                change["prior"] = aid
+    _moves(assets)
+    for aid in assets:      # a new asset's own identifiers are its first state; only moves are logged
+        assets[aid] = [c for c in assets[aid] if not c.pop("creation", False)]
+    people = {}
+    for email, props in after.people.items():
+        old = before.people.get(email)
+        if old is None:
+            people[email] = [{"kind": "created", "field": None, "subject": None, "before": None,
+                              "after": props.get("name")}]
+            continue
+        people[email] = [{"kind": "field_changed", "field": name, "subject": None, "before": old.get(name),
+                          "after": props.get(name)}
+                         for name in sorted(set(old) | set(props)) if old.get(name) != props.get(name)]
+    return assets, people
+
+
+def record(tx: Transaction, run_id: str, source: str, before: Snapshot, after: Snapshot, at: datetime,
+           observed_at: dict[str, datetime] | None = None, actor: str | None = None,
+           extra: Iterable[dict] = (), part: int = 0) -> int:
+    """Write the changes between two snapshots (plus `extra` rows: stale sightings of assets outside
+    them); returns how many. `observed_at` gives, per asset id, the source's own time for what it saw;
+    other changes carry the run's time `at`, marked `at_from: 'run'`. `part` numbers the batches of one
+    run, so change ids stay unique across them.
+
+    One Change node holds one asset's (or person's) changes in one run (`items`, JSON, in order;
+    `kinds` lists their kinds): a run that sets a dozen fields on 10k assets writes 10k nodes, not
+    120k. An identifier's change is a node of its own, keyed by `subject` (the identifier key) with
+    `holder` (who holds it after) and `prior` (who held it before, where known), for as-of lookups."""
+    observed_at = observed_at or {}
+    assets, people = diff(before, after)
+    for change in extra:
+        assets.setdefault(change["asset"], []).append({k: v for k, v in change.items() if k != "asset"})
+    nodes: list[dict] = []
+    count = 0
+
+    def add(items: list[dict], asset: str | None, person: str | None, key: dict) -> None:
+        when = observed_at.get(asset or "") or observed_at.get(items[0].get("holder") or "")
+        nodes.append({"id": f"{run_id}/{part:05d}-{len(nodes):07d}", "at": when or at, "at_from": "source" if when else "run",
+                      "recorded_at": at, "source": source, "run_id": run_id, "actor": actor, "asset_id": asset,
+                      "person": person, "kinds": sorted({c["kind"] for c in items}), "items": json.dumps(items),
+                      **key})
+    for aid in sorted(assets):
+        own = [c for c in assets[aid] if not c["kind"].startswith("identifier_")]
+        if own:
+            add(own, aid, None, {})
+        for c in assets[aid]:
+            if c["kind"].startswith("identifier_"):
+                add([c], aid, None, {"subject": c["subject"], "holder": c.get("holder"), "prior": c.get("prior")})
+        count += len(assets[aid])
+    for email in sorted(people):
+        if people[email]:
+            add(people[email], None, email, {})
+            count += len(people[email])
+    write_batches(tx, RECORD_CHANGES, nodes)
+    return count
+
+
+def stale_rows(marked: dict[str, list[dict]], source: str, captured: set[str]) -> list[dict]:
+    """Changes for what `links.mark_stale` marked on assets outside the snapshots (those inside are diffed)."""
+    out = [{"asset": m["asset"], **_sighting("stale", (source, m["scope"] or ""))}
+           for m in marked.get("sightings", ()) if m["asset"] not in captured]
+    out += [{"asset": m["asset"], "kind": "control_lost", "field": "control", "subject": m["tool"],
+             "before": m["category"], "after": None, "data": json.dumps({"verb": m["verb"]})}
+            for m in marked.get("controls", ()) if m["asset"] not in captured]
+    return sorted(out, key=lambda r: (r["asset"], r["kind"], r["subject"]))
+
+
+class RunLog:
+    """The change log of one ingest write: `start` before writing, `finish` after (same transaction).
+
+    Takes the run's resolutions (each with its asset id and observation) and people. Captured: the
+    run's assets, except those the source reports exactly as last time (same digest, still current),
+    plus the current holders of the time-bound identifiers the run brings (they may lose them)."""
+
+    def __init__(self, tx: Transaction, source: str, run_id: str, run_time: datetime, resolutions, people,
+                 part: int = 0):
+        self.tx, self.source, self.run_id, self.run_time, self.part = tx, source, run_id, run_time, part
+        self.marked: dict[str, list[dict]] = {}
+        self.observed_at: dict[str, datetime] = {}
+        observed: dict[str, list] = {}
+        for res in resolutions:
+            if res.asset_id:
+                observed.setdefault(res.asset_id, []).append(res.observation)
+        for aid, observations in observed.items():
+            times = [o.observed_at for o in observations if o.time_from_source]
+            if times:
+                self.observed_at[aid] = max(times)
+        held = holders(tx, {i.key for obs in (o for os_ in observed.values() for o in os_)
+                            for i in obs.identifiers if i.kind in TIME_BOUND_KINDS})
+        # an identifier held by another asset than the one reporting it may move: capture both
+        others = {(aid, other) for aid, observations in observed.items() for o in observations
+                  for i in o.identifiers for other in held.get(i.key, ()) if other != aid}
+        self.ids = (set(observed) - self._unchanged(observed)) | {a for pair in others for a in pair}
+        self.emails = {p.email for p in people} | {p.manager_email for p in people if p.manager_email}
+        self.emails |= {o.owner.email for os_ in observed.values() for o in os_ if o.owner}
+        self.before = capture(tx, self.ids, self.emails)
+
+    def _unchanged(self, observed: dict[str, list]) -> set[str]:
+        from ingest.digest import digest
+        from ingest.writer import observation_digest
+        rows = [{"id": aid, "scope": observations[0].scope or "",
+                 "digest": digest(sorted(observation_digest(o) for o in observations))}
+                for aid, observations in sorted(observed.items())]
+        return {row["id"] for row in self.tx.run(SIGHTINGS, rows=rows, source=self.source) if row["unchanged"]}
+
+    def finish(self) -> int:
+        after = capture(self.tx, set(self.before.assets), self.emails)
+        # assets new in this run: their name and identifiers (moves) are all the log needs of them
+        after.assets.update(capture_new(self.tx, self.ids - set(self.before.assets)))
+        extra = stale_rows(self.marked, self.source, set(self.ids))
+        return record(self.tx, self.run_id, self.source, self.before, after, self.run_time, self.observed_at,
+                      extra=extra, part=self.part)
+
+
+def start(tx: Transaction, enabled: bool, source: str, run_id: str, run_time: datetime, resolutions,
+          people, part: int = 0) -> RunLog | None:
+    """A RunLog, or None when the change log is off (ITAM_CHANGE_LOG=0): then the run's time is noted,
+    so as-of answers can say the log has a gap."""
+    if not enabled:
+        tx.run(MARK_UNLOGGED, at=run_time, run_id=run_id).consume()
+        return None
+    return RunLog(tx, source, run_id, run_time, resolutions, people, part)
+
+
+# Retention: an asset's (or person's) creation and its latest change are never pruned, so every asset
+# keeps when it appeared and what last happened to it.
+PRUNE = write(
+    'prune-changes',
+    "Retention: changes older than the cutoff, except an asset's creation and its latest change.",
+    """
+MATCH (c:Change) WHERE c.at < $cutoff AND NOT 'created' IN c.kinds
+WITH c, CASE
+  WHEN c.asset_id IS NOT NULL THEN EXISTS {
+    MATCH (d:Change {asset_id: c.asset_id}) WHERE d.at > c.at OR (d.at = c.at AND d.id > c.id) }
+  WHEN c.person IS NOT NULL THEN EXISTS {
+    MATCH (d:Change {person: c.person}) WHERE d.at > c.at OR (d.at = c.at AND d.id > c.id) }
+  ELSE true END AS superseded
+WHERE superseded
+CALL (c) { DELETE c } IN TRANSACTIONS OF 10000 ROWS
+RETURN count(c) AS pruned
+""")
+NOTE_PRUNED = write(
+    'note-pruned-horizon',
+    'The retention horizon, so as-of answers before it say their history was pruned.',
+    """
+MERGE (l:ChangeLog {name: 'log'})
+SET l.pruned_before = CASE WHEN l.pruned_before > $cutoff THEN l.pruned_before ELSE $cutoff END
+""")
+
+
+def prune(store, older_than_days: int, now: datetime | None = None) -> int:
+    """Delete changes older than `older_than_days` (but never a creation or anything's latest change)
+    and note the horizon, so as-of answers before it say their history was pruned. Returns how many."""
+    if older_than_days < 1:
+        raise ValueError("retention must be at least 1 day")
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+    with store.driver.session(database=store.database) as session:    # IN TRANSACTIONS needs auto-commit
+        pruned = session.run(PRUNE, cutoff=cutoff).single()["pruned"]
+        session.run(NOTE_PRUNED, cutoff=cutoff).consume()
+    return pruned
+
+
+def prune_after_run(store, older_than_days: int) -> int | None:
+    """Retention after a successful run; a failure here never fails the run (its data is committed)."""
+    try:
+        return prune(store, older_than_days)
+    except Exception:  # noqa: BLE001 - the next run or `itam changes prune` tries again
+        return None
