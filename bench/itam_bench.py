@@ -12,6 +12,7 @@ RECLAIMABLE_SEATS, UNLICENSED_INSTALLS; AUDIT_REPORT) on the raw async driver.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import shutil
 import tempfile
@@ -48,8 +49,10 @@ async def timed(work, warmup: int, count: int) -> tuple[list[float], int]:
     return ms, size
 
 
-async def run(db: BenchDatabase, warmup: int, count: int) -> dict[str, dict[str, tuple[list[float], int]]]:
-    app = create_app(db.settings, TokenAuth(tokens={}, allow_anonymous=True))
+async def run(db: BenchDatabase, warmup: int, count: int, read_timeout_s: float
+              ) -> dict[str, dict[str, tuple[list[float], int]]]:
+    settings = dataclasses.replace(db.settings, read_timeout_s=read_timeout_s)
+    app = create_app(settings, TokenAuth(tokens={}, allow_anonymous=True))
     driver = connect_async(db.settings)
     database = db.settings.neo4j_database
     today = datetime.now(timezone.utc).date()
@@ -97,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=20, help="timed requests per query and side (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests first (default 3)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--read-timeout-s", type=float, default=10.0,
+                        help="the API's read timeout (ITAM_READ_TIMEOUT_S, default 10): the whole-estate audit "
+                             "report at 100k hosts needs more than the default")
     add_database_options(parser)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="itam-itam-bench-"))
@@ -106,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             table = []
             for hosts in args.hosts:
                 load_org(db, work / str(hosts), hosts, args.seed, SOURCES)
-                for name, sides in asyncio.run(run(db, args.warmup, args.requests)).items():
+                for name, sides in asyncio.run(run(db, args.warmup, args.requests, args.read_timeout_s)).items():
                     table.append((hosts, name, sides))
             print(f"\nLatency in ms, {args.requests} sequential requests after {args.warmup} warm-up")
             print(f"{'hosts':>7}  {'query':<18} {'rows':>6} {'product p50':>12} {'p99':>8} {'floor p50':>10} "
