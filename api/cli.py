@@ -235,7 +235,8 @@ def _read(work):
     async def main():
         driver = connect_async(settings)
         try:
-            return await work(GraphReader(driver, settings.neo4j_database, settings.read_timeout_s))
+            return await work(GraphReader(driver, settings.neo4j_database, settings.read_timeout_s,
+                                          report_timeout_s=settings.report_timeout_s))
         finally:
             await driver.close()
     return asyncio.run(main())

@@ -41,7 +41,7 @@ class Settings:
     NEO4J_USER the login is the local launcher's (user neo4j, the password it keeps in
     ITAM_HOME/neo4j-password). ITAM_HOME holds local state (Neo4j data, pid file, logs,
     secrets); ITAM_MAX_FILE_MB caps any file an ingest reads; ITAM_READ_TIMEOUT_S stops any read that
-    runs longer, ITAM_READS_PER_REQUEST caps the reads one API request runs at once, and
+    runs longer (ITAM_REPORT_TIMEOUT_S, default 120, for whole-estate reports), ITAM_READS_PER_REQUEST caps the reads one API request runs at once, and
     ITAM_REQUEST_TIMEOUT_S bounds a whole API request;
     ITAM_EVALUATE_FINDINGS=0 skips the findings evaluation after each ingest run;
     ITAM_INGEST_BATCH_ROWS bounds what one write transaction of an ingest carries (a run that fits
@@ -60,6 +60,7 @@ class Settings:
     reads_per_request: int = 4
     request_timeout_s: float = 30.0
     ingest_batch_rows: int = 20_000
+    report_timeout_s: float = 120.0   # whole-estate reports (audit, licences, evidence) may read for this long
     change_log: bool = True           # record what each ingest run changed (ingest/changelog.py)
     change_retention_days: int = 0    # prune changes older than this after each run; 0 keeps them all
 
@@ -105,6 +106,7 @@ class Settings:
             reads_per_request=_int_env("ITAM_READS_PER_REQUEST", 4),
             request_timeout_s=float(_int_env("ITAM_REQUEST_TIMEOUT_S", 30)),
             ingest_batch_rows=positive_int_env("ITAM_INGEST_BATCH_ROWS", 20_000),
+            report_timeout_s=float(positive_int_env("ITAM_REPORT_TIMEOUT_S", 120)),
             change_log=env.get("ITAM_CHANGE_LOG", "1") not in ("0", "false", "no"),
             change_retention_days=_int_env("ITAM_CHANGE_RETENTION_DAYS", 0),
         )

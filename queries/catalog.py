@@ -12,6 +12,10 @@ from neo4j import READ_ACCESS, AsyncDriver
 from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired
 
 READ_TIMEOUT_S = 10.0
+REPORT_TIMEOUT_S = 120.0
+# Whole-estate reports (every licensed product, every inventory host) read far more than a responder's
+# question; they get the longer report timeout, interactive reads keep the short one.
+REPORT_CATEGORIES = frozenset({"audits", "licences", "evidence", "renewals", "inventory"})
 READS_PER_REQUEST = 4
 
 
@@ -21,6 +25,10 @@ class NamedQuery:
     category: str
     description: str
     cypher: str
+
+    @property
+    def is_report(self) -> bool:
+        return self.category in REPORT_CATEGORIES
 
 
 CATALOG: dict[str, NamedQuery] = {}
@@ -53,18 +61,24 @@ class GraphReader:
     at once, so one request (many aliases, nested lists) cannot take the whole pool from the others."""
 
     def __init__(self, driver: AsyncDriver, database: str = "neo4j", timeout_s: float = READ_TIMEOUT_S,
-                 reads_per_request: int = READS_PER_REQUEST, _gate: asyncio.Semaphore | None = None):
+                 reads_per_request: int = READS_PER_REQUEST, _gate: asyncio.Semaphore | None = None,
+                 report_timeout_s: float = REPORT_TIMEOUT_S):
         self.driver = driver
         self.database = database
         self.timeout_s = timeout_s
         self.reads_per_request = reads_per_request
+        self.report_timeout_s = report_timeout_s
         self._gate = _gate
         self.active = self.peak = 0        # reads in flight now, and the most at once (observability)
 
     def for_request(self) -> "GraphReader":
         """A reader for one request: same driver, its own cap on concurrent reads."""
         return GraphReader(self.driver, self.database, self.timeout_s, self.reads_per_request,
-                           asyncio.Semaphore(self.reads_per_request))
+                           asyncio.Semaphore(self.reads_per_request), self.report_timeout_s)
+
+    def timeout_for(self, query: NamedQuery) -> float:
+        """The read timeout of a query: the report timeout for whole-estate reports, else the short one."""
+        return max(self.timeout_s, self.report_timeout_s) if query.is_report else self.timeout_s
 
     async def rows(self, query: NamedQuery, **params: Any) -> list[dict[str, Any]]:
         if self._gate is None:
@@ -85,8 +99,9 @@ class GraphReader:
                                       "(itam db status)") from None
         except ClientError as exc:
             if "TransactionTimedOut" in (exc.code or ""):
-                raise ReadTimedOut(f"query {query.name!r} ran longer than {self.timeout_s:g} s and was stopped "
-                                   "(ITAM_READ_TIMEOUT_S)") from None
+                setting = "ITAM_REPORT_TIMEOUT_S" if query.is_report else "ITAM_READ_TIMEOUT_S"
+                raise ReadTimedOut(f"query {query.name!r} ran longer than {self.timeout_for(query):g} s and was "
+                                   f"stopped ({setting})") from None
             raise
         finally:
             self.active -= 1
@@ -94,7 +109,7 @@ class GraphReader:
     async def _read(self, query: NamedQuery, params: dict[str, Any]) -> list[dict[str, Any]]:
         """One attempt: a read transaction with the timeout (left to roll back: it wrote nothing)."""
         async with self.driver.session(database=self.database, default_access_mode=READ_ACCESS) as session:
-            async with await session.begin_transaction(timeout=self.timeout_s) as tx:
+            async with await session.begin_transaction(timeout=self.timeout_for(query)) as tx:
                 result = await tx.run(query.cypher, params)
                 return [native(record.data()) async for record in result]
 

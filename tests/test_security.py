@@ -262,6 +262,19 @@ def test_a_read_past_its_timeout_is_stopped_with_a_clear_error(settings, store):
         [{"n": 20000 * 20001 // 2}]
 
 
+def test_a_whole_estate_report_gets_the_report_timeout_and_a_question_the_short_one(settings, store):
+    report = NamedQuery("estate_report", "audits", "A whole-estate report.", SLOW.cypher)
+    question = NamedQuery("question", "responder", "An interactive read.", SLOW.cypher)
+    assert report.is_report and not question.is_report
+    options = {"timeout_s": 0.05, "report_timeout_s": 60}
+    assert asyncio.run(_with_reader(settings, lambda reader: reader.rows(report), **options)) == [{"n": 0}]
+    with pytest.raises(ReadTimedOut, match="ran longer than 0.05 s and was stopped \\(ITAM_READ_TIMEOUT_S\\)"):
+        asyncio.run(_with_reader(settings, lambda reader: reader.rows(question), **options))
+    with pytest.raises(ReadTimedOut, match="ran longer than 0.05 s and was stopped \\(ITAM_REPORT_TIMEOUT_S\\)"):
+        asyncio.run(_with_reader(settings, lambda reader: reader.rows(report), timeout_s=0.05,
+                                 report_timeout_s=0.05))
+
+
 @pytest.mark.parametrize("cap", [1, 3])
 def test_one_request_runs_at_most_its_share_of_reads_at_once(settings, store, cap):
     async def burst(reader: GraphReader):
