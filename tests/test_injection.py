@@ -93,7 +93,7 @@ def test_text_a_mutation_stores_is_stored_literally_and_changes_nothing_else(est
                 "recordAudit(assetTag: $tag, location: $location, note: $note) { location note } }")
     audited = '"asset_tag": "WB-0001"'         # the asset's own line, and its relationships' (quotes escaped)
     before_counts = estate.counts()
-    before = [line for part in graph_content(estate) for line in part if audited not in line.replace('\\"', '"')]
+    before = other_lines(estate, audited)
     with TestClient(create_app(settings, auth)) as client:
         for text in INJECTION:
             note = "checked: " + text[:200]
@@ -103,5 +103,14 @@ def test_text_a_mutation_stores_is_stored_literally_and_changes_nothing_else(est
             stored = estate.read("MATCH (a:Asset {asset_tag: 'WB-0001'}) RETURN a.audit_location AS location, "
                                  "a.audit_note AS note")
             assert stored == [{"location": text, "note": note}]
-    assert estate.counts() == before_counts
-    assert [line for part in graph_content(estate) for line in part if audited not in line.replace('\\"', '"')] == before
+    after_counts = estate.counts()
+    logged = after_counts.pop("Change", 0) - before_counts.pop("Change", 0)
+    assert logged == len(INJECTION)                    # each audit is in the change log, with who recorded it
+    assert after_counts == before_counts
+    assert other_lines(estate, audited) == before
+
+
+def other_lines(estate, audited: str) -> list[str]:
+    """The graph's content apart from the audited asset's own lines and the change log's records."""
+    return [line for part in graph_content(estate) for line in part
+            if audited not in line.replace('\\"', '"') and not line.startswith('[["Change"]')]

@@ -20,7 +20,7 @@ BY_ROLE = {role: token for token, role in TOKENS.items()}
 MINIMUM_ROLE: dict[str, Role] = {
     **{f"query {name}": Role.READER for name in (
         "rules", "findings", "licenseCompliance", "auditReport", "renewals", "inventoryReport", "conflicts",
-        "asset", "assets", "neighborhood", "path", "chokePoints", "node")},
+        "asset", "assets", "neighborhood", "path", "chokePoints", "node", "changes", "ingestRuns")},
     "mutation resolveConflict": Role.ADMIN,
     "mutation suppressFinding": Role.ADMIN,
     "mutation recordAudit": Role.INGESTER,
