@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests first (default 3)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--read-timeout-s", type=float, default=10.0,
-                        help="the API's read timeout (ITAM_READ_TIMEOUT_S, default 10): the whole-estate audit "
-                             "report at 100k hosts needs more than the default")
+                        help="the API's interactive read timeout (ITAM_READ_TIMEOUT_S, default 10); the reports "
+                             "measured here read under ITAM_REPORT_TIMEOUT_S (120 s)")
     add_database_options(parser)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="itam-itam-bench-"))
