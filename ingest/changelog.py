@@ -72,7 +72,8 @@ SIGHTINGS = write(
     'Read: which assets this source reports exactly as last time (nothing to log on them).',
     """
 UNWIND $rows AS row
-MATCH (:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
+MATCH (a:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
+USING INDEX a:Asset(id)  // from the asset: starting at the Source would walk all its sightings per row
 RETURN row.id AS id, s.digest = row.digest AND coalesce(s.current, true) AS unchanged
 """)
 RECORD_CHANGES = write(

@@ -239,7 +239,8 @@ EXISTING_DIGESTS = write(
     "Read: this source's digest per asset and scope, to count created, updated and unchanged.",
     """
 UNWIND $rows AS row
-MATCH (:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
+MATCH (a:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
+USING INDEX a:Asset(id)  // from the asset: starting at the Source would walk all its sightings per row
 RETURN row.id AS id, s.digest AS digest
 """)
 
