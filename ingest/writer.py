@@ -72,11 +72,11 @@ LINK_IDENTIFIERS = write(
     'Host names, FQDNs and IPs: each moves to the asset that held it last; an older sighting never takes it back.',
     """
 UNWIND $rows AS row
+MATCH (a:Asset {id: row.asset})
 MERGE (i:Identifier {key: row.key})
 ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
-WITH i, row
-MATCH (a:Asset {id: row.asset})
-OPTIONAL MATCH (i)-[old:IDENTIFIES]->(other:Asset) WHERE row.exclusive AND other.id <> row.asset
+WITH i, a, row
+OPTIONAL MATCH (i)-[old:IDENTIFIES]->(other:Asset) WHERE other <> a  // from the asset in hand: comparing ids planned badly
 WITH i, a, row, collect(old) AS olds, max(old.last_seen) AS newest
 WHERE newest IS NULL OR newest <= row.at
 FOREACH (o IN olds | DELETE o)
