@@ -234,9 +234,9 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     _ACTIVE_RUNS.add(summary.run_id)
     try:
         if single:
-            _write_at_once(store, summary, [write for _, write in steps], stale, dry_run)
+            _write_at_once(store, summary, steps, stale, dry_run)
         else:
-            _write_in_batches(store, summary, [write for _, write in steps], stale, progress)
+            _write_in_batches(store, summary, steps, stale, progress)
     finally:
         _ACTIVE_RUNS.discard(summary.run_id)
     progress("write", summary.batches_total, summary.batches_total)
@@ -247,31 +247,31 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     return summary
 
 
-def _steps(run: _Run, batch: Batch, limit: int) -> Iterator[tuple[str, Step]]:
-    """The run's writes in order, each small enough for one transaction: ("data", write) for a batch
-    of records, ("derive", write) for what is rebuilt from them once they are all in."""
+def _steps(run: _Run, batch: Batch, limit: int) -> Iterator[Step]:
+    """The run's writes in order, each small enough for one transaction: the batches of records, then
+    what is rebuilt from them once they are all in (licence links, firewall reach, subnet containment)."""
     for hosts in chunked(batch.hosts, host_rows, limit):
-        yield "data", bind(_write_hosts, run, hosts)
+        yield bind(_write_hosts, run, hosts)
     for people in chunked(batch.people, lambda _: 3, limit):
-        yield "data", bind(_write_people, run, people)
+        yield bind(_write_people, run, people)
     credentials = batch.credentials + [c for host in batch.hosts for c in host.credentials]
     for chunk in chunked(credentials, credential_rows, limit):
-        yield "data", bind(_write_credentials, run, chunk)
+        yield bind(_write_credentials, run, chunk)
     if not batch.hosts:   # the source is on record even when a run brings no assets
-        yield "data", lambda tx: tx.run(UPSERT_SOURCE, source=run.summary.source,
+        yield lambda tx: tx.run(UPSERT_SOURCE, source=run.summary.source,
                                         role=SOURCES[run.summary.source].value).consume()
     for licences in chunked(batch.licenses, licence_rows, limit):
-        yield "data", bind(_write_counted, run, "License.id", {lic.id for lic in licences},
+        yield bind(_write_counted, run, "License.id", {lic.id for lic in licences},
                            lambda tx, chunk=licences: links.write_licenses(tx, chunk, run.summary.started))
     for contracts in chunked(batch.contracts, contract_rows, limit):
-        yield "data", bind(_write_counted, run, "Contract.reference", {c.reference for c in contracts},
+        yield bind(_write_counted, run, "Contract.reference", {c.reference for c in contracts},
                            lambda tx, chunk=contracts: links.write_contracts(tx, chunk, run.summary.started))
     if batch.licenses or any(h.software is not None or h.software_added for h in batch.hosts):
-        yield "derive", lambda tx: relink_licences(tx, current_table(), run.summary.started)
+        yield lambda tx: relink_licences(tx, current_table(), run.summary.started)
     if batch.reach:
-        yield "data", lambda tx: links.write_reach(tx, batch.reach)
+        yield lambda tx: links.write_reach(tx, batch.reach)
     if batch.reach or any(h.ips for h in batch.hosts):
-        yield "derive", links.link_subnet_containment
+        yield links.link_subnet_containment
 
 
 def _write_hosts(run: _Run, hosts: list[HostObservation], tx: Transaction) -> None:
