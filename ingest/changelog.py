@@ -16,8 +16,9 @@ Everything runs in the caller's transaction, so a rolled-back write logs nothing
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,48 +34,62 @@ VOLATILE = frozenset({"id", "first_seen", "last_seen", "ports_observed_at", "kin
 _TIME_BOUND = frozenset(k.value for k in TIME_BOUND_KINDS)
 IDENTIFIER_KINDS = ("identifier_added", "identifier_removed", "identifier_moved")
 
+
+
+def _props(var: str) -> str:
+    """The node's compared properties as [name, value] pairs: bookkeeping (VOLATILE) left on the server,
+    dates and times sent as ISO text (the log keeps text; decoding temporals in the driver cost more
+    than the rest of the snapshot)."""
+    volatile = ", ".join(f"'{name}'" for name in sorted(VOLATILE))
+    return (f"[k IN keys({var}) WHERE NOT k IN [{volatile}] | [k, CASE WHEN {var}[k] IS :: DATE OR {var}[k] IS :: "
+            f"ZONED DATETIME OR {var}[k] IS :: LOCAL DATETIME THEN toString({var}[k]) ELSE {var}[k] END]]")
+
+
+# What the log compares of an asset besides its properties: one list per facet.
+_FACETS = {
+    "identifiers": "[(i:Identifier)-[:IDENTIFIES]->(a) | i.key]",
+    "owners": "[(p:Person)-[o:OWNS]->(a) | [coalesce(o.source, ''), p.email]]",
+    "ports": "[(a)-[:LISTENS_ON]->(p:Port) | p {.protocol, .number, .service, .product, .version}]",
+    "software": "[(a)-[r:INSTALLED]->(s:Software) | [s.key, s.name, r.source, r.version, s.purl]]",
+    "controls": "[(c:Control)-[r:%s]->(a) | [c.name, c.category, type(r), coalesce(r.current, true)]]"
+                % control_verbs(),
+    "sightings": "[(a)-[s:SEEN_BY]->(src:Source) | [src.name, coalesce(s.scope, ''), coalesce(s.current, true)]]",
+}
+FACETS = frozenset(_FACETS)
+
+
+@cache
+def _capture_assets(facets: frozenset[str]) -> str:
+    """The snapshot read for these facets (the others come back empty: a write that cannot change them
+    compares them as equal, and reading them was a third of the log's cost on a Snipe-IT load)."""
+    lists = ",\n  ".join(f"{_FACETS[f] if f in facets else '[]'} AS {f}" for f in _FACETS)
+    return f"UNWIND $ids AS id\nMATCH (a:Asset {{id: id}})\nRETURN a.id AS id, {_props('a')} AS props,\n  {lists}\n"
+
+
 CAPTURE_ASSETS = write(
     'read-change-snapshot-assets',
-    'Read: what the change log compares for each asset a batch may touch (fields, identifiers, owners, ports, software, controls, sightings).',
-    """
-UNWIND $ids AS id
-MATCH (a:Asset {id: id})
-RETURN a.id AS id, a {.*} AS props,
-  [(i:Identifier)-[:IDENTIFIES]->(a) | i.key] AS identifiers,
-  [(p:Person)-[o:OWNS]->(a) | [coalesce(o.source, ''), p.email]] AS owners,
-  [(a)-[:LISTENS_ON]->(p:Port) | p {.protocol, .number, .service, .product, .version}] AS ports,
-  [(a)-[r:INSTALLED]->(s:Software) | [s.key, s.name, r.source, r.version, s.purl]] AS software,
-  [(c:Control)-[r:CONTROL_VERBS]->(a) | [c.name, c.category, type(r), coalesce(r.current, true)]]
-    AS controls,
-  [(a)-[s:SEEN_BY]->(src:Source) | [src.name, coalesce(s.scope, ''), coalesce(s.current, true)]] AS sightings
-""".replace("CONTROL_VERBS", control_verbs()))
+    'Read: what the change log compares for each asset a batch may touch (fields, identifiers, owners, ports, '
+    'software, controls, sightings; a batch reads only the facets it can change).',
+    _capture_assets(FACETS))
 CAPTURE_PEOPLE = write(
     'read-change-snapshot-people',
     'Read: what the change log compares for each person a batch may touch (fields, teams, managers).',
     """
 UNWIND $emails AS email
 MATCH (p:Person {email: email})
-RETURN p.email AS email, p {.*} AS props,
+RETURN p.email AS email, PROPS AS props,
   [(p)-[:MEMBER_OF]->(t:Team) | t.name] AS teams, [(p)-[:REPORTS_TO]->(m:Person) | m.email] AS managers
-""")
-# Current holders of identifiers a run brings: a time-bound one may move away from them.
+""".replace("PROPS", _props("p")))
+# Other holders of identifiers a run brings: a time-bound one may move away from them.
 HOLDERS = write(
     'read-identifier-current-holders',
-    'Read: the assets now holding the time-bound identifiers a batch brings (they may lose them).',
-    """
-UNWIND $keys AS key
-MATCH (:Identifier {key: key})-[:IDENTIFIES]->(a:Asset)
-RETURN key, a.id AS id
-""")
-# What this source last reported of each asset: an identical, current report changes nothing on it.
-SIGHTINGS = write(
-    'read-unchanged-sightings',
-    'Read: which assets this source reports exactly as last time (nothing to log on them).',
+    'Read: the other assets now holding the time-bound identifiers a batch brings (they may lose them).',
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
-USING INDEX a:Asset(id)  // from the asset: starting at the Source would walk all its sightings per row
-RETURN row.id AS id, s.digest = row.digest AND coalesce(s.current, true) AS unchanged
+MATCH (i:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
+USING INDEX i:Identifier(key)  // unhinted, a replan part-way through a first load chose an index scan per row
+WHERE a.id <> row.asset
+RETURN row.asset AS asset, a.id AS id
 """)
 RECORD_CHANGES = write(
     'record-changes',
@@ -115,14 +130,17 @@ class Snapshot:
     people: dict[str, dict] = field(default_factory=dict)
 
 
-def capture(tx: Transaction, asset_ids: Iterable[str], emails: Iterable[str] = ()) -> Snapshot:
-    """The facets the change log compares, for the given assets and people (missing ones are absent)."""
+def capture(tx: Transaction, asset_ids: Iterable[str], emails: Iterable[str] = (),
+            facets: frozenset[str] = FACETS) -> Snapshot:
+    """What the change log compares (properties and the given facets), for the given assets and people
+    (missing ones are absent)."""
     snap = Snapshot()
     ids = sorted(set(asset_ids))
+    statement = _capture_assets(facets & FACETS)
     for start in range(0, len(ids), 5000):
-        for row in tx.run(CAPTURE_ASSETS, ids=ids[start:start + 5000]):
+        for row in tx.run(statement, ids=ids[start:start + 5000]):
             snap.assets[row["id"]] = {
-                "props": {k: _text(v) for k, v in row["props"].items() if k not in VOLATILE},
+                "props": {k: _text(v) for k, v in row["props"]},
                 "identifiers": set(row["identifiers"]),
                 "owners": dict(row["owners"]),
                 "ports": {f"{p['protocol']}/{p['number']}": p for p in row["ports"]},
@@ -133,7 +151,7 @@ def capture(tx: Transaction, asset_ids: Iterable[str], emails: Iterable[str] = (
     mails = sorted(set(emails))
     for start in range(0, len(mails), 5000):
         for row in tx.run(CAPTURE_PEOPLE, emails=mails[start:start + 5000]):
-            props = {k: _text(v) for k, v in row["props"].items() if k not in VOLATILE and k != "email"}
+            props = {k: _text(v) for k, v in row["props"] if k != "email"}
             props["team"] = _text(sorted(row["teams"])) or None
             props["manager"] = _text(sorted(row["managers"])) or None
             snap.people[row["email"]] = props
@@ -160,12 +178,11 @@ def capture_new(tx: Transaction, asset_ids: Iterable[str]) -> dict[str, dict]:
     return out
 
 
-def holders(tx: Transaction, keys: Iterable[str]) -> dict[str, set[str]]:
-    """{identifier key: assets now holding it} for these keys."""
-    held: dict[str, set[str]] = {}
-    for row in tx.run(HOLDERS, keys=sorted(set(keys))):
-        held.setdefault(row["key"], set()).add(row["id"])
-    return held
+def other_holders(tx: Transaction, claims: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """For (identifier key, asset reporting it) pairs: (asset, other asset now holding that key)."""
+    rows = [{"key": key, "asset": asset} for key, asset in sorted(set(claims))]
+    return {(row["asset"], row["id"]) for start in range(0, len(rows), 5000)
+            for row in tx.run(HOLDERS, rows=rows[start:start + 5000])}
 
 
 def _diff_asset(old: dict | None, new: dict) -> list[dict]:
@@ -284,8 +301,9 @@ def record(tx: Transaction, run_id: str, source: str, before: Snapshot, after: S
 
     One Change node holds one asset's (or person's) changes in one run (`items`, JSON, in order;
     `kinds` lists their kinds): a run that sets a dozen fields on 10k assets writes 10k nodes, not
-    120k. An identifier's change is a node of its own, keyed by `subject` (the identifier key) with
-    `holder` (who holds it after) and `prior` (who held it before, where known), for as-of lookups."""
+    120k. An identifier's change that as-of lookups need (see `_keyed`) is a node of its own, keyed by
+    `subject` (the identifier key) with `holder` (who holds it after) and `prior` (who held it before,
+    where known)."""
     observed_at = observed_at or {}
     assets, people = diff(before, after)
     for change in extra:
@@ -300,11 +318,11 @@ def record(tx: Transaction, run_id: str, source: str, before: Snapshot, after: S
                       "person": person, "kinds": sorted({c["kind"] for c in items}), "items": json.dumps(items),
                       **key})
     for aid in sorted(assets):
-        own = [c for c in assets[aid] if not c["kind"].startswith("identifier_")]
+        own = [c for c in assets[aid] if not _keyed(c)]
         if own:
             add(own, aid, None, {})
         for c in assets[aid]:
-            if c["kind"].startswith("identifier_"):
+            if _keyed(c):
                 add([c], aid, None, {"subject": c["subject"], "holder": c.get("holder"), "prior": c.get("prior")})
         count += len(assets[aid])
     for email in sorted(people):
@@ -313,6 +331,15 @@ def record(tx: Transaction, run_id: str, source: str, before: Snapshot, after: S
             count += len(people[email])
     write_batches(tx, RECORD_CHANGES, nodes)
     return count
+
+
+def _keyed(change: dict) -> bool:
+    """Whether a change gets a Change node of its own, keyed by the identifier, for as-of lookups: every
+    identifier change except a serial, tag, MAC or cloud id being added. Such an identifier never moves;
+    who held it at a moment is its IDENTIFIES edge (since `first_seen`), so its addition is an item of the
+    asset's own Change node (a Snipe-IT load adds two or three per asset: a node each tripled the log)."""
+    return change["kind"].startswith("identifier_") and (
+        change["kind"] != "identifier_added" or change["field"] in _TIME_BOUND)
 
 
 def stale_rows(marked: dict[str, list[dict]], source: str, captured: set[str]) -> list[dict]:
@@ -328,13 +355,16 @@ def stale_rows(marked: dict[str, list[dict]], source: str, captured: set[str]) -
 class RunLog:
     """The change log of one ingest write: `start` before writing, `finish` after (same transaction).
 
-    Takes the run's resolutions (each with its asset id and observation) and people. Captured: the
-    run's assets, except those the source reports exactly as last time (same digest, still current),
-    plus the current holders of the time-bound identifiers the run brings (they may lose them)."""
+    Takes the run's resolutions (each with its asset id and observation) and people, which of the
+    assets the source reports exactly as last time (`unchanged`: same digest, still current) or are new
+    in this run, and the facets the write can change (`facets`, see `_FACETS`). Captured: the run's assets except the unchanged (the new ones after the write only),
+    plus the other current holders of the time-bound identifiers the run brings (they may lose them)."""
 
     def __init__(self, tx: Transaction, source: str, run_id: str, run_time: datetime, resolutions, people,
-                 part: int = 0):
+                 part: int = 0, unchanged: Collection[str] = frozenset(), new: Collection[str] = frozenset(),
+                 facets: frozenset[str] = FACETS):
         self.tx, self.source, self.run_id, self.run_time, self.part = tx, source, run_id, run_time, part
+        self.facets = facets
         self.marked: dict[str, list[dict]] = {}
         self.observed_at: dict[str, datetime] = {}
         observed: dict[str, list] = {}
@@ -345,26 +375,16 @@ class RunLog:
             times = [o.observed_at for o in observations if o.time_from_source]
             if times:
                 self.observed_at[aid] = max(times)
-        held = holders(tx, {i.key for obs in (o for os_ in observed.values() for o in os_)
-                            for i in obs.identifiers if i.kind in TIME_BOUND_KINDS})
         # an identifier held by another asset than the one reporting it may move: capture both
-        others = {(aid, other) for aid, observations in observed.items() for o in observations
-                  for i in o.identifiers for other in held.get(i.key, ()) if other != aid}
-        self.ids = (set(observed) - self._unchanged(observed)) | {a for pair in others for a in pair}
+        others = other_holders(tx, {(i.key, aid) for aid, observations in observed.items() for o in observations
+                                    for i in o.identifiers if i.kind in TIME_BOUND_KINDS})
+        self.ids = (set(observed) - set(unchanged)) | {a for pair in others for a in pair}
         self.emails = {p.email for p in people} | {p.manager_email for p in people if p.manager_email}
         self.emails |= {o.owner.email for os_ in observed.values() for o in os_ if o.owner}
-        self.before = capture(tx, self.ids, self.emails)
-
-    def _unchanged(self, observed: dict[str, list]) -> set[str]:
-        from ingest.digest import digest
-        from ingest.writer import observation_digest
-        rows = [{"id": aid, "scope": observations[0].scope or "",
-                 "digest": digest(sorted(observation_digest(o) for o in observations))}
-                for aid, observations in sorted(observed.items())]
-        return {row["id"] for row in self.tx.run(SIGHTINGS, rows=rows, source=self.source) if row["unchanged"]}
+        self.before = capture(tx, self.ids - set(new), self.emails, facets)
 
     def finish(self) -> int:
-        after = capture(self.tx, set(self.before.assets), self.emails)
+        after = capture(self.tx, set(self.before.assets), self.emails, self.facets)
         # assets new in this run: their name and identifiers (moves) are all the log needs of them
         after.assets.update(capture_new(self.tx, self.ids - set(self.before.assets)))
         extra = stale_rows(self.marked, self.source, set(self.ids))
@@ -373,13 +393,14 @@ class RunLog:
 
 
 def start(tx: Transaction, enabled: bool, source: str, run_id: str, run_time: datetime, resolutions,
-          people, part: int = 0) -> RunLog | None:
+          people, part: int = 0, unchanged: Collection[str] = frozenset(), new: Collection[str] = frozenset(),
+          facets: frozenset[str] = FACETS) -> RunLog | None:
     """A RunLog, or None when the change log is off (ITAM_CHANGE_LOG=0): then the run's time is noted,
     so as-of answers can say the log has a gap."""
     if not enabled:
         tx.run(MARK_UNLOGGED, at=run_time, run_id=run_id).consume()
         return None
-    return RunLog(tx, source, run_id, run_time, resolutions, people, part)
+    return RunLog(tx, source, run_id, run_time, resolutions, people, part, unchanged, new, facets)
 
 
 # Retention: an asset's (or person's) creation and its latest change are never pruned, so every asset

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial as bind
@@ -35,7 +35,7 @@ from ingest.license_matching import relink_licences
 from ingest.reconcile import Resolver
 from ingest.registry import BY_SOURCE
 from ingest.software_table import current_table
-from ingest.writer import UPSERT_SOURCE, existing_digests, write_hosts, write_people
+from ingest.writer import UPSERT_SOURCE, HostRows, existing_digests, write_hosts, write_people
 from ingest.catalog import write
 
 Progress = Callable[[str, int, int], None]
@@ -283,11 +283,14 @@ def _write_hosts(run: _Run, hosts: list[HostObservation], tx: Transaction) -> No
     summary.conflicts = len(run.conflicts)
     summary.conflict_details += [f"{c.record}: {c.reason}" for c in conflicts]
     known = {r.asset_id: r.observation.scope or "" for r in resolutions if r.asset_id and not r.is_new}
-    before = existing_digests(tx, summary.source, known)
+    sightings = existing_digests(tx, summary.source, known)
+    before = {aid: digest for aid, (digest, _) in sightings.items()}
     new_ids = {r.asset_id for r in resolutions if r.is_new}
-    role = SOURCES[summary.source]
-    log = _change_log(run, tx, resolutions=resolutions)
-    after, _, stored = write_hosts(tx, summary.source, role, summary.run_id, resolutions, summary.started)
+    rows = HostRows.of(summary.source, SOURCES[summary.source], summary.run_id, resolutions)
+    # reported exactly as last time, and still current: nothing to log on them
+    unchanged = {aid for aid, d in rows.combined().items() if sightings.get(aid) == (d, True)}
+    log = _change_log(run, tx, resolutions=resolutions, unchanged=unchanged, new=new_ids, facets=rows.facets())
+    after, _, stored = write_hosts(tx, summary.source, rows.role, summary.run_id, resolutions, summary.started, rows)
     if log:
         log.finish()
     run.stored += stored
@@ -334,14 +337,16 @@ def _mark_stale(run: _Run, scopes: list[str], tx: Transaction) -> None:
         log.finish()
 
 
-def _change_log(run: _Run, tx: Transaction, resolutions: Sequence = (), people: Sequence = ()
-                ) -> changelog.RunLog | None:
+def _change_log(run: _Run, tx: Transaction, resolutions: Sequence = (), people: Sequence = (),
+                unchanged: Collection[str] = frozenset(), new: Collection[str] = frozenset(),
+                facets: frozenset[str] = changelog.FACETS) -> changelog.RunLog | None:
     """The change log of one batch: it captures what the batch may touch before the write, and
     `finish()` records the difference in the same transaction (a rolled-back batch logs nothing)."""
     summary = run.summary
     run.log_parts += 1
     return changelog.start(tx, run.change_log, summary.source, summary.run_id, summary.started,
-                           list(resolutions), list(people), part=run.log_parts)
+                           list(resolutions), list(people), part=run.log_parts, unchanged=unchanged, new=new,
+                           facets=facets)
 
 
 def _count(summary: IngestSummary, after: dict, before: dict, new_ids: set) -> None:

@@ -241,7 +241,7 @@ EXISTING_DIGESTS = write(
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
 USING INDEX a:Asset(id)  // from the asset: starting at the Source would walk all its sightings per row
-RETURN row.id AS id, s.digest AS digest
+RETURN row.id AS id, s.digest AS digest, coalesce(s.current, true) AS current
 """)
 
 UPSERT_PEOPLE = write(
@@ -297,10 +297,10 @@ def subnet_of(address: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def existing_digests(tx: Transaction, source: str, sightings: dict[str, str]) -> dict[str, str]:
-    """{asset id: digest} of this source's sighting of each asset in the given scope ({id: scope})."""
+def existing_digests(tx: Transaction, source: str, sightings: dict[str, str]) -> dict[str, tuple[str, bool]]:
+    """{asset id: (digest, current)} of this source's sighting of each asset in the given scope ({id: scope})."""
     rows = [{"id": asset, "scope": scope} for asset, scope in sorted(sightings.items())]
-    return {row["id"]: row["digest"] for row in tx.run(EXISTING_DIGESTS, rows=rows, source=source)}
+    return {row["id"]: (row["digest"], row["current"]) for row in tx.run(EXISTING_DIGESTS, rows=rows, source=source)}
 
 
 # A full inventory first prunes what the source no longer reports, then adds; a change only adds.
@@ -403,6 +403,25 @@ class HostRows:
         self.credentials: list[CredentialObservation] = []
         self.claimed: set[str] = set()
 
+    @classmethod
+    def of(cls, source: str, role: SourceRole, run_id: str, resolutions: list[Resolution]) -> HostRows:
+        rows = cls(source, role, run_id)
+        for res in resolutions:
+            rows.add(res.observation, res.asset_id)
+        return rows
+
+    def combined(self) -> dict[str, str]:
+        """{asset id: digest of everything this run reports of it}: what the sighting keeps, to tell an
+        unchanged report from a changed one."""
+        return {asset: digest(sorted(parts)) for asset, parts in self.digests.items()}
+
+    def facets(self) -> frozenset[str]:
+        """What of its assets' facets (ingest/changelog.py `_FACETS`) these rows can change; properties
+        and sightings always."""
+        parts = {"identifiers": self.identifiers or self.ips, "owners": self.owners, "ports": self.ports,
+                 "software": self.software or self.removed, "controls": self.controls, "sightings": True}
+        return frozenset(name for name, rows in parts.items() if rows)
+
     def add(self, obs: HostObservation, asset: str) -> None:
         at, source = obs.observed_at, self.source
         self.digests[asset].append(observation_digest(obs))
@@ -455,16 +474,15 @@ class HostRows:
 
 
 def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
-                resolutions: list[Resolution],
-                now: datetime) -> tuple[dict[str, str], list[CredentialObservation], list[dict[str, Any]]]:
-    """Write every accepted resolution and record every conflict.
+                resolutions: list[Resolution], now: datetime, rows: HostRows | None = None
+                ) -> tuple[dict[str, str], list[CredentialObservation], list[dict[str, Any]]]:
+    """Write every accepted resolution and record every conflict (`rows`: the resolutions' rows, when the
+    caller built them already).
 
     Returns ({asset id: digest}, credentials found on the assets, their STORED_ON rows) so the caller
     writes those credentials with the standalone ones."""
-    rows = HostRows(source, role, run_id)
-    for res in resolutions:
-        rows.add(res.observation, res.asset_id)
-    combined = {asset: digest(sorted(parts)) for asset, parts in rows.digests.items()}
+    rows = rows or HostRows.of(source, role, run_id, resolutions)
+    combined = rows.combined()
     tx.run(UPSERT_SOURCE, source=source, role=role.value).consume()
     for kind, asset_rows in sorted(rows.assets.items()):
         for row in asset_rows:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 from typer.testing import CliRunner
@@ -99,6 +100,26 @@ def test_an_owner_who_changes(store, settings, api, tmp_path, cli_env):
                                    "--json"])
     assert host.exit_code == 0, host.output
     assert json.loads(host.output)["owners"][0]["email"] == "alice@example.com"
+
+
+def test_a_serial_added_later_is_found_as_of_after_it_only(store, settings, api, tmp_path):
+    row = {"asset_tag": "ITAM-000901", "item_name": "lt-0901", "category": "Laptops"}
+    now = datetime.now(UTC).timestamp()
+    older, newer = snipeit_csv(tmp_path / "a.csv", [row]), snipeit_csv(tmp_path / "b.csv", [{**row, "serial": "PF3ABC901"}])
+    os.utime(older, (now - 7200, now - 7200))       # an export's moment is its file's: two hours ago, then one
+    os.utime(newer, (now - 3600, now - 3600))
+    ingest_files(store, "snipeit", [older], settings)
+    second = ingest_files(store, "snipeit", [newer], settings)
+    between = datetime.fromtimestamp(now - 5400, UTC)
+    assert api(AS_OF, id="PF3ABC901", at=between.isoformat())["data"]["asset"] is None   # not known then
+    later = api(AS_OF, id="PF3ABC901", at=(second.started + timedelta(seconds=1)).isoformat())["data"]["asset"]
+    assert later["name"] == "lt-0901"
+    # a serial never moves: its addition is an item of the asset's own change, not a node keyed by it
+    nodes = store.read("MATCH (c:Change {run_id: $run}) RETURN c.subject AS subject, c.items AS items",
+                       run=second.run_id)
+    assert [n["subject"] for n in nodes] == [None]
+    assert {"kind": "identifier_added", "subject": "serial:PF3ABC901"} in [
+        {"kind": i["kind"], "subject": i["subject"]} for i in json.loads(nodes[0]["items"])]
 
 
 def test_changes_page_by_cursor_and_reject_a_bad_first(store, settings, api, tmp_path):

@@ -13,7 +13,8 @@ from graph.schema import ASSET_KINDS, NODES, RELS
 from ingest.catalog import all_writes
 
 WRITES = all_writes()
-SCANS = {"NodeByLabelScan", "AllNodesScan", "DirectedRelationshipTypeScan", "UndirectedRelationshipTypeScan"}
+SCANS = {"NodeByLabelScan", "AllNodesScan", "DirectedRelationshipTypeScan", "UndirectedRelationshipTypeScan",
+         "NodeIndexScan"}
 
 
 def operators(plan: dict) -> set[str]:
