@@ -462,11 +462,11 @@ def findings_cmd(ctx: typer.Context, rule: RuleOpt = None, severity: SeverityOpt
 def findings_evaluate(as_json: AsJson = False) -> None:
     """Evaluate every rule now and track its findings (also runs after each successful ingest)."""
     from queries.findings import evaluate
-    from queries.webhook import notify_from_env
+    from queries.webhook import env_notifier
     store = Store.from_settings(_settings())
     try:
         store.apply_schema()
-        evaluation = evaluate(store, notify=notify_from_env)
+        evaluation = evaluate(store, notify=env_notifier())
     finally:
         store.close()
     if as_json:

@@ -510,7 +510,9 @@ class Finding:
     severity: Severity
     subject: str
     evidence: list[str]
-    assets: list[FindingAsset]
+    assets: list[FindingAsset] = strawberry.field(
+        description=f"The assets it is about, by name: the first {findings_q.FINDING_ASSETS} (assetCount says how many).")
+    asset_count: int = strawberry.field(description="How many assets the finding is about.")
     first_seen: dt.date
     last_seen: dt.date
     status: FindingStatus
@@ -529,6 +531,7 @@ class Finding:
         return cls(id=strawberry.ID(f["id"]), rule_id=f["rule"], severity=RuleSeverity(f["severity"]),
                    subject=f["subject"], evidence=f["evidence"] or [],
                    assets=[FindingAsset(id=strawberry.ID(a["id"]), name=a["name"]) for a in f["assets"]],
+                   asset_count=f["asset_count"],
                    first_seen=day(f["first_seen"]), last_seen=day(f["last_seen"]),
                    status=findings_q.FindingStatus(f["status"]),
                    resolved_on=day(f["resolved_on"]) if f["resolved_on"] else None,

@@ -467,9 +467,9 @@ def _evaluate_findings(store: Store, summary: IngestSummary) -> None:
     """Re-evaluate the findings rules after a successful run; a failure here (or at the webhook) is
     reported on the summary and never fails the ingest, whose data is already committed."""
     from queries.findings import evaluate       # the read side: imported only when a run succeeded
-    from queries.webhook import notify_from_env
+    from queries.webhook import env_notifier
     try:
-        summary.findings = evaluate(store, notify=notify_from_env).totals()
+        summary.findings = evaluate(store, notify=env_notifier()).totals()
     except Exception as exc:  # noqa: BLE001 - the run is committed; say what went wrong, do not undo it
         summary.findings_error = f"{type(exc).__name__}: {exc}"
 

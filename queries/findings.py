@@ -38,6 +38,15 @@ class FindingStatus(StrEnum):
 OPEN, RESOLVED, SUPPRESSED = (s.value for s in FindingStatus)
 STATUSES = (OPEN, RESOLVED, SUPPRESSED)
 MAX_PAGE = 100
+FINDING_ASSETS = 100        # assets listed per finding on a page (by name); `asset_count` says how many in all
+ALL_ASSETS = 2**31 - 1      # exports list every asset
+# A finding's assets, first by name up to $asset_limit, and how many it involves (a licence shortfall
+# involves every install of the product: thousands, which made one page of four findings take 80 ms).
+_ASSETS = """CALL (f) {
+  MATCH (f)-[:INVOLVES]->(a:Asset)
+  WITH a ORDER BY a.name, a.id
+  RETURN collect({id: a.id, name: a.name})[..$asset_limit] AS assets, count(a) AS asset_count
+}"""
 
 UPSERT_FINDINGS = """
 UNWIND $rows AS row
@@ -54,22 +63,25 @@ CALL (f, row) {
 }
 CALL (f, row) {
   UNWIND row.assets AS asset_id
-  MATCH (a:Asset {id: asset_id})
+  MATCH (a:Asset {id: asset_id}) USING INDEX a:Asset(id)
   MERGE (f)-[:INVOLVES]->(a)
 }
 WITH f, before WHERE before <> f.status
 RETURN f.id AS id, before
 """
 # What the graph holds for one rule, so an evaluation writes only what changed.
+# Dates are compared here, not sent: decoding a date in the driver cost more than the rest of the row.
 KNOWN_FINDINGS = """
 MATCH (f:Finding {rule: $rule}) USING INDEX f:Finding(rule)
-RETURN f.id AS id, f.status AS status, f.digest AS digest, f.last_seen AS last_seen,
-  f.suppressed_until AS suppressed_until
+RETURN f.id AS id, f.status AS status, f.digest AS digest, coalesce(f.last_seen = $today, false) AS seen_today,
+  coalesce(f.suppressed_until < $today, false) AS suppression_over
 """
-# Open or suppressed findings this evaluation no longer matched.
+# Open or suppressed findings this evaluation no longer matched. The statements of an evaluation name
+# their index: a replan part-way through a load, with statistics moving fast, turned the change log's
+# identifier read (ingest/changelog.py HOLDERS) into an index scan per row; these must not risk it.
 RESOLVE_FINDINGS = """
 UNWIND $ids AS id
-MATCH (f:Finding {id: id})
+MATCH (f:Finding {id: id}) USING INDEX f:Finding(id)
 SET f.status = 'RESOLVED', f.resolved_on = $today
 RETURN f.id AS id
 """
@@ -77,9 +89,10 @@ FINDINGS_BY_ID = named(
     "findings_by_id", "findings", "Findings by id, with the assets they are about.",
     """
 UNWIND $ids AS id
-MATCH (f:Finding {id: id})
-RETURN f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
-""")
+MATCH (f:Finding {id: id}) USING INDEX f:Finding(id)
+ASSETS
+RETURN f {.*} AS finding, assets, asset_count
+""".replace("ASSETS", _ASSETS))
 
 LIST_FINDINGS = named(
     "findings", "findings",
@@ -90,18 +103,20 @@ MATCH (f:Finding) USING INDEX f:Finding(id)
 WHERE f.id > $after AND f.id < $before
   AND ($severity IS NULL OR f.severity = $severity) AND ($status IS NULL OR f.status = $status)
 WITH f ORDER BY f.id LIMIT $limit
-RETURN f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
-""")
+ASSETS
+RETURN f {.*} AS finding, assets, asset_count
+""".replace("ASSETS", _ASSETS))
 
 FINDINGS_OF_ASSETS = named(
     "asset_findings", "findings",
     "The findings about each given asset (any status unless one is given), most severe first.",
     """
 UNWIND $ids AS id
-MATCH (:Asset {id: id})<-[:INVOLVES]-(f:Finding)
+MATCH (a:Asset {id: id})<-[:INVOLVES]-(f:Finding) USING INDEX a:Asset(id)
 WHERE $status IS NULL OR f.status = $status
-RETURN id, f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
-""")
+ASSETS
+RETURN id, f {.*} AS finding, assets, asset_count
+""".replace("ASSETS", _ASSETS))
 
 OPEN_COUNTS = named(
     "open_findings_per_rule", "findings",
@@ -120,8 +135,10 @@ SUPPRESS_FINDING = named(
 MATCH (f:Finding {id: $id})
 SET f.status = 'SUPPRESSED', f.suppressed_reason = $reason, f.suppressed_until = $until,
     f.suppressed_by = $by, f.suppressed_on = $today
-RETURN f {.*} AS finding, [(f)-[:INVOLVES]->(a:Asset) | {id: a.id, name: a.name}] AS assets
-""")
+WITH f
+ASSETS
+RETURN f {.*} AS finding, assets, asset_count
+""".replace("ASSETS", _ASSETS))
 
 
 def finding_id(rule_id: str, identity: tuple[str, ...]) -> str:
@@ -162,44 +179,47 @@ class Evaluation:
 
 def run_rule(store: Store, rule: Rule, today: date, **overrides: Any) -> list[Draft]:
     """A rule's drafts: its query once, then `explain` per row (no writes)."""
-    return _drafts(rule, store.read(rule.query.cypher, **rule.parameters(today, **overrides)), today, overrides)
+    rows = store.read(rule.query.cypher, **rule.parameters(today, **overrides))
+    return list(_drafts(rule, rows, today, overrides).values())
 
 
-def _drafts(rule: Rule, rows: list[dict], today: date, overrides: dict | None = None) -> list[Draft]:
+def _drafts(rule: Rule, rows: list[dict], today: date, overrides: dict | None = None) -> dict[str, Draft]:
+    """{finding id: draft} (one finding per identity)."""
     params = rule.parameters(today, **(overrides or {}))
     drafts = [d for row in rows for d in rule.explain(native(row), params)]
-    return list({finding_id(rule.id, d.identity): d for d in drafts}.values())
+    return {finding_id(rule.id, d.identity): d for d in drafts}
 
 
 def _read_rule(store: Store, rule: Rule, today: date) -> tuple[list[dict], dict[str, dict]]:
-    """The rule's rows and the findings it already has, in one read transaction (one round trip set)."""
+    """The rule's rows and the findings it already has, in one read transaction (one round trip set).
+    Rule queries return values, maps and lists, never nodes: rows are zipped, not `data()`-transformed."""
     def work(tx):
-        rows = [r.data() for r in tx.run(rule.query.cypher, rule.parameters(today))]
-        known = {r["id"]: r.data() for r in tx.run(KNOWN_FINDINGS, rule=rule.id)}
+        result = tx.run(rule.query.cypher, rule.parameters(today))
+        keys = result.keys()
+        rows = [dict(zip(keys, record)) for record in result]
+        known = {r["id"]: dict(zip(r.keys(), r)) for r in tx.run(KNOWN_FINDINGS, rule=rule.id, today=today)}
         return rows, known
     with store.driver.session(database=store.database) as session:
         return session.execute_read(work)
 
 
-def _rows(rule: Rule, drafts: list[Draft], today: date) -> list[dict]:
-    rows = [{"id": finding_id(rule.id, d.identity), "rule": rule.id, "identity": list(d.identity),
+def _rows(rule: Rule, drafts: dict[str, Draft], today: date) -> list[dict]:
+    rows = [{"id": fid, "rule": rule.id, "identity": list(d.identity),
              "severity": (d.severity or rule.severity).value, "subject": d.subject, "evidence": list(d.evidence),
-             "assets": sorted(set(d.assets)), "today": today} for d in drafts]
+             "assets": sorted(set(d.assets)), "today": today} for fid, d in drafts.items()]
     for row in rows:   # what an evaluation compares to decide whether the finding needs a write
         facts = [row["severity"], row["subject"], row["evidence"], row["assets"]]
         row["digest"] = hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:24]
     return rows
 
 
-def _differs(row: dict, known: dict | None, today: date) -> bool:
+def _differs(row: dict, known: dict | None) -> bool:
     """Whether a matched finding needs a write: new, re-opening, or its facts or last_seen changed."""
     if known is None or known["status"] == RESOLVED:
         return True
-    if known["status"] == SUPPRESSED and known["suppressed_until"] is not None \
-            and known["suppressed_until"].to_native() < today:
+    if known["status"] == SUPPRESSED and known["suppression_over"]:
         return True
-    last = known["last_seen"].to_native() if known["last_seen"] is not None else None
-    return last != today or known["digest"] != row["digest"]
+    return not known["seen_today"] or known["digest"] != row["digest"]
 
 
 def evaluate(store: Store, today: date | None = None, rule_ids: list[str] | None = None,
@@ -219,7 +239,9 @@ def evaluate(store: Store, today: date | None = None, rule_ids: list[str] | None
         outcome.resolved = len(resolved)
         outcome.seconds = time.perf_counter() - started
         evaluation.outcomes.append(outcome)
-        evaluation.events += _events(store, [i for i, _ in changed], "opened") + _events(store, resolved, "resolved")
+        if notify:      # events are read back only for someone to tell
+            evaluation.events += (_events(store, [i for i, _ in changed], "opened")
+                                  + _events(store, resolved, "resolved"))
     if notify and evaluation.events:
         notify(evaluation.events)
     return evaluation
@@ -228,7 +250,7 @@ def evaluate(store: Store, today: date | None = None, rule_ids: list[str] | None
 def _track(store: Store, rows: list[dict], known: dict[str, dict], today: date
            ) -> tuple[list[tuple[str, str]], list[str]]:
     """Write what changed for one rule in one transaction: ([(id, status before)], [resolved ids])."""
-    stale = [r for r in rows if _differs(r, known.get(r["id"]), today)]
+    stale = [r for r in rows if _differs(r, known.get(r["id"]))]
     matched = {r["id"] for r in rows}
     gone = sorted(i for i, f in known.items() if f["status"] in (OPEN, SUPPRESSED) and i not in matched)
     if not stale and not gone:
@@ -244,11 +266,12 @@ def _track(store: Store, rows: list[dict], known: dict[str, dict], today: date
 def _events(store: Store, ids: list[str], kind: str) -> list[dict]:
     if not ids:
         return []
-    rows = store.read(FINDINGS_BY_ID.cypher, ids=ids)
-    return [{"event": kind, "finding": finding_dict(native(r["finding"]), r["assets"])} for r in rows]
+    rows = store.read(FINDINGS_BY_ID.cypher, ids=ids, asset_limit=FINDING_ASSETS)
+    return [{"event": kind, "finding": finding_dict(native(r["finding"]), r["assets"], r["asset_count"])}
+            for r in rows]
 
 
-def finding_dict(props: dict, assets: list[dict]) -> dict:
+def finding_dict(props: dict, assets: list[dict], asset_count: int | None = None) -> dict:
     """A finding as the API, the CLI, exports and the webhook show it."""
     rule = RULES.get(props["rule"])
     data = {k: props.get(k) for k in ("id", "rule", "severity", "status", "subject", "evidence",
@@ -256,6 +279,7 @@ def finding_dict(props: dict, assets: list[dict]) -> dict:
                                       "suppressed_until", "suppressed_by")}
     data["title"] = rule.title if rule else None
     data["assets"] = sorted(assets, key=lambda a: (a["name"] or "", a["id"]))
+    data["asset_count"] = len(assets) if asset_count is None else asset_count
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in data.items()}
 
 
@@ -272,26 +296,28 @@ def check_filters(rule: str | None, severity: str | None, status: str | None) ->
 
 
 async def list_findings(reader: GraphReader, rule: str | None = None, severity: str | None = None,
-                        status: str | None = OPEN, first: int = 50, after: str | None = None
-                        ) -> tuple[list[dict], bool]:
-    """A page of findings (id order) and whether more follow."""
+                        status: str | None = OPEN, first: int = 50, after: str | None = None,
+                        asset_limit: int = FINDING_ASSETS) -> tuple[list[dict], bool]:
+    """A page of findings (id order) and whether more follow; each lists its first `asset_limit`
+    assets by name and `asset_count`."""
     check_filters(rule, severity, status)
     if not 1 <= first <= MAX_PAGE:
         raise ValueError(f"first must be between 1 and {MAX_PAGE}")
     # ids are '<rule>:<digest>': a rule's findings are the range ('<rule>:', '<rule>;')
     low, high = (f"{rule}:", f"{rule};") if rule else ("", "\uffff")
     rows = await reader.rows(LIST_FINDINGS, after=max(after or "", low), before=high, severity=severity,
-                             status=status, limit=first + 1)
-    found = [finding_dict(r["finding"], r["assets"]) for r in rows]
+                             status=status, limit=first + 1, asset_limit=asset_limit)
+    found = [finding_dict(r["finding"], r["assets"], r["asset_count"]) for r in rows]
     return found[:first], len(found) > first
 
 
 async def findings_of_assets(reader: GraphReader, ids: list[str], status: str | None = None) -> list[list[dict]]:
     """Per asset id (in order), its findings, most severe first: a DataLoader batch function."""
-    rows = await reader.rows(FINDINGS_OF_ASSETS, ids=list(dict.fromkeys(ids)), status=status)
+    rows = await reader.rows(FINDINGS_OF_ASSETS, ids=list(dict.fromkeys(ids)), status=status,
+                             asset_limit=FINDING_ASSETS)
     by_asset: dict[str, list[dict]] = {}
     for row in rows:
-        by_asset.setdefault(row["id"], []).append(finding_dict(row["finding"], row["assets"]))
+        by_asset.setdefault(row["id"], []).append(finding_dict(row["finding"], row["assets"], row["asset_count"]))
     rank = [s.value for s in Severity]
     return [sorted(by_asset.get(i, []), key=lambda f: (rank.index(f["severity"]), f["rule"], f["id"])) for i in ids]
 
@@ -322,7 +348,7 @@ async def suppress(reader: GraphReader, finding: str, reason: str, until: date, 
         raise ValueError("a suppression needs a reason")
     if until < today:
         raise ValueError(f"until {until.isoformat()} is in the past")
-    current = await reader.rows(FINDINGS_BY_ID, ids=[finding])
+    current = await reader.rows(FINDINGS_BY_ID, ids=[finding], asset_limit=0)
     if not current:
         raise FindingNotFound(f"no finding {finding!r}")
     if current[0]["finding"]["status"] == RESOLVED:
@@ -330,7 +356,7 @@ async def suppress(reader: GraphReader, finding: str, reason: str, until: date, 
 
     async def work(tx):
         result = await tx.run(SUPPRESS_FINDING.cypher, id=finding, reason=reason.strip(), until=until, by=by,
-                              today=today)
+                              today=today, asset_limit=ALL_ASSETS)     # every asset's log notes it
         rows = [native(record.data()) async for record in result]
         await record_mutation(tx, "finding_suppressed", by, datetime.now(timezone.utc),  # who, in the change log
                               [a["id"] for a in rows[0]["assets"]], field="finding", subject=finding,
@@ -338,7 +364,7 @@ async def suppress(reader: GraphReader, finding: str, reason: str, until: date, 
         return rows
     async with reader.driver.session(database=reader.database) as session:
         rows = await session.execute_write(work)
-    return finding_dict(rows[0]["finding"], rows[0]["assets"])
+    return finding_dict(rows[0]["finding"], rows[0]["assets"][:FINDING_ASSETS], rows[0]["asset_count"])
 
 
 # ----------------------------------------------------------------- export
@@ -375,7 +401,7 @@ async def all_findings(reader: GraphReader, rule: str | None = None, severity: s
     """Every finding matching the filters, page by page."""
     found, after = [], None
     while True:
-        page, more = await list_findings(reader, rule, severity, status, MAX_PAGE, after)
+        page, more = await list_findings(reader, rule, severity, status, MAX_PAGE, after, ALL_ASSETS)
         found += page
         if not more:
             return found

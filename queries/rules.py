@@ -401,7 +401,7 @@ missing EDR. Close what need not be open; put the rest behind a proxy or VPN."""
 MATCH (:Internet {name: $internet})-[r:CAN_REACH]->(a:Asset)
 WITH a, collect({ports: r.ports, basis: r.basis}) AS paths
 RETURN a.id AS asset_id, a.name AS name, paths,
-  [(f:Finding)-[:INVOLVES]->(a) WHERE f.status = 'OPEN' AND (f.rule IN $aggravating
+  [(a)<-[:INVOLVES]-(f) WHERE f.status = 'OPEN' AND (f.rule IN $aggravating  // from the asset (queries/lifecycle.py)
      OR (f.rule = 'missing-control' AND f.identity[1] = 'edr')) | f.rule] AS aggravating
 """, """
 MATCH (a:Asset:Host) RETURN null AS scope, count(a) AS total

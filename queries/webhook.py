@@ -9,6 +9,7 @@ drain (ITAM_WEBHOOK_EXIT_SECONDS, default 10).
 from __future__ import annotations
 
 import atexit
+from collections.abc import Callable
 import hashlib
 import hmac
 import json
@@ -106,6 +107,11 @@ def from_env() -> WebhookSender | None:
             exit_wait = float(os.environ.get("ITAM_WEBHOOK_EXIT_SECONDS", "10"))
             atexit.register(_sender.flush, exit_wait)
         return _sender
+
+
+def env_notifier() -> Callable[[list[dict]], None] | None:
+    """`notify_from_env` when a webhook is configured, else None (an evaluation then reads no events)."""
+    return notify_from_env if from_env() is not None else None
 
 
 def notify_from_env(events: list[dict]) -> None:

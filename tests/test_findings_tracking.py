@@ -22,7 +22,7 @@ from api.auth import Role, TokenAuth
 from api.cli import app as cli_app
 from ingest.pipeline import ingest_files
 from queries import eol
-from queries.findings import evaluate, export, finding_id
+from queries.findings import FINDING_ASSETS, evaluate, export, finding_id
 from queries.rules import RULES
 from queries.webhook import SIGNATURE_HEADER, WebhookSender
 from tests.builders import nmap_xml, osquery_log, snipeit_csv
@@ -57,23 +57,25 @@ def _findings(store, rule: str | None = None) -> dict[str, dict]:
 
 def test_a_finding_opens_resolves_and_reopens_and_twice_changes_nothing(store, quiet, tmp_path):
     _inventory(store, quiet, tmp_path)
+    told: list[dict] = []                                        # what a webhook would be sent
     day31 = DAY + timedelta(days=31)
-    first = evaluate(store, day31, [STALE])
+    first = evaluate(store, day31, [STALE], notify=told.extend)
     assert (first.totals()["opened"], first.totals()["resolved"]) == (1, 0)
     [(fid, finding)] = _findings(store, STALE).items()
     assert fid == finding_id(STALE, (finding["identity"][0],)) and finding["status"] == "OPEN"
     before = _findings(store)
-    again = evaluate(store, day31, [STALE])
+    again = evaluate(store, day31, [STALE], notify=told.extend)
     assert again.totals() == {"matched": 1, "opened": 0, "reopened": 0, "resolved": 0} and not again.events
     assert _findings(store) == before                            # nothing changed at all
 
     _scan(store, quiet, tmp_path, SEEN + timedelta(days=31))     # found again: resolved
-    resolved = evaluate(store, day31, [STALE])
+    resolved = evaluate(store, day31, [STALE], notify=told.extend)
     assert resolved.totals()["resolved"] == 1 and resolved.events[0]["event"] == "resolved"
     assert _findings(store)[fid]["status"] == "RESOLVED"
 
-    reopened = evaluate(store, day31 + timedelta(days=31), [STALE])   # lost again
+    reopened = evaluate(store, day31 + timedelta(days=31), [STALE], notify=told.extend)   # lost again
     assert reopened.totals()["reopened"] == 1 and reopened.events[0]["event"] == "opened"
+    assert [e["event"] for e in told] == ["opened", "resolved", "opened"]
     now = _findings(store)[fid]
     assert now["status"] == "OPEN" and now["first_seen"].to_native() == day31
     assert now["last_seen"].to_native() == day31 + timedelta(days=31)
@@ -126,6 +128,28 @@ FINDINGS = """query($rule: String, $severity: Severity, $first: Int, $after: Str
     edges { cursor node { id rule { id title severity } severity assets { id name } subject evidence
                           firstSeen lastSeen status } }
     pageInfo { hasNextPage endCursor } } }"""
+
+
+CAPPED = """query { findings(rule: "warranty-expired", first: 5) { edges { node { id assetCount assets { name } } } } }"""
+
+
+@pytest.mark.parametrize("involved", [FINDING_ASSETS, FINDING_ASSETS + 1])
+def test_a_page_lists_a_findings_first_assets_by_name_and_counts_them_all(store, api, cli_env, tmp_path, involved):
+    store.execute("""
+CREATE (f:Finding {id: 'warranty-expired:wide', rule: 'warranty-expired', identity: ['wide'], severity: 'low',
+                   status: 'OPEN', subject: 'a wide one', evidence: ['e'], first_seen: date(), last_seen: date()})
+WITH f UNWIND range(1, $n) AS i
+CREATE (f)-[:INVOLVES]->(:Asset:Host {id: 'wide-' + toString(i), name: 'host-' + right('00' + toString(i), 3)})
+""", n=involved)
+    [finding] = [e["node"] for e in api(CAPPED)["data"]["findings"]["edges"]]
+    shown = min(involved, FINDING_ASSETS)
+    assert finding["assetCount"] == involved
+    assert [a["name"] for a in finding["assets"]] == [f"host-{i:03}" for i in range(1, shown + 1)]
+    target = tmp_path / "findings.json"
+    out = CliRunner().invoke(cli_app, ["findings", "export", str(target), "--format", "json", "--rule",
+                                       "warranty-expired"])
+    assert out.exit_code == 0, out.output
+    assert len(json.loads(target.read_text())[0]["assets"]) == involved      # an export names every one
 
 
 def test_graphql_rules_findings_pages_and_asset_findings(store, quiet, tmp_path, api):
