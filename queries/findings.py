@@ -38,15 +38,17 @@ class FindingStatus(StrEnum):
 OPEN, RESOLVED, SUPPRESSED = (s.value for s in FindingStatus)
 STATUSES = (OPEN, RESOLVED, SUPPRESSED)
 MAX_PAGE = 100
-FINDING_ASSETS = 100        # assets listed per finding on a page (by name); `asset_count` says how many in all
+FINDING_ASSETS = 100        # assets listed per finding on a page; `asset_count` says how many in all
 ALL_ASSETS = 2**31 - 1      # exports list every asset
-# A finding's assets, first by name up to $asset_limit, and how many it involves (a licence shortfall
-# involves every install of the product: thousands, which made one page of four findings take 80 ms).
+# Up to $asset_limit of a finding's assets, and how many it involves (from the relationship count: a
+# finding INVOLVES only assets). A licence shortfall involves every install of its product: sorting
+# 60,000 of them by name to keep 100 took 400 ms a page; taking 100 as stored, 10-15 ms.
 _ASSETS = """CALL (f) {
   MATCH (f)-[:INVOLVES]->(a:Asset)
-  WITH a ORDER BY a.name, a.id
-  RETURN collect({id: a.id, name: a.name})[..$asset_limit] AS assets, count(a) AS asset_count
-}"""
+  WITH a LIMIT $asset_limit
+  RETURN collect({id: a.id, name: a.name}) AS assets
+}
+WITH *, COUNT { (f)-[:INVOLVES]->() } AS asset_count"""
 
 UPSERT_FINDINGS = """
 UNWIND $rows AS row
@@ -331,7 +333,7 @@ async def list_findings(reader: GraphReader, rule: str | None = None, severity: 
     low, high = (f"{rule}:", f"{rule};") if rule else ("", "\uffff")
     rows = await reader.rows(LIST_FINDINGS, after=max(after or "", low), before=high, severity=severity,
                              status=status, limit=first + 1, asset_limit=asset_limit)
-    found = [finding_dict(r["finding"], r["assets"], r["asset_count"]) for r in rows]
+    found = sorted((finding_dict(r["finding"], r["assets"], r["asset_count"]) for r in rows), key=lambda f: f["id"])
     return found[:first], len(found) > first
 
 
