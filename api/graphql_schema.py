@@ -511,7 +511,7 @@ class Finding:
     subject: str
     evidence: list[str]
     assets: list[FindingAsset] = strawberry.field(
-        description=f"The assets it is about (at most {findings_q.FINDING_ASSETS}, by name; assetCount says how many).")
+        description=f"Up to {findings_q.FINDING_ASSETS} of the assets it is about, shown by name (assetCount says how many).")
     asset_count: int = strawberry.field(description="How many assets the finding is about.")
     first_seen: dt.date
     last_seen: dt.date

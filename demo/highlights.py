@@ -10,6 +10,12 @@ from demo.nmap import asset_profile
 from demo.org import Asset, Picks, UnknownDevice, must
 from demo.plan import Plan
 
+def _instance_card(instance, ip: str | None) -> dict[str, str | None]:
+    """A cloud instance's identifiers as a highlight shows them (its name is the one EC2 gives it)."""
+    return {"hostname": "ip-" + instance.private_ip.replace(".", "-"), "ip": ip, "mac": instance.mac,
+            "serial": None, "asset_tag": None, "cloud_id": instance.instance_id}
+
+
 def describe_new_highlights(
     plan: Plan, certs: Certificates | None, cloud: Cloud | None, wanted: set[str], scan_date: date
 ) -> dict[str, dict[str, str | None]]:
@@ -33,24 +39,14 @@ def describe_new_highlights(
         database = next(i for i in cloud.instances if i.role == "db")
         groups = {key: value[0] for key, value in cloud.groups.items()}
         highlights["internet_bastion"] = {
-            "hostname": "ip-" + bastion.private_ip.replace(".", "-"),
-            "ip": bastion.public_ip,
-            "mac": bastion.mac,
-            "serial": None,
-            "asset_tag": None,
-            "cloud_id": bastion.instance_id,
+            **_instance_card(bastion, bastion.public_ip),
             "public_ip": bastion.public_ip,
             "private_ip": bastion.private_ip,
             "story": f"{bastion.name} ({bastion.instance_id}) is open to the internet on tcp/22 at "
                      f"{bastion.public_ip} via {groups['bastion']} (bastion), and still allows IMDSv1.",
         }
         highlights["aws_database"] = {
-            "hostname": "ip-" + database.private_ip.replace(".", "-"),
-            "ip": database.private_ip,
-            "mac": database.mac,
-            "serial": None,
-            "asset_tag": None,
-            "cloud_id": database.instance_id,
+            **_instance_card(database, database.private_ip),
             "story": f"{database.name} ({database.instance_id}, {database.private_ip}) takes tcp/5432 only from "
                      f"{groups['app']} (app), which takes tcp/8080 from {groups['bastion']} (bastion), which is "
                      f"open to 0.0.0.0/0: two hops from the internet (e.g. via {app.name}).",

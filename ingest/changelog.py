@@ -32,7 +32,6 @@ from ingest.catalog import control_verbs, write
 VOLATILE = frozenset({"id", "first_seen", "last_seen", "ports_observed_at", "kind",
                       "audited_at", "audited_by", "audit_location", "audit_note"})
 _TIME_BOUND = frozenset(k.value for k in TIME_BOUND_KINDS)
-IDENTIFIER_KINDS = ("identifier_added", "identifier_removed", "identifier_moved")
 
 
 

@@ -474,14 +474,12 @@ class HostRows:
 
 
 def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
-                resolutions: list[Resolution], now: datetime, rows: HostRows | None = None
+                resolutions: list[Resolution], now: datetime, rows: HostRows
                 ) -> tuple[dict[str, str], list[CredentialObservation], list[dict[str, Any]]]:
-    """Write every accepted resolution and record every conflict (`rows`: the resolutions' rows, when the
-    caller built them already).
+    """Write every accepted resolution (as `rows`, built by `HostRows.of`) and record every conflict.
 
     Returns ({asset id: digest}, credentials found on the assets, their STORED_ON rows) so the caller
     writes those credentials with the standalone ones."""
-    rows = rows or HostRows.of(source, role, run_id, resolutions)
     combined = rows.combined()
     tx.run(UPSERT_SOURCE, source=source, role=role.value).consume()
     for kind, asset_rows in sorted(rows.assets.items()):

@@ -333,6 +333,7 @@ async def list_findings(reader: GraphReader, rule: str | None = None, severity: 
     low, high = (f"{rule}:", f"{rule};") if rule else ("", "\uffff")
     rows = await reader.rows(LIST_FINDINGS, after=max(after or "", low), before=high, severity=severity,
                              status=status, limit=first + 1, asset_limit=asset_limit)
+    # in id order (the cursor's): the assets subquery after ORDER BY ... LIMIT does not promise to keep it
     found = sorted((finding_dict(r["finding"], r["assets"], r["asset_count"]) for r in rows), key=lambda f: f["id"])
     return found[:first], len(found) > first
 

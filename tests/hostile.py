@@ -33,7 +33,7 @@ SEEDS: dict[str, list[str]] = {
 def seeds(command: str) -> list[tuple[str, bytes]]:
     """(file name, bytes) of each seed: the name keeps its suffix, which some connectors look at."""
     found = [((FIXTURES / name).name, (FIXTURES / name).read_bytes()) for name in SEEDS[command]]
-    return found or [("hr.csv", HR_CSV)]
+    return found or ([("hr.csv", HR_CSV)] if command == "hr" else [])   # HR's seed is built here
 
 
 # Numbers a parser may choke on: overflow, floats that are not finite, signs, hex, a thousand digits.
