@@ -77,8 +77,9 @@ class GraphReader:
                            asyncio.Semaphore(self.reads_per_request), self.report_timeout_s)
 
     def timeout_for(self, query: NamedQuery) -> float:
-        """The read timeout of a query: the report timeout for whole-estate reports, else the short one."""
-        return max(self.timeout_s, self.report_timeout_s) if query.is_report else self.timeout_s
+        """The read timeout of a query: the report timeout (ITAM_REPORT_TIMEOUT_S) for whole-estate reports,
+        else the short one (ITAM_READ_TIMEOUT_S), each as set, so the error names the setting that applied."""
+        return self.report_timeout_s if query.is_report else self.timeout_s
 
     async def rows(self, query: NamedQuery, **params: Any) -> list[dict[str, Any]]:
         if self._gate is None:
