@@ -70,7 +70,6 @@ RETURN coalesce(a.asset_tag, a.name, a.id) AS subject, [a.id] AS asset_ids,
        CASE WHEN last_audit IS NULL THEN ['never audited (interval ' + toString(interval) + ' months)']
             ELSE ['last audited ' + toString(last_audit) + ', due ' + toString(next_due) + ' (interval '
                   + toString(interval) + ' months)'] END AS evidence
-ORDER BY subject
 """)
 
 INVENTORY_HOST_COUNT = named(

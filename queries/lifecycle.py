@@ -19,7 +19,7 @@ from queries.catalog import GraphReader, named
 
 # ------------------------------------------------------------------------------------ standards (data)
 
-# Each stage's standard, as named checks (the Cypher for each name is in CHECKS below).
+# Each stage's standard, as named checks (the Cypher for each name is in PASSED and EVIDENCE_OF below).
 STANDARDS: dict[str, tuple[str, ...]] = {
     "procurement": ("order-number-recorded", "cost-recorded", "vendor-recorded", "warranty-recorded"),
     "deployment": ("active-owner", "required-controls", "os-not-end-of-life", "in-inventory"),
@@ -42,6 +42,9 @@ REQUIRED_CONTROLS = control_policy.REQUIRED_CONTROLS
 # ------------------------------------------------------------------------------------- the checks
 
 # What is known about one asset `a`, gathered once; every check reads these.
+# An asset has about 30 relationships, under Neo4j's dense-node threshold (50), so each typed expansion
+# walks all of them: the seats, credentials and last address sighting that only retired assets' checks
+# read are gathered for those alone (the filter on `a` runs before the expansion).
 # Findings are reached from the asset, with no label or index to start from (what else INVOLVEs an
 # asset is a Conflict, which has no `rule`):
 # planned while an evaluation was writing its first findings, `(f:Finding {rule: ...})` was sought by
@@ -50,22 +53,26 @@ EVIDENCE = f"""
 WITH a, {LAST_AUDIT} AS last_audit, {INTERVAL} AS interval,
   [(p:Person)-[:OWNS]->(a) | {{email: p.email, end_date: p.end_date,
       active: coalesce(p.active, true) AND (p.end_date IS NULL OR p.end_date > $today)}}] AS owners,
-  [(a)-[s:SEEN_BY]->(src:Source) | {{source: src.name, role: src.role, first_seen: s.first_seen,
-      last_seen: s.last_seen, current: coalesce(s.current, true)}}] AS sightings,
-  [(c:Control)-[r:PROTECTS|MONITORS|MANAGES]->(a) | {{tool: c.name, category: c.category, last_seen: r.last_seen,
+  [(a)-[s:SEEN_BY]->(src:Source) | {{source: src.name, role: src.role, last_seen: s.last_seen,
+      current: coalesce(s.current, true)}}] AS sightings,
+  [(c:Control)-[r:PROTECTS|MONITORS|MANAGES]->(a) | {{category: c.category, last_seen: r.last_seen,
       current: coalesce(r.current, true)}}] AS controls,
   [(k:Contract)-[:COVERS]->(a) WHERE (k.start IS NULL OR k.start <= $today) AND (k.end IS NULL OR k.end >= $today)
       | k.reference + coalesce(' until ' + toString(k.end), '')] AS support,
-  [(l:License)-[:ASSIGNED_TO]->(a) | l.name] AS seats,
   [(a)<-[:INVOLVES]-(f) WHERE f.rule = 'eol-os' AND f.status = 'OPEN' AND f.severity <> 'low'
       | f.subject + ': ' + coalesce(f.evidence[0], 'end of life')] AS eol_os,
-  [(c:Credential)-[:STORED_ON|GRANTS_ACCESS_TO]->(a)
-      WHERE coalesce(c.active, true) AND (c.not_after IS NULL OR date(c.not_after) >= $today)
-      | coalesce(c.name, c.kind + ' ' + c.fingerprint)]
-  + [(c:Credential)-[:NAMES]->(:Identifier)-[:IDENTIFIES]->(a)
-      WHERE coalesce(c.active, true) AND (c.not_after IS NULL OR date(c.not_after) >= $today)
-      | coalesce(c.name, c.kind + ' ' + c.fingerprint)] AS live_credentials,
-  COLLECT {{ MATCH (a)-[h:HAS_IP]->(:IPAddress) RETURN h.last_seen ORDER BY h.last_seen DESC LIMIT 1 }}[0] AS last_ip
+  COLLECT {{ MATCH (l:License)-[:ASSIGNED_TO]->(a) WHERE a.lifecycle_stage IN {RETIRED} RETURN l.name }} AS seats,
+  COLLECT {{ MATCH (c:Credential)-[:STORED_ON|GRANTS_ACCESS_TO]->(a)
+      WHERE a.lifecycle_stage IN {RETIRED}
+        AND coalesce(c.active, true) AND (c.not_after IS NULL OR date(c.not_after) >= $today)
+      RETURN coalesce(c.name, c.kind + ' ' + c.fingerprint)
+    UNION ALL
+    MATCH (c:Credential)-[:NAMES]->(:Identifier)-[:IDENTIFIES]->(a)
+      WHERE a.lifecycle_stage IN {RETIRED}
+        AND coalesce(c.active, true) AND (c.not_after IS NULL OR date(c.not_after) >= $today)
+      RETURN coalesce(c.name, c.kind + ' ' + c.fingerprint) }} AS live_credentials,
+  COLLECT {{ MATCH (a)-[h:HAS_IP]->(:IPAddress) WHERE a.decommissioned_on IS NOT NULL
+      RETURN h.last_seen ORDER BY h.last_seen DESC LIMIT 1 }}[0] AS last_ip
 WITH *, reduce(m = null, s IN sightings | CASE WHEN s.role = 'discovery' AND (m IS NULL OR s.last_seen > m)
                                                THEN s.last_seen ELSE m END) AS last_discovery,
         reduce(m = null, c IN controls | CASE WHEN m IS NULL OR c.last_seen > m THEN c.last_seen ELSE m END)
@@ -84,62 +91,73 @@ WITH *, CASE
       ELSE a.lifecycle_stage END AS effective
 """
 
-CHECKS = """
+# Whether each check passes: cheap booleans, computed for every asset.
+PASSED = """
 {
-  `order-number-recorded`: {passed: a.order_number IS NOT NULL,
-      evidence: coalesce('order ' + a.order_number, 'no order number in the inventory')},
-  `cost-recorded`: {passed: a.purchase_cost IS NOT NULL,
-      evidence: coalesce('cost ' + toString(a.purchase_cost), 'no purchase cost in the inventory')},
-  `vendor-recorded`: {passed: a.supplier IS NOT NULL,
-      evidence: coalesce('supplier ' + a.supplier, 'no supplier in the inventory')},
-  `warranty-recorded`: {passed: a.warranty_end IS NOT NULL,
-      evidence: coalesce('warranty until ' + toString(a.warranty_end), 'no warranty in the inventory')},
-  `active-owner`: {passed: any(o IN owners WHERE o.active),
-      evidence: CASE WHEN size(owners) = 0 THEN 'no owner'
-                ELSE substring(reduce(t = '', own IN owners | t + '; ' + own.email
-                     + CASE WHEN own.active THEN ' (active)' ELSE ' left' + coalesce(' on ' + toString(own.end_date), '') END), 2)
-                END},
-  `required-controls`: {passed: size(missing_controls) = 0,
-      evidence: CASE WHEN size(required) = 0 THEN 'no controls required for host type ' + coalesce(a.host_type, 'other')
-                     WHEN size(missing_controls) = 0 THEN 'has ' + substring(reduce(t = '', req IN required | t
-                          + ', ' + req), 2)
-                     ELSE 'no current ' + substring(reduce(t = '', req IN missing_controls | t + ', ' + req), 2) END},
-  `os-not-end-of-life`: {passed: size(eol_os) = 0,
-      evidence: CASE WHEN size(eol_os) = 0 THEN 'no open eol-os finding' ELSE eol_os[0] END},
-  `in-inventory`: {passed: any(s IN sightings WHERE s.role = 'inventory' AND s.current),
-      evidence: CASE WHEN any(s IN sightings WHERE s.role = 'inventory' AND s.current)
-                     THEN 'listed by ' + head([s IN sightings WHERE s.role = 'inventory' AND s.current | s.source])
-                     ELSE 'in no inventory of record' END},
-  `under-warranty-or-support`: {passed: coalesce(a.warranty_end >= $today, false) OR size(support) > 0,
-      evidence: CASE WHEN coalesce(a.warranty_end >= $today, false) THEN 'warranty until ' + toString(a.warranty_end)
-                     WHEN size(support) > 0 THEN 'support contract ' + support[0]
-                     ELSE 'no warranty' + coalesce(' since ' + toString(a.warranty_end), '')
-                          + ' and no live support contract' END},
-  `audited-within-interval`: {passed: last_audit IS NOT NULL AND last_audit + duration({months: interval}) >= $today,
-      evidence: CASE WHEN last_audit IS NULL THEN 'never audited'
-                ELSE 'last audited ' + toString(last_audit) + ', due ' + toString(last_audit + duration({months: interval}))
-                END},
-  `recent-check-in`: {passed: reporting,
-      evidence: CASE WHEN last_check_in IS NULL THEN 'no agent, control or discovery check-in'
-                ELSE 'last check-in ' + toString(date(last_check_in)) END},
-  `no-activity-after-decommission`: {passed: size(after_retirement) = 0,
-      evidence: CASE WHEN size(after_retirement) = 0 THEN 'not seen after ' + coalesce(toString(a.decommissioned_on), 'retirement')
-                ELSE 'decommissioned on ' + toString(a.decommissioned_on) + ' yet seen on '
-                     + toString(date(reduce(m = null, x IN after_retirement | CASE WHEN m IS NULL OR x > m THEN x ELSE m END)))
-                END},
-  `credentials-revoked`: {passed: size(live_credentials) = 0,
-      evidence: CASE WHEN size(live_credentials) = 0 THEN 'no live credential'
-                ELSE 'still valid: ' + substring(reduce(t = '', cred IN live_credentials | t + ', ' + toString(cred)), 2)
-                END},
-  `seats-reclaimed`: {passed: size(seats) = 0,
-      evidence: CASE WHEN size(seats) = 0 THEN 'no licence seat'
-                ELSE 'holds seats of ' + substring(reduce(t = '', seat IN seats | t + ', ' + seat), 2) END}
-} AS results
+  `order-number-recorded`: a.order_number IS NOT NULL,
+  `cost-recorded`: a.purchase_cost IS NOT NULL,
+  `vendor-recorded`: a.supplier IS NOT NULL,
+  `warranty-recorded`: a.warranty_end IS NOT NULL,
+  `active-owner`: any(o IN owners WHERE o.active),
+  `required-controls`: size(missing_controls) = 0,
+  `os-not-end-of-life`: size(eol_os) = 0,
+  `in-inventory`: any(s IN sightings WHERE s.role = 'inventory' AND s.current),
+  `under-warranty-or-support`: coalesce(a.warranty_end >= $today, false) OR size(support) > 0,
+  `audited-within-interval`: last_audit IS NOT NULL AND last_audit + duration({months: interval}) >= $today,
+  `recent-check-in`: reporting,
+  `no-activity-after-decommission`: size(after_retirement) = 0,
+  `credentials-revoked`: size(live_credentials) = 0,
+  `seats-reclaimed`: size(seats) = 0
+} AS passed
 """
 
-RESULT = """
-WITH a, effective, results, reporting, last_check_in,
-     CASE WHEN effective <> a.lifecycle_stage AND a.lifecycle_stage IN ['decommissioned', 'disposed']
+# A check's evidence, for the check named `name`: a CASE evaluates only its own branch, so the strings
+# are built only for the checks a query lists (the findings rule lists failed ones only).
+EVIDENCE_OF = """CASE name
+  WHEN 'order-number-recorded' THEN coalesce('order ' + a.order_number, 'no order number in the inventory')
+  WHEN 'cost-recorded' THEN coalesce('cost ' + toString(a.purchase_cost), 'no purchase cost in the inventory')
+  WHEN 'vendor-recorded' THEN coalesce('supplier ' + a.supplier, 'no supplier in the inventory')
+  WHEN 'warranty-recorded' THEN coalesce('warranty until ' + toString(a.warranty_end), 'no warranty in the inventory')
+  WHEN 'active-owner' THEN CASE WHEN size(owners) = 0 THEN 'no owner'
+      ELSE substring(reduce(t = '', own IN owners | t + '; ' + own.email
+           + CASE WHEN own.active THEN ' (active)' ELSE ' left' + coalesce(' on ' + toString(own.end_date), '') END), 2)
+      END
+  WHEN 'required-controls' THEN CASE
+      WHEN size(required) = 0 THEN 'no controls required for host type ' + coalesce(a.host_type, 'other')
+      WHEN size(missing_controls) = 0 THEN 'has ' + substring(reduce(t = '', req IN required | t + ', ' + req), 2)
+      ELSE 'no current ' + substring(reduce(t = '', req IN missing_controls | t + ', ' + req), 2) END
+  WHEN 'os-not-end-of-life' THEN CASE WHEN size(eol_os) = 0 THEN 'no open eol-os finding' ELSE eol_os[0] END
+  WHEN 'in-inventory' THEN CASE WHEN any(s IN sightings WHERE s.role = 'inventory' AND s.current)
+      THEN 'listed by ' + head([s IN sightings WHERE s.role = 'inventory' AND s.current | s.source])
+      ELSE 'in no inventory of record' END
+  WHEN 'under-warranty-or-support' THEN CASE
+      WHEN coalesce(a.warranty_end >= $today, false) THEN 'warranty until ' + toString(a.warranty_end)
+      WHEN size(support) > 0 THEN 'support contract ' + support[0]
+      ELSE 'no warranty' + coalesce(' since ' + toString(a.warranty_end), '') + ' and no live support contract' END
+  WHEN 'audited-within-interval' THEN CASE WHEN last_audit IS NULL THEN 'never audited'
+      ELSE 'last audited ' + toString(last_audit) + ', due ' + toString(last_audit + duration({months: interval})) END
+  WHEN 'recent-check-in' THEN CASE WHEN last_check_in IS NULL THEN 'no agent, control or discovery check-in'
+      ELSE 'last check-in ' + toString(date(last_check_in)) END
+  WHEN 'no-activity-after-decommission' THEN CASE
+      WHEN size(after_retirement) = 0 THEN 'not seen after ' + coalesce(toString(a.decommissioned_on), 'retirement')
+      ELSE 'decommissioned on ' + toString(a.decommissioned_on) + ' yet seen on '
+           + toString(date(reduce(m = null, x IN after_retirement | CASE WHEN m IS NULL OR x > m THEN x ELSE m END)))
+      END
+  WHEN 'credentials-revoked' THEN CASE WHEN size(live_credentials) = 0 THEN 'no live credential'
+      ELSE 'still valid: ' + substring(reduce(t = '', cred IN live_credentials | t + ', ' + toString(cred)), 2) END
+  WHEN 'seats-reclaimed' THEN CASE WHEN size(seats) = 0 THEN 'no licence seat'
+      ELSE 'holds seats of ' + substring(reduce(t = '', seat IN seats | t + ', ' + seat), 2) END
+END"""
+
+# The standards an asset is held to: its recorded stage's, then its effective stage's not yet listed.
+STANDARDS_HELD = """
+WITH *, coalesce($stage_standards[a.lifecycle_stage], []) AS recorded_standards,
+        coalesce($stage_standards[effective], []) AS effective_standards
+WITH *, recorded_standards + [s IN effective_standards WHERE NOT s IN recorded_standards] AS standards
+"""
+
+SINCE = """
+WITH *, CASE WHEN effective <> a.lifecycle_stage AND a.lifecycle_stage IN ['decommissioned', 'disposed']
               THEN date(last_check_in)
           WHEN effective <> a.lifecycle_stage THEN date(COLLECT { MATCH (a)-[s:SEEN_BY]->(x:Source)
               WHERE x.role = 'discovery' RETURN s.first_seen ORDER BY s.first_seen LIMIT 1 }[0])
@@ -147,39 +165,34 @@ WITH a, effective, results, reporting, last_check_in,
           WHEN effective = 'procurement' THEN a.purchase_date
           ELSE coalesce(a.purchase_date, date(COLLECT { MATCH (a)-[s:SEEN_BY]->(:Source) RETURN s.first_seen
               ORDER BY s.first_seen LIMIT 1 }[0])) END AS since
-WITH a, effective, since, results,
-     coalesce($stage_standards[a.lifecycle_stage], []) AS recorded_standards,
-     coalesce($stage_standards[effective], []) AS effective_standards
-WITH a, effective, since, results,
-     recorded_standards + [s IN effective_standards WHERE NOT s IN recorded_standards] AS standards
-WITH a, effective, since,
-     [stage IN standards | [name IN $standards[stage] |
-        {name: name, stage: stage, passed: results[name].passed, evidence: results[name].evidence}]] AS nested
-WITH a, effective, since, reduce(flat = [], x IN nested | flat + x) AS checks
 """
 
 ASSET_LIFECYCLE = named(
     "asset_lifecycle", "lifecycle",
     "Recorded and effective lifecycle stage of assets by id, since when, and every check of the standards "
     "of the effective stage with its evidence.",
-    "UNWIND $ids AS id\nMATCH (a:Asset {id: id})\n" + EVIDENCE + "WITH *, " + CHECKS + RESULT + """
+    "UNWIND $ids AS id\nMATCH (a:Asset {id: id})\n" + EVIDENCE + "WITH *, " + PASSED + STANDARDS_HELD + SINCE + """
+WITH a, effective, since, reduce(flat = [], stage IN standards | flat + [name IN $standards[stage] |
+       {name: name, stage: stage, passed: passed[name], evidence: """ + EVIDENCE_OF + """}]) AS checks
 RETURN a.id AS id, a.lifecycle_stage AS recorded, effective, since, checks
 """)
 
 LIFECYCLE_STANDARD = named(
     "lifecycle_standard", "lifecycle",
-    "Every failed check of a lifecycle standard, one row per asset and check (subject 'TAG: check').",
+    "Every failed check of a lifecycle standard, one row per asset and check (subject 'TAG: check'), unordered: "
+    "findings are listed by id.",
     """
 MATCH (src:Source) WHERE src.role IN ['inventory', 'cloud']
 MATCH (src)<-[:SEEN_BY]-(a:Asset)
 WITH DISTINCT a
-""" + EVIDENCE + "WITH *, " + CHECKS + RESULT + """
-UNWIND checks AS check
-WITH a, effective, check WHERE NOT check.passed
+""" + EVIDENCE + "WITH *, " + PASSED + STANDARDS_HELD + """
+UNWIND standards AS stage
+UNWIND $standards[stage] AS name
+WITH * WHERE NOT passed[name]
+WITH a, effective, {name: name, stage: stage, evidence: """ + EVIDENCE_OF + """} AS check
 RETURN coalesce(a.asset_tag, a.name, a.id) + ': ' + check.name AS subject, [a.id] AS asset_ids,
        [check.stage + ' standard (' + coalesce(a.lifecycle_stage, 'no stage') + ' recorded, ' + effective
         + ' in fact): ' + check.evidence] AS evidence, check.name AS check
-ORDER BY subject
 """)
 
 

@@ -34,6 +34,15 @@ def test_decommissioned_host_with_a_valid_certificate_fails_credentials_revoked(
     assert "no-activity-after-decommission" not in failed and "seats-reclaimed" not in failed
 
 
+def test_a_key_stored_on_a_retired_host_fails_credentials_revoked(store, settings, tmp_path):
+    # what osquery's authorized_keys leaves: a credential stored on the host itself
+    load(store, settings, tmp_path, [laptop(4, status="Archived", decommissioned_date="2026-06-30")])
+    with store.driver.session(database=store.database) as session:
+        session.run("MATCH (a:Asset {asset_tag: 'LT-4'}) MERGE (c:Credential {fingerprint: 'SHA256:k4'}) "
+                    "SET c.kind = 'ssh', c.name = 'deploy key' MERGE (c)-[:STORED_ON]->(a)").consume()
+    assert life(settings, "LT-4")[1]["credentials-revoked"].endswith("still valid: deploy key")
+
+
 def test_an_expired_certificate_counts_as_revoked(store, settings, tmp_path):
     load(store, settings, tmp_path, [laptop(7, status="Archived", decommissioned_date="2026-06-30")])
     ingest_files(store, "certificates", [certificate(tmp_path / "lt.pem", "lt-0007", "2026-11-29")], settings)
@@ -47,6 +56,29 @@ def test_decommissioned_host_still_reporting_is_in_use_in_fact(store, settings, 
     assert (state.recorded, state.effective, state.mismatch) == ("decommissioned", "deployment", True)
     assert failed["no-activity-after-decommission"].endswith("decommissioned on 2026-06-30 yet seen on 2026-11-24")
     assert failed["active-owner"].endswith("no owner")        # deployment standard applies as well
+
+
+def test_a_retired_host_holding_a_licence_seat_fails_seats_reclaimed_and_a_deployed_one_does_not(
+        store, settings, tmp_path):
+    seats = ("name,product,seats,expiration_date,purchase_cost,assigned_to,asset_tag\n"
+             "Office,Microsoft 365,2,2027-03-31,100,,LT-5\nOffice,Microsoft 365,2,2027-03-31,100,,LT-6\n")
+    load(store, settings, tmp_path, [laptop(5, status="Archived", decommissioned_date="2026-06-30"), laptop(6)],
+         licences=seats)
+    assert life(settings, "LT-5")[1]["seats-reclaimed"] == ("decommissioning standard (decommissioned recorded, "
+                                                            "decommissioned in fact): holds seats of Office")
+    assert "seats-reclaimed" not in life(settings, "LT-6")[1]
+
+
+def test_an_address_answering_after_decommissioning_counts_as_activity(store, settings, tmp_path):
+    # what a cloud inventory leaves: a current address last seen after retirement, no discovery sighting
+    load(store, settings, tmp_path, [laptop(9, status="Archived", decommissioned_date="2026-06-30")])
+    with store.driver.session(database=store.database) as session:
+        session.run("MATCH (a:Asset {asset_tag: 'LT-9'}) MERGE (ip:IPAddress {address: '10.9.9.9'}) "
+                    "MERGE (a)-[:HAS_IP {current: true, first_seen: datetime('2026-11-20T08:00:00Z'), "
+                    "last_seen: datetime('2026-11-25T08:00:00Z')}]->(ip)").consume()
+    state, failed = life(settings, "LT-9")
+    assert (state.recorded, state.effective) == ("decommissioned", "deployment")
+    assert failed["no-activity-after-decommission"].endswith("decommissioned on 2026-06-30 yet seen on 2026-11-25")
 
 
 @pytest.mark.parametrize("days, passes", [(6, True), (5, False)])
@@ -120,3 +152,4 @@ def test_deployment_standard_fails_an_operating_system_past_its_end_of_life(stor
     first, second = life(settings, "LT-1")[1], life(settings, "LT-2")[1]
     assert "Microsoft Windows 10 Enterprise" in first["os-not-end-of-life"]
     assert "os-not-end-of-life" not in second
+
