@@ -42,7 +42,7 @@ bench: jars
 	$(PY) -m bench.ingest_bench --hosts 10000,100000 --heap-mb 4096
 	$(PY) -m bench.agents_bench --hosts 10000,100000 --heap-mb 4096
 	$(PY) -m bench.query_bench --hosts 10000,100000 --heap-mb 4096
-	$(PY) -m bench.findings_bench --hosts 10000 --heap-mb 4096
+	$(PY) -m bench.findings_bench --hosts 10000,100000 --heap-mb 4096
 	$(PY) -m bench.itam_bench --hosts 10000,100000 --heap-mb 4096
 	$(PY) -m bench.explorer_bench --hosts 10000 --requests 300 --warmup 30
 	$(PY) -m bench.reingest_bench

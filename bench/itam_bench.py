@@ -29,7 +29,7 @@ from bench.common import (BenchDatabase, load_org, add_database_options, host_co
 from bench.query_bench import read
 from graph.store import connect_async
 from queries.audits import AUDIT_REPORT
-from queries.licensing import LICENSE_POSITIONS, RECLAIMABLE_SEATS, UNLICENSED_INSTALLS
+from queries.licensing import EVIDENCE_LINES, LICENSE_POSITIONS, RECLAIMABLE_SEATS, UNLICENSED_INSTALLS
 from queries.policy import current_policy
 
 SOURCES = ("hr", "snipeit", "osquery", "licenses", "contracts", "coverage")   # ingested in this order
@@ -61,7 +61,7 @@ async def run(db: BenchDatabase, warmup: int, count: int, read_timeout_s: float
     async def floor_licences() -> int:
         rows = await read(driver, database, LICENSE_POSITIONS.cypher, today=today, product_key=None)
         await read(driver, database, RECLAIMABLE_SEATS.cypher, today=today, not_seen_days=policy.not_seen_days)
-        await read(driver, database, UNLICENSED_INSTALLS.cypher, today=today)
+        await read(driver, database, UNLICENSED_INSTALLS.cypher, today=today, evidence_lines=EVIDENCE_LINES)
         return len(rows)
 
     async def floor_audits() -> int:

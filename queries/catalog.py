@@ -115,18 +115,18 @@ class GraphReader:
                 return [native(record.data()) async for record in result]
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
+PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def native(value: Any) -> Any:
     """Neo4j temporal values as Python date/datetime, recursively through lists and maps (plain values
     are passed over without a call: a findings evaluation converts half a million of them)."""
-    if type(value) in _PLAIN:
+    if type(value) in PLAIN_TYPES:
         return value
     if isinstance(value, dict):
-        return {k: v if type(v) in _PLAIN else native(v) for k, v in value.items()}
+        return {k: v if type(v) in PLAIN_TYPES else native(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [v if type(v) in _PLAIN else native(v) for v in value]
+        return [v if type(v) in PLAIN_TYPES else native(v) for v in value]
     to_native = getattr(value, "to_native", None)
     return to_native() if to_native else value
 

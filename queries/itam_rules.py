@@ -14,7 +14,7 @@ from typing import Any
 
 from queries.audits import AUDIT_OVERDUE
 from queries.catalog import NamedQuery, named
-from queries.licensing import RECLAIMABLE_SEATS, SHORTFALL, UNLICENSED_INSTALLS
+from queries.licensing import EVIDENCE_LINES, RECLAIMABLE_SEATS, SHORTFALL, UNLICENSED_INSTALLS
 from queries.lifecycle import LIFECYCLE_STANDARD, REQUIRED_CONTROLS, STAGE_STANDARDS, STANDARDS
 from queries.policy import Policy
 
@@ -91,10 +91,11 @@ RULES: dict[str, ItamRule] = {r.id: r for r in (
               "required_controls": {k: list(v) for k, v in REQUIRED_CONTROLS.items()}}),
     ItamRule("license-shortfall", "More installs than licensed seats", "high", "licences",
              "A product is installed on more assets than its live licences and contracts entitle.",
-             ("subject",), SHORTFALL, LICENSED_PRODUCTS_COUNT, {"product_key": None}),
+             ("subject",), SHORTFALL, LICENSED_PRODUCTS_COUNT,
+             {"product_key": None, "evidence_lines": EVIDENCE_LINES}),
     ItamRule("unlicensed-install", "Licensable software installed with no licence", "high", "licences",
              "A product the normalisation table marks licensable is installed and no licence covers it.",
-             ("subject",), UNLICENSED_INSTALLS, LICENSABLE_PRODUCTS_COUNT, {}),
+             ("subject",), UNLICENSED_INSTALLS, LICENSABLE_PRODUCTS_COUNT, {"evidence_lines": EVIDENCE_LINES}),
     ItamRule("license-seat-reclaimable", "Licence seat can be reclaimed", "low", "licences",
              "A live licence seat is held by someone who left, by an asset no source has seen for "
              "not_seen_days days (or retired), or was never assigned.",

@@ -77,6 +77,10 @@ RETURN key, product, entitled, assigned, asset_ids, installs, size(licences) AS 
 ORDER BY product, key
 """)
 
+# Install lines a licence finding's evidence quotes; the rest are counted (a shortfall on an office suite
+# involves tens of thousands of installs: quoted in full, one finding was 1.8 MB and its page took 80 ms).
+EVIDENCE_LINES = 20
+
 SHORTFALL = named(
     "license_shortfall", "licences",
     "Products installed on more assets than their live entitlement covers; one row per product.",
@@ -85,9 +89,11 @@ WITH key, product, entitled, asset_ids, installs WHERE size(asset_ids) > entitle
 RETURN product AS subject, key AS product_key, asset_ids,
        ['entitled ' + toString(entitled) + ', installed on ' + toString(size(asset_ids)) + ' assets: shortfall '
         + toString(size(asset_ids) - entitled)]
-       + [x IN installs | x.asset + ': ' + x.software + coalesce(' ' + x.version, '') + ' (' + x.source + ')']
-         AS evidence
-ORDER BY subject
+       + [x IN installs[..$evidence_lines] | x.asset + ': ' + x.software + coalesce(' ' + x.version, '')
+          + ' (' + x.source + ')']
+       + CASE WHEN size(installs) > $evidence_lines
+              THEN ['and ' + toString(size(installs) - $evidence_lines) + ' more installs (the finding lists every asset)']
+              ELSE [] END AS evidence
 """)
 
 UNLICENSED_INSTALLS = named(
@@ -99,10 +105,13 @@ WHERE NOT EXISTS {{ (:License)-[:COVERS]->(s) }}      // a licence covers every 
 MATCH (a:Asset)-[i:INSTALLED]->(s)
 WHERE NOT coalesce(a.lifecycle_stage, '') IN {RETIRED}
 WITH s.product AS product, s.product_key AS key, a, s, i ORDER BY a.name, a.id, s.name, i.source
-RETURN product AS subject, key AS product_key, collect(DISTINCT a.id) AS asset_ids,
-       collect(a.name + ': ' + s.name + coalesce(' ' + i.version, '') + ' (' + i.source + ')') AS evidence,
-       collect({{asset_id: a.id, asset: a.name, software: s.name, version: i.version, source: i.source}}) AS installs
-ORDER BY subject
+WITH product, key, collect(DISTINCT a.id) AS asset_ids,
+     collect(a.name + ': ' + s.name + coalesce(' ' + i.version, '') + ' (' + i.source + ')') AS lines,
+     collect({{asset_id: a.id, asset: a.name, software: s.name, version: i.version, source: i.source}}) AS installs
+RETURN product AS subject, key AS product_key, asset_ids, installs,
+       lines[..$evidence_lines] + CASE WHEN size(lines) > $evidence_lines
+         THEN ['and ' + toString(size(lines) - $evidence_lines) + ' more installs (the finding lists every asset)']
+         ELSE [] END AS evidence
 """)
 
 RECLAIMABLE_SEATS = named(
@@ -196,7 +205,8 @@ async def license_compliance(reader: GraphReader, today: date, product: str | No
     key = product_key(product) if product else None
     rows = await reader.rows(LICENSE_POSITIONS, today=today, product_key=key)
     reclaim = await reader.rows(RECLAIMABLE_SEATS, today=today, not_seen_days=not_seen_days)
-    unlicensed = {r["product_key"]: r for r in await reader.rows(UNLICENSED_INSTALLS, today=today)}
+    unlicensed = {r["product_key"]: r for r in await reader.rows(UNLICENSED_INSTALLS, today=today,
+                                                                 evidence_lines=EVIDENCE_LINES)}
     positions = []
     for row in rows:
         seats = [r for r in reclaim if r["product_key"] == row["key"]]

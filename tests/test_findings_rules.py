@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from ingest.pipeline import ingest_files
 from queries.findings import evaluate, run_rule
-from queries.rules import RULES, Severity
+from queries.rules import READS_FINDINGS, RULES, Severity, query_parameters
 from tests.builders import nmap_xml, osquery_log, snipeit_csv
 
 TODAY = date(2026, 11, 30)
@@ -42,11 +42,18 @@ def scan(tmp_path: Path, name: str, hosts: list[dict], when: datetime = SCAN) ->
 
 def test_every_rule_and_count_query_is_valid_cypher(store):
     for rule in RULES.values():
-        params = rule.parameters(TODAY)
-        for query in (rule.query, rule.count):
+        params = query_parameters(rule, lambda cypher, p: store.read(cypher, **p), TODAY)
+        for query in (rule.query, rule.count, *([rule.candidates] if rule.candidates else [])):
             store.read("EXPLAIN " + query.cypher, **params)
         assert rule.id == rule.id.lower() and " " not in rule.id
         assert rule.severity in Severity and rule.description and rule.identity
+
+
+def test_every_rule_that_reads_findings_is_read_only_after_the_rules_before_it_are_written():
+    # an evaluation reads the next rule while it writes the current one's findings (queries/findings.py);
+    # a rule whose query reads findings (INVOLVES from an asset) must wait, or it sees the last evaluation's
+    reading = {rule.id for rule in RULES.values() if "<-[:INVOLVES]-(f)" in rule.query.cypher}
+    assert reading == set(READS_FINDINGS) == {"internet-exposed", "lifecycle-standard"}
 
 
 def test_shadow_it_is_discovery_without_inventory(store, load, tmp_path):

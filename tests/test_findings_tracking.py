@@ -359,3 +359,13 @@ def test_a_failing_evaluation_never_fails_an_ingest(store, settings, tmp_path, m
         {"asset_tag": "A1", "item_name": "pc-01"}])], settings)
     assert summary.status == "succeeded" and summary.findings_error == "RuntimeError: rule engine down"
     assert store.read("MATCH (a:Asset {name: 'pc-01'}) RETURN count(a) AS n")[0]["n"] == 1
+
+
+@pytest.mark.parametrize("identity, pinned", [
+    (("asset-1", "pkg:deb/debian/openssl"), "eol-software:ef514358db6c6730b495"),
+    (('Ærø "quoted" \\ back',), "eol-software:36a0f016af10d77fea48"),
+    (("tab\there",), "eol-software:eefb6b2d327fc12ea22f"),
+])
+def test_a_finding_id_is_the_same_in_every_version(identity, pinned):
+    # ids are stored: a different id for the same identity would resolve every finding and open it again
+    assert finding_id("eol-software", identity) == pinned

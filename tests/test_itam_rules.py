@@ -10,6 +10,7 @@ import pytest
 import api.graphql_schema  # noqa: F401 - loads every catalogue entry
 from queries.catalog import CATALOG
 from queries.itam_rules import RULES, rule_parameters
+from queries.licensing import EVIDENCE_LINES
 from queries.policy import Policy
 from tests.itam_world import TODAY, agent, laptop, load
 
@@ -64,6 +65,19 @@ def test_license_shortfall_fires_only_beyond_the_entitlement(store, settings, tm
             r["id"] for r in store.read("MATCH (a:Asset) RETURN a.id AS id"))
         assert found["IntelliJ IDEA Ultimate"]["evidence"][0] == "entitled 1, installed on 2 assets: shortfall 1"
     assert denominator(store, "license-shortfall") == 1
+
+
+@pytest.mark.parametrize("n", [EVIDENCE_LINES, EVIDENCE_LINES + 1])
+def test_a_shortfall_quotes_its_first_installs_and_counts_the_rest(store, settings, tmp_path, n):
+    load(store, settings, tmp_path, [laptop(i) for i in range(1, n + 1)],
+         agents=[agent(i, [IDEA]) for i in range(1, n + 1)], licences=LICENCE.format(seats=1, tag=""))
+    finding = fire(store, "license-shortfall")["IntelliJ IDEA Ultimate"]
+    assert len(finding["asset_ids"]) == n
+    # the summary, then EVIDENCE_LINES installs, then what is left, counted
+    quoted = finding["evidence"][1:1 + EVIDENCE_LINES]
+    assert len(quoted) == EVIDENCE_LINES and all(": IntelliJ IDEA 2026.2 (osquery)" in line for line in quoted)
+    assert finding["evidence"][1 + EVIDENCE_LINES:] == (
+        [] if n == EVIDENCE_LINES else [f"and {n - EVIDENCE_LINES} more installs (the finding lists every asset)"])
 
 
 @pytest.mark.parametrize("licensed, fires", [(True, False), (False, True)])
