@@ -54,8 +54,7 @@ def create_app(settings: Settings, auth: TokenAuth, graphiql: bool = True) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         driver = connect_async(settings)
-        app.state.reader = GraphReader(driver, settings.neo4j_database, settings.read_timeout_s,
-                                       settings.reads_per_request, report_timeout_s=settings.report_timeout_s)
+        app.state.reader = GraphReader.from_settings(driver, settings)
         app.state.ingest = IngestJobs(settings)         # POST /ingest/{source} runs (api/ingest_http.py)
         try:
             yield

@@ -235,8 +235,7 @@ def _read(work):
     async def main():
         driver = connect_async(settings)
         try:
-            return await work(GraphReader(driver, settings.neo4j_database, settings.read_timeout_s,
-                                          report_timeout_s=settings.report_timeout_s))
+            return await work(GraphReader.from_settings(driver, settings))
         finally:
             await driver.close()
     return asyncio.run(main())
@@ -546,7 +545,7 @@ def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless 
     """Serve GraphQL at /graphql."""
     from api.auth import TokenAuth, TokenConfigError
     from api.server import serve as run_server
-    try:
+    try:    # checked here too, so a bad token setting is one line before any worker starts
         TokenAuth.from_env(host)
     except TokenConfigError as exc:
         _fail(str(exc))

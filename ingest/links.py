@@ -13,7 +13,7 @@ from graph.identifiers import x509_identity
 from graph.models import ContractObservation, CredentialKind, CredentialObservation, LicenseObservation, ReachRule
 from graph.networks import includes_public_addresses
 from graph.schema import INTERNET, IdentifierKind
-from graph.store import write_batches
+from graph.store import BATCH_SIZE, write_batches
 from ingest.catalog import control_verbs, write
 from ingest.digest import digest
 
@@ -269,8 +269,8 @@ RETURN a.id AS asset, c.name AS tool, c.category AS category, type(r) AS verb
 
 def _run_count(tx: Transaction, cypher: str, rows: list[dict], **params: Any) -> int:
     linked = 0
-    for start in range(0, len(rows), 5000):
-        record = tx.run(cypher, rows=rows[start:start + 5000], **params).single()
+    for start in range(0, len(rows), BATCH_SIZE):
+        record = tx.run(cypher, rows=rows[start:start + BATCH_SIZE], **params).single()
         linked += record["linked"] if record else 0
     return linked
 
@@ -434,8 +434,8 @@ def derive_group_reach(tx: Transaction, group_ids: list[str], asset_ids: list[st
     write_batches(tx, CLEAR_REACH_INTO, asset_ids)
     write_batches(tx, CLEAR_GROUP_REACH, group_ids)
     groups = set(group_ids)
-    for start in range(0, len(asset_ids), 5000):
-        groups |= {r["id"] for r in tx.run(GROUPS_OF, ids=asset_ids[start:start + 5000])}
+    for start in range(0, len(asset_ids), BATCH_SIZE):
+        groups |= {r["id"] for r in tx.run(GROUPS_OF, ids=asset_ids[start:start + BATCH_SIZE])}
     rows = []
     for record in tx.run(RULES_OF, ids=sorted(groups)):
         for text in record["rules"]:
@@ -443,8 +443,8 @@ def derive_group_reach(tx: Transaction, group_ids: list[str], asset_ids: list[st
             rows.append({"group": record["id"], "kind": kind, "cidr": ref if kind == "cidr" else None,
                          "source_group": ref if kind == "group" else None, "ports": ports.split(",")})
     write_batches(tx, ENSURE_ORIGINS, rows)
-    for start in range(0, len(rows), 5000):
-        tx.run(GROUP_REACH, rows=rows[start:start + 5000], internet=INTERNET).consume()
+    for start in range(0, len(rows), BATCH_SIZE):
+        tx.run(GROUP_REACH, rows=rows[start:start + BATCH_SIZE], internet=INTERNET).consume()
 
 
 def link_subnet_containment(tx: Transaction) -> None:

@@ -231,6 +231,7 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     stale = None if partial else bind(_mark_stale, run, batch.scopes)
     single = dry_run or batch_rows(batch) <= settings.ingest_batch_rows
     summary.batches_total = 1 if single else len(steps) + (stale is not None)
+    reap_abandoned_runs(store)     # a run another process left running when it died is marked failed
     _ACTIVE_RUNS.add(summary.run_id)
     try:
         if single:
@@ -290,7 +291,7 @@ def _write_hosts(run: _Run, hosts: list[HostObservation], tx: Transaction) -> No
     # reported exactly as last time, and still current: nothing to log on them
     unchanged = {aid for aid, d in rows.combined().items() if sightings.get(aid) == (d, True)}
     log = _change_log(run, tx, resolutions=resolutions, unchanged=unchanged, new=new_ids, facets=rows.facets())
-    after, _, stored = write_hosts(tx, summary.source, rows.role, summary.run_id, resolutions, summary.started, rows)
+    after, stored = write_hosts(tx, summary.source, rows.role, summary.run_id, resolutions, rows)
     if log:
         log.finish()
     run.stored += stored
@@ -365,7 +366,6 @@ _COUNTS = ("created", "updated", "unchanged", "unmatched", "conflicts", "retired
 def _write_at_once(store: Store, summary: IngestSummary, steps: list[Step], stale: Step | None,
                    dry_run: bool) -> None:
     """A run that fits in one batch: one transaction with its run record, all or nothing."""
-    reap_abandoned_runs(store)
     try:
         with store.transaction() as tx:
             for step in steps + ([stale] if stale else []):
@@ -387,7 +387,6 @@ def _write_at_once(store: Store, summary: IngestSummary, steps: list[Step], stal
 def _write_in_batches(store: Store, summary: IngestSummary, steps: list[Step], stale: Step | None,
                       progress: Progress) -> None:
     """A larger run: recorded as running, one transaction per batch, stale marking only at the end."""
-    reap_abandoned_runs(store)
     store.execute(RECORD_RUN, run=_run_params(summary))     # a dead database fails here: nothing written
     for step in steps:
         saved = {name: getattr(summary, name) for name in _COUNTS}

@@ -9,9 +9,9 @@ from typing import Any
 
 from neo4j import Transaction
 
-from graph.models import CredentialObservation, HostObservation, PersonObservation
+from graph.models import HostObservation, PersonObservation
 from graph.schema import CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, TIME_BOUND_KINDS, SourceRole, label, verb
-from graph.store import write_batches
+from graph.store import BATCH_SIZE, write_batches
 from ingest import links
 from ingest.digest import digest
 from ingest.reconcile import Resolution
@@ -400,7 +400,6 @@ class HostRows:
         self.groups: list[dict[str, Any]] = []
         self.stored: list[dict[str, Any]] = []
         self.controls: dict[str, list[dict]] = defaultdict(list)
-        self.credentials: list[CredentialObservation] = []
         self.claimed: set[str] = set()
 
     @classmethod
@@ -462,7 +461,6 @@ class HostRows:
         if obs.security_groups:
             self.groups.append({"asset": asset, "groups": sorted(set(obs.security_groups)), "at": at})
         for credential in obs.credentials:
-            self.credentials.append(credential)
             self.stored.append({"asset": asset, "fingerprint": credential.fingerprint, "at": at, "source": source})
 
     def _software_row(self, asset: str, items, at) -> dict:
@@ -474,12 +472,11 @@ class HostRows:
 
 
 def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
-                resolutions: list[Resolution], now: datetime, rows: HostRows
-                ) -> tuple[dict[str, str], list[CredentialObservation], list[dict[str, Any]]]:
+                resolutions: list[Resolution], rows: HostRows) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Write every accepted resolution (as `rows`, built by `HostRows.of`) and record every conflict.
 
-    Returns ({asset id: digest}, credentials found on the assets, their STORED_ON rows) so the caller
-    writes those credentials with the standalone ones."""
+    Returns ({asset id: digest}, the STORED_ON rows of credentials found on the assets), so the caller
+    links those credentials when it writes them with the standalone ones."""
     combined = rows.combined()
     tx.run(UPSERT_SOURCE, source=source, role=role.value).consume()
     for kind, asset_rows in sorted(rows.assets.items()):
@@ -511,7 +508,7 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
         tx.run(DERIVE_INTERNET_REACH, assets=touched, internet=INTERNET).consume()
     if rows.groups:  # membership changed: rebuild firewall reach into these assets
         links.derive_group_reach(tx, [], sorted({r["asset"] for r in rows.groups}))
-    return combined, rows.credentials, rows.stored
+    return combined, rows.stored
 
 
 write("resolve-claims", "Each disputed field (OS, model, location, ...) shows the best source's claim "
@@ -526,8 +523,8 @@ def resolve_claims(tx: Transaction, asset_ids: list[str], fields: set[str]) -> N
     ordered = sorted(fields)
     rank = {field: {source: i for i, source in enumerate(CLAIM_PRECEDENCE[field])} for field in ordered}
     statement = claim_statement(ordered)
-    for start in range(0, len(asset_ids), 5000):
-        tx.run(statement, rows=asset_ids[start:start + 5000], rank=rank).consume()
+    for start in range(0, len(asset_ids), BATCH_SIZE):
+        tx.run(statement, rows=asset_ids[start:start + BATCH_SIZE], rank=rank).consume()
 
 
 def write_people(tx: Transaction, source: str, run_id: str, people: list[PersonObservation],

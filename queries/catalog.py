@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neo4j import READ_ACCESS, AsyncDriver
 from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired
+
+if TYPE_CHECKING:
+    from graph.config import Settings
 
 READ_TIMEOUT_S = 10.0
 REPORT_TIMEOUT_S = 120.0
@@ -75,6 +78,12 @@ class GraphReader:
         """A reader for one request: same driver, its own cap on concurrent reads."""
         return GraphReader(self.driver, self.database, self.timeout_s, self.reads_per_request,
                            asyncio.Semaphore(self.reads_per_request), self.report_timeout_s)
+
+    @classmethod
+    def from_settings(cls, driver: AsyncDriver, settings: Settings) -> GraphReader:
+        """A reader with the configured database, timeouts and per-request cap."""
+        return cls(driver, settings.neo4j_database, settings.read_timeout_s, settings.reads_per_request,
+                   report_timeout_s=settings.report_timeout_s)
 
     def timeout_for(self, query: NamedQuery) -> float:
         """The read timeout of a query: the report timeout (ITAM_REPORT_TIMEOUT_S) for whole-estate reports,

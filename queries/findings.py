@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from graph.store import Store
+from graph.store import BATCH_SIZE, Store
 from ingest.csvfile import FORMULA_STARTS
 from queries.catalog import PLAIN_TYPES, GraphReader, named, native
 from queries.history import record_mutation
@@ -317,8 +317,8 @@ def _track(store: Store, rows: list[dict], known: dict[str, dict], today: date
         return [], []
     changed: list[tuple[str, str]] = []
     with store.transaction() as tx:
-        for start in range(0, len(stale), 5000):
-            changed += [(r["id"], r["before"]) for r in tx.run(UPSERT_FINDINGS, rows=stale[start:start + 5000])]
+        for start in range(0, len(stale), BATCH_SIZE):
+            changed += [(r["id"], r["before"]) for r in tx.run(UPSERT_FINDINGS, rows=stale[start:start + BATCH_SIZE])]
         resolved = [r["id"] for r in tx.run(RESOLVE_FINDINGS, ids=gone, today=today)] if gone else []
     return changed, resolved
 

@@ -113,9 +113,12 @@ def test_a_run_that_runs_out_of_memory_says_so_in_one_line_with_what_to_do(store
     def out_of_memory(run, hosts, tx):
         raise TransientError("There is not enough memory to perform the current task: Java heap space")
 
+    ingest_files(store, "nmap", [scan(tmp_path / "before.xml", 6)], small_batches)
+    before = picture(store)
     monkeypatch.setattr(pipeline, "_write_hosts", out_of_memory)
     with pytest.raises(RunFailed) as failed:
-        ingest_files(store, "nmap", [scan(tmp_path / "a.xml", 12)], small_batches)
+        ingest_files(store, "nmap", [scan(tmp_path / "a.xml", 12, start=1763712000)], small_batches)
+    assert picture(store) == before            # "nothing was written": the estate is as it was
     message = str(failed.value)
     assert "\n" not in message and failed.value.out_of_memory
     assert "ran out of memory" in message and "ITAM_NEO4J_HEAP_MB" in message and "nothing was written" in message
