@@ -80,6 +80,13 @@ ORDER BY product, key
 # Install lines a licence finding's evidence quotes; the rest are counted (a shortfall on an office suite
 # involves tens of thousands of installs: quoted in full, one finding was 1.8 MB and its page took 80 ms).
 EVIDENCE_LINES = 20
+# The evidence lines of a list of installs ({asset, software, version, source}): the first $evidence_lines
+# quoted, the rest counted.
+QUOTED_INSTALLS = """[x IN installs[..$evidence_lines] | x.asset + ': ' + x.software + coalesce(' ' + x.version, '')
+          + ' (' + x.source + ')']
+       + CASE WHEN size(installs) > $evidence_lines
+              THEN ['and ' + toString(size(installs) - $evidence_lines) + ' more installs (the finding lists every asset)']
+              ELSE [] END"""
 
 SHORTFALL = named(
     "license_shortfall", "licences",
@@ -89,12 +96,8 @@ WITH key, product, entitled, asset_ids, installs WHERE size(asset_ids) > entitle
 RETURN product AS subject, key AS product_key, asset_ids,
        ['entitled ' + toString(entitled) + ', installed on ' + toString(size(asset_ids)) + ' assets: shortfall '
         + toString(size(asset_ids) - entitled)]
-       + [x IN installs[..$evidence_lines] | x.asset + ': ' + x.software + coalesce(' ' + x.version, '')
-          + ' (' + x.source + ')']
-       + CASE WHEN size(installs) > $evidence_lines
-              THEN ['and ' + toString(size(installs) - $evidence_lines) + ' more installs (the finding lists every asset)']
-              ELSE [] END AS evidence
-""")
+       + QUOTED AS evidence
+""".replace("QUOTED", QUOTED_INSTALLS))
 
 UNLICENSED_INSTALLS = named(
     "unlicensed_installs", "licences",
@@ -106,12 +109,8 @@ MATCH (a:Asset)-[i:INSTALLED]->(s)
 WHERE NOT coalesce(a.lifecycle_stage, '') IN {RETIRED}
 WITH s.product AS product, s.product_key AS key, a, s, i ORDER BY a.name, a.id, s.name, i.source
 WITH product, key, collect(DISTINCT a.id) AS asset_ids,
-     collect(a.name + ': ' + s.name + coalesce(' ' + i.version, '') + ' (' + i.source + ')') AS lines,
      collect({{asset_id: a.id, asset: a.name, software: s.name, version: i.version, source: i.source}}) AS installs
-RETURN product AS subject, key AS product_key, asset_ids, installs,
-       lines[..$evidence_lines] + CASE WHEN size(lines) > $evidence_lines
-         THEN ['and ' + toString(size(lines) - $evidence_lines) + ' more installs (the finding lists every asset)']
-         ELSE [] END AS evidence
+RETURN product AS subject, key AS product_key, asset_ids, installs, {QUOTED_INSTALLS} AS evidence
 """)
 
 RECLAIMABLE_SEATS = named(

@@ -62,15 +62,14 @@ WITH a, {LAST_AUDIT} AS last_audit, {INTERVAL} AS interval,
   [(a)<-[:INVOLVES]-(f) WHERE f.rule = 'eol-os' AND f.status = 'OPEN' AND f.severity <> 'low'
       | f.subject + ': ' + coalesce(f.evidence[0], 'end of life')] AS eol_os,
   COLLECT {{ MATCH (l:License)-[:ASSIGNED_TO]->(a) WHERE a.lifecycle_stage IN {RETIRED} RETURN l.name }} AS seats,
-  COLLECT {{ MATCH (c:Credential)-[:STORED_ON|GRANTS_ACCESS_TO]->(a)
-      WHERE a.lifecycle_stage IN {RETIRED}
-        AND coalesce(c.active, true) AND (c.not_after IS NULL OR date(c.not_after) >= $today)
-      RETURN coalesce(c.name, c.kind + ' ' + c.fingerprint)
-    UNION ALL
-    MATCH (c:Credential)-[:NAMES]->(:Identifier)-[:IDENTIFIES]->(a)
-      WHERE a.lifecycle_stage IN {RETIRED}
-        AND coalesce(c.active, true) AND (c.not_after IS NULL OR date(c.not_after) >= $today)
-      RETURN coalesce(c.name, c.kind + ' ' + c.fingerprint) }} AS live_credentials,
+  COLLECT {{
+    CALL (a) {{      // a credential on the asset, or naming it; each once
+      MATCH (c:Credential)-[:STORED_ON|GRANTS_ACCESS_TO]->(a) WHERE a.lifecycle_stage IN {RETIRED} RETURN c
+      UNION
+      MATCH (c:Credential)-[:NAMES]->(:Identifier)-[:IDENTIFIES]->(a) WHERE a.lifecycle_stage IN {RETIRED} RETURN c
+    }}
+    WITH c WHERE coalesce(c.active, true) AND (c.not_after IS NULL OR date(c.not_after) >= $today)
+    RETURN coalesce(c.name, c.kind + ' ' + c.fingerprint) }} AS live_credentials,
   COLLECT {{ MATCH (a)-[h:HAS_IP]->(:IPAddress) WHERE a.decommissioned_on IS NOT NULL
       RETURN h.last_seen ORDER BY h.last_seen DESC LIMIT 1 }}[0] AS last_ip
 WITH *, reduce(m = null, s IN sightings | CASE WHEN s.role = 'discovery' AND (m IS NULL OR s.last_seen > m)

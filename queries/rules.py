@@ -78,6 +78,8 @@ def query_parameters(rule: Rule, read: Read, today: date, **overrides: Any) -> d
     if rule.candidates is None or rule.select is None:
         return params
     return {**params, **rule.select(read(rule.candidates.cypher, params), params)}
+
+
 RETIRED = sorted(s.value for s in RETIRED_STAGES)
 CONTROL_EDGES = "|".join(sorted(set(CONTROL_VERBS.values())))
 DISCOVERY, INVENTORY, CLOUD = SourceRole.DISCOVERY.value, SourceRole.INVENTORY.value, SourceRole.CLOUD.value
@@ -272,12 +274,18 @@ def _missing_control(row: dict, params: dict) -> list[Draft]:
 
 # ----------------------------------------------------------------- end of life
 
+def _days_left(cycle: eol.Cycle | None, params: dict) -> int | None:
+    """Days until the cycle's end of life (negative: past it) when that is within `warn_days`, else None."""
+    if cycle is None or cycle.eol is None:
+        return None
+    left = (cycle.eol - params["today"]).days
+    return left if left <= params["warn_days"] else None
+
+
 def _eol_drafts(cycle: eol.Cycle | None, what: str, identity_tail: tuple[str, ...], assets: list[dict],
                 params: dict) -> list[Draft]:
-    if cycle is None or cycle.eol is None:
-        return []
-    left = (cycle.eol - params["today"]).days
-    if left > params["warn_days"]:
+    left = _days_left(cycle, params)
+    if cycle is None or cycle.eol is None or left is None:
         return []
     if cycle.eol == date.min:
         evidence = [f"{cycle.title} {cycle.label} is end of life (no date given)"]
@@ -295,8 +303,7 @@ def _eol_software_pairs(rows: list[dict], params: dict) -> dict[str, Any]:
     """The installed (software, version) pairs on a cycle past, or within `warn_days` of, its end of life."""
     pairs = []
     for row in rows:
-        cycle = eol.match(row["name"], row["version"], row["purl"], row["cpe"])
-        if cycle is not None and cycle.eol is not None and (cycle.eol - params["today"]).days <= params["warn_days"]:
+        if _days_left(eol.match(row["name"], row["version"], row["purl"], row["cpe"]), params) is not None:
             pairs.append({"software": row["software"], "version": row["version"]})
     return {"pairs": pairs}
 

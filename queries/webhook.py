@@ -9,7 +9,6 @@ drain (ITAM_WEBHOOK_EXIT_SECONDS, default 10).
 from __future__ import annotations
 
 import atexit
-from collections.abc import Callable
 import hashlib
 import hmac
 import json
@@ -20,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 log = logging.getLogger(__name__)

@@ -49,7 +49,7 @@ def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600) -> Path:
 
 def osquery_log(path: Path, hosts: list[dict], unix_time: int = 1795478400) -> Path:
     """An osquery result log in the documented snapshot shape: hosts as {hostname, uuid, serial, mac, ip,
-    os: (name, version), programs: [(name, version, publisher)]}."""
+    os: (name, version), programs: [(name, version, publisher)], keys: [authorized_keys rows]}."""
     import json
 
     lines = []
@@ -68,5 +68,7 @@ def osquery_log(path: Path, hosts: list[dict], unix_time: int = 1795478400) -> P
         snapshot("interface_details", [{"interface": "Ethernet", "mac": host["mac"]}])
         snapshot("interface_addresses", [{"interface": "Ethernet", "address": host["ip"]}])
         snapshot("programs", [{"name": n, "version": v, "publisher": p} for n, v, p in host.get("programs", [])])
+        if host.get("keys"):
+            snapshot("authorized_keys", host["keys"])
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -134,7 +134,7 @@ CAPPED = """query { findings(rule: "warranty-expired", first: 5) { edges { node 
 
 
 @pytest.mark.parametrize("involved", [FINDING_ASSETS, FINDING_ASSETS + 1])
-def test_a_page_lists_at_most_a_hundred_of_a_findings_assets_and_counts_them_all(store, api, cli_env, tmp_path, involved):
+def test_a_page_lists_at_most_finding_assets_of_a_findings_assets_and_counts_them_all(store, api, cli_env, tmp_path, involved):
     store.execute("""
 CREATE (f:Finding {id: 'warranty-expired:wide', rule: 'warranty-expired', identity: ['wide'], severity: 'low',
                    status: 'OPEN', subject: 'a wide one', evidence: ['e'], first_seen: date(), last_seen: date()})

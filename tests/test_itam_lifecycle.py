@@ -34,13 +34,14 @@ def test_decommissioned_host_with_a_valid_certificate_fails_credentials_revoked(
     assert "no-activity-after-decommission" not in failed and "seats-reclaimed" not in failed
 
 
-def test_a_key_stored_on_a_retired_host_fails_credentials_revoked(store, settings, tmp_path):
-    # what osquery's authorized_keys leaves: a credential stored on the host itself
-    load(store, settings, tmp_path, [laptop(4, status="Archived", decommissioned_date="2026-06-30")])
-    with store.driver.session(database=store.database) as session:
-        session.run("MATCH (a:Asset {asset_tag: 'LT-4'}) MERGE (c:Credential {fingerprint: 'SHA256:k4'}) "
-                    "SET c.kind = 'ssh', c.name = 'deploy key' MERGE (c)-[:STORED_ON]->(a)").consume()
-    assert life(settings, "LT-4")[1]["credentials-revoked"].endswith("still valid: deploy key")
+def test_a_key_authorized_on_a_retired_host_fails_credentials_revoked(store, settings, tmp_path):
+    # osquery's authorized_keys row (from tests/fixtures/osquery/snapshot.log): a key that opens the host
+    key = {"uid": "1000", "algorithm": "ssh-ed25519", "options": "", "comment": "alice@laptop",
+           "key": "AAAAC3NzaC1lZDI1NTE5AAAAIDewxuoJdFvyjkk/Gf8p2jJmcoxtBjGIkpCO+1kzp0H4",
+           "key_file": "/home/alice/.ssh/authorized_keys"}
+    load(store, settings, tmp_path, [laptop(4, status="Archived", decommissioned_date="2026-06-30")],
+         agents=[{**agent(4, []), "keys": [key]}])
+    assert life(settings, "LT-4")[1]["credentials-revoked"].endswith("still valid: alice@laptop")
 
 
 def test_an_expired_certificate_counts_as_revoked(store, settings, tmp_path):
@@ -70,7 +71,9 @@ def test_a_retired_host_holding_a_licence_seat_fails_seats_reclaimed_and_a_deplo
 
 
 def test_an_address_answering_after_decommissioning_counts_as_activity(store, settings, tmp_path):
-    # what a cloud inventory leaves: a current address last seen after retirement, no discovery sighting
+    # an address seen after retirement on its own, with no discovery sighting: written here, since no
+    # connector leaves it alone today (nmap and osquery add a sighting; a running AWS instance's
+    # stage overrides the inventory's), but the check must not depend on which fact came first
     load(store, settings, tmp_path, [laptop(9, status="Archived", decommissioned_date="2026-06-30")])
     with store.driver.session(database=store.database) as session:
         session.run("MATCH (a:Asset {asset_tag: 'LT-9'}) MERGE (ip:IPAddress {address: '10.9.9.9'}) "
@@ -152,4 +155,3 @@ def test_deployment_standard_fails_an_operating_system_past_its_end_of_life(stor
     first, second = life(settings, "LT-1")[1], life(settings, "LT-2")[1]
     assert "Microsoft Windows 10 Enterprise" in first["os-not-end-of-life"]
     assert "os-not-end-of-life" not in second
-
