@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -168,10 +169,42 @@ def load_org(db: "BenchDatabase", out_dir: Path, hosts: int, seed: int,
     manifest = generate_org(out_dir, hosts=hosts, seed=seed, sources=set(sources))
     generated = time.perf_counter()
     db.store.wipe()
+    print(f"{hosts} hosts: generated in {generated - started:.1f} s")
     for source in sources:
         refresh_statistics(db.store)
-        ingest_files(db.store, source, manifest.files_by_source[source], db.settings)
+        begun = time.perf_counter()
+        summary = ingest_files(db.store, source, manifest.files_by_source[source], db.settings)
+        print(f"  ingested {source:<12} {time.perf_counter() - begun:8.1f} s  ({summary.records} records, "
+              f"{summary.batches} transactions; Python peak RSS so far {python_peak_rss_mb():,.0f} MB)")
     refresh_statistics(db.store)
-    print(f"{hosts} hosts: generated in {generated - started:.1f} s, ingested ({', '.join(sources)}) in "
-          f"{time.perf_counter() - generated:.1f} s")
+    print(f"{hosts} hosts: ingested ({', '.join(sources)}) in {time.perf_counter() - generated:.1f} s")
     return manifest.files_by_source
+
+
+def python_peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _bytes_under(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# The heap as the JVM reports it: the old generation's peak is what the data needed at most.
+HEAP = """
+CALL dbms.queryJmx('java.lang:type=MemoryPool,*') YIELD name, attributes
+WHERE name CONTAINS 'Old Gen'
+RETURN attributes.PeakUsage.value.properties.used AS peak, attributes.Usage.value.properties.max AS max
+"""
+
+
+def print_footprint(db: BenchDatabase) -> None:
+    """Store size on disk (the store and its transaction logs) and the heap's peak use."""
+    data = db.neo4j.home / "db" / "data"
+    store = _bytes_under(data / "databases" / db.settings.neo4j_database)
+    logs = _bytes_under(data / "transactions" / db.settings.neo4j_database)
+    row = db.store.read(HEAP)[0]
+    mib = 1024 ** 2
+    print(f"  store on disk {store / mib:,.0f} MB (+ transaction logs {logs / mib:,.0f} MB); heap: old generation "
+          f"peak {row['peak'] / mib:,.0f} MB of {row['max'] / mib:,.0f} MB; Python peak RSS "
+          f"{python_peak_rss_mb():,.0f} MB")

@@ -28,7 +28,7 @@ from api.app import create_app
 from api.auth import TokenAuth
 from api.ratelimit import RateLimiter
 from bench.common import (BenchDatabase, load_org, add_database_options, host_counts, load_average, percentile,
-                          print_machine, private_database, verdict)
+                          print_footprint, print_machine, private_database, verdict)
 from graph.identifiers import lookup_keys
 from graph.store import connect_async
 from ingest.nmap import parse_nmap
@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
             rows = []
             for hosts in args.hosts:
                 files = load_org(db, work / str(hosts), hosts, args.seed, SOURCES)
+                print_footprint(db)
                 probes = pick_probes(files, args.identifiers, args.seed, db.settings.max_file_bytes)
                 results = asyncio.run(run_all(db, probes, args.warmup, args.requests))
                 rows += [(hosts, name, sides) for name, sides in results.items()]
