@@ -170,11 +170,11 @@ def ingest_router(settings: Settings, auth: TokenAuth) -> APIRouter:
         try:
             paths = await _save_uploads(request, folder, settings.max_file_bytes)
             try:        # validated now, as the CLI does, so a malformed file is refused before anything runs
-                batch = await run_in_threadpool(pipeline.read_batch, source, paths, settings.max_file_bytes,
-                                                lambda *_: None)
+                reading = await run_in_threadpool(pipeline.read_run, source, paths, settings.max_file_bytes,
+                                                  lambda *_: None, 0)     # scopes only: no hosts kept
             except IngestError as exc:
                 raise HTTPException(422, re.sub(re.escape(str(folder)) + r"/\d+/", "", str(exc))) from None
-            job = Job(f"run-{uuid.uuid4()}", source, frozenset(batch.scopes or [f"{source}:*"]), dry_run)
+            job = Job(f"run-{uuid.uuid4()}", source, frozenset(reading.batch.scopes or [f"{source}:*"]), dry_run)
             since = datetime.now(UTC) - RUNNING_FOR_AT_MOST
             elsewhere = await request.app.state.reader.rows(RUNNING_ELSEWHERE, source=source, since=since)
             clash = jobs.claim(job, elsewhere)

@@ -3,7 +3,10 @@
 - Bad input: every file is validated before anything is written, so nothing is written.
 - A run that fits in one batch (`Settings.ingest_batch_rows` rows) is one transaction: all or nothing.
 - A larger run is recorded as running, then writes batch by batch, each batch its own transaction and
-  each a true observation. Only once every batch has landed does it mark what the source no longer
+  each a true observation. Its hosts are not kept from the validating read: the files are read again,
+  file by file (record by record where the connector streams, as the Snipe-IT CSV does), as the batches
+  are written, so the run's Python memory is one batch and one file, not the whole input. A file that
+  changed between the two reads fails the run. Only once every batch has landed does it mark what the source no longer
   reports as stale and record the run as succeeded. A failure part-way leaves what was written, marks
   nothing stale and records the run as failed (or, if the database itself died, the next run does):
   running the same files again converges to the graph a clean run gives.
@@ -15,7 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial as bind
@@ -124,19 +127,86 @@ class IngestSummary:
         return data
 
 
-def read_batch(source: str, paths: Sequence[Path], limit: int, progress: Progress) -> Batch:
-    """Parse and validate every file of a run before anything is written."""
+@dataclass
+class Reading:
+    """What the validating read of a run's files found. `batch` holds every record, except that a run
+    larger than `keep_rows` leaves its hosts out (`streamed`): the write reads them again, file by file."""
+
+    batch: Batch = field(default_factory=Batch)
+    files: list[tuple[Path, tuple[int, int] | None]] = field(default_factory=list)  # (path, size and mtime)
+    host_costs: list[int] = field(default_factory=list)   # each host's rows, in order: the write cuts the same batches
+    host_credentials: list[CredentialObservation] = field(default_factory=list)   # keys found on hosts
+    hosts: int = 0
+    software: bool = False      # some host reports packages: licence links are rebuilt
+    ips: bool = False           # some host has addresses: subnet containment is rebuilt
+    streamed: bool = False
+
+    @property
+    def rows(self) -> int:
+        """What the whole run costs, in rows: a run within one batch's worth is written all or nothing."""
+        return sum(self.host_costs) + batch_rows(self.batch.model_copy(update={"hosts": []}))
+
+
+def read_run(source: str, paths: Sequence[Path], limit: int, progress: Progress,
+             keep_rows: int | None = None) -> Reading:
+    """Parse and validate every file of a run before anything is written. Hosts are kept while they cost
+    at most `keep_rows` rows (None: always); past that the run is `streamed`."""
     connector = BY_SOURCE[source]
-    batch = Batch()
+    reading = Reading()
+    kept: list[HostObservation] | None = []
+    host_rows_so_far = 0
     for done, path in enumerate(paths, 1):
-        part = connector.parse(path, limit)
-        if len(part.scopes) == 1:  # a file's hosts belong to its one scope unless they say otherwise
-            part.hosts = [h if h.scope else h.model_copy(update={"scope": part.scopes[0]}) for h in part.hosts]
-        batch.extend(part)
+        reading.files.append((path, _stamp(path)))
+        part, hosts = connector.stream(path, limit)
+        for host in _prepared(hosts, part.scopes, reading.batch):
+            cost = host_rows(host)
+            reading.host_costs.append(cost)
+            host_rows_so_far += cost
+            reading.software = reading.software or host.software is not None or bool(host.software_added)
+            reading.ips = reading.ips or bool(host.ips)
+            reading.host_credentials += host.credentials
+            if kept is not None:
+                kept.append(host)
+                if keep_rows is not None and host_rows_so_far > keep_rows:
+                    kept, reading.streamed = None, True     # more than one batch: read again when written
+        reading.batch.extend(part)
         progress("read", done, len(paths))
-    batch.hosts = [cap_host(h, batch) for h in batch.hosts]
-    _duplicates_across_files(batch.people)
-    return batch
+    reading.hosts = len(reading.host_costs)
+    reading.batch.hosts = kept or []
+    _duplicates_across_files(reading.batch.people)
+    return reading
+
+
+def read_batch(source: str, paths: Sequence[Path], limit: int, progress: Progress) -> Batch:
+    """Parse and validate every file of a run, keeping every record."""
+    return read_run(source, paths, limit, progress).batch
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _prepared(hosts: Iterable[HostObservation], scopes: list[str], batch: Batch) -> Iterator[HostObservation]:
+    """A file's hosts in the file's one scope unless they say otherwise, cut to the per-host caps."""
+    for host in hosts:
+        if len(scopes) == 1 and not host.scope:
+            host = host.model_copy(update={"scope": scopes[0]})
+        yield cap_host(host, batch)
+
+
+def _hosts_again(source: str, reading: Reading, limit: int) -> Iterator[HostObservation]:
+    """A streamed run's hosts, read again file by file as they are written, in the same order."""
+    connector, scratch = BY_SOURCE[source], Batch()    # caps were counted by the first read
+    for path, stamp in reading.files:
+        if _stamp(path) != stamp:
+            raise IngestError.one(path, "changed while the run was writing it (its size or modification time "
+                                        "differs from when it was validated); run it again")
+        part, hosts = connector.stream(path, limit)
+        yield from _prepared(hosts, part.scopes, scratch)
 
 
 def cap_host(host: HostObservation, batch: Batch) -> HostObservation:
@@ -175,12 +245,12 @@ def contract_rows(contract: ContractObservation) -> int:
 
 
 def batch_rows(batch: Batch) -> int:
-    """What the whole run costs, in rows: a run within one batch's worth is written all or nothing."""
+    """What a batch's records cost, in rows."""
     return (sum(map(host_rows, batch.hosts)) + 3 * len(batch.people) + sum(map(credential_rows, batch.credentials))
             + sum(map(licence_rows, batch.licenses)) + sum(map(contract_rows, batch.contracts)) + len(batch.reach))
 
 
-def chunked(items: Sequence[T], rows: Callable[[T], int], limit: int) -> Iterator[list[T]]:
+def chunked(items: Iterable[T], rows: Callable[[T], int], limit: int) -> Iterator[list[T]]:
     """Consecutive slices of `items` of at most `limit` rows each (a record larger than that goes alone)."""
     chunk: list[T] = []
     weight = 0
@@ -222,20 +292,25 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     summary = IngestSummary(source=source, files=[str(p) for p in files], dry_run=dry_run)
     if run_id:
         summary.run_id = run_id
-    batch = read_batch(source, files, settings.max_file_bytes, progress)
+    limit = settings.ingest_batch_rows
+    reading = read_run(source, files, settings.max_file_bytes, progress, keep_rows=None if dry_run else limit)
+    batch = reading.batch
     summary.skipped, summary.dropped, summary.scopes = batch.skipped, batch.dropped, sorted(set(batch.scopes))
-    summary.records = sum(len(getattr(batch, name)) for name in
-                          ("hosts", "people", "credentials", "licenses", "contracts", "reach"))
+    summary.records = reading.hosts + sum(len(getattr(batch, name)) for name in
+                                          ("people", "credentials", "licenses", "contracts", "reach"))
     run = _Run(summary, Resolver(source), change_log=settings.change_log)
-    steps = list(_steps(run, batch, settings.ingest_batch_rows))
+    hosts = _hosts_again(source, reading, settings.max_file_bytes) if reading.streamed else batch.hosts
+    steps = _steps(run, reading, chunked(hosts, host_rows, limit), limit)
     stale = None if partial else bind(_mark_stale, run, batch.scopes)
-    single = dry_run or batch_rows(batch) <= settings.ingest_batch_rows
-    summary.batches_total = 1 if single else len(steps) + (stale is not None)
+    single = dry_run or reading.rows <= limit
+    # counted without reading the hosts again: the same cut of the same costs
+    planned = sum(1 for _ in _steps(run, reading, chunked(reading.host_costs, int, limit), limit))
+    summary.batches_total = 1 if single else planned + (stale is not None)
     reap_abandoned_runs(store)     # a run another process left running when it died is marked failed
     _ACTIVE_RUNS.add(summary.run_id)
     try:
         if single:
-            _write_at_once(store, summary, steps, stale, dry_run)
+            _write_at_once(store, summary, list(steps), stale, dry_run)
         else:
             _write_in_batches(store, summary, steps, stale, progress)
     finally:
@@ -248,17 +323,19 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     return summary
 
 
-def _steps(run: _Run, batch: Batch, limit: int) -> Iterator[Step]:
+def _steps(run: _Run, reading: Reading, host_chunks: Iterable[list], limit: int) -> Iterator[Step]:
     """The run's writes in order, each small enough for one transaction: the batches of records, then
-    what is rebuilt from them once they are all in (licence links, firewall reach, subnet containment)."""
-    for hosts in chunked(batch.hosts, host_rows, limit):
+    what is rebuilt from them once they are all in (licence links, firewall reach, subnet containment).
+    Host batches come from `host_chunks` as they are needed (a streamed run reads them as it goes)."""
+    batch = reading.batch
+    for hosts in host_chunks:
         yield bind(_write_hosts, run, hosts)
     for people in chunked(batch.people, lambda _: 3, limit):
         yield bind(_write_people, run, people)
-    credentials = batch.credentials + [c for host in batch.hosts for c in host.credentials]
+    credentials = batch.credentials + reading.host_credentials
     for chunk in chunked(credentials, credential_rows, limit):
         yield bind(_write_credentials, run, chunk)
-    if not batch.hosts:   # the source is on record even when a run brings no assets
+    if not reading.hosts:   # the source is on record even when a run brings no assets
         yield lambda tx: tx.run(UPSERT_SOURCE, source=run.summary.source,
                                         role=SOURCES[run.summary.source].value).consume()
     for licences in chunked(batch.licenses, licence_rows, limit):
@@ -267,11 +344,11 @@ def _steps(run: _Run, batch: Batch, limit: int) -> Iterator[Step]:
     for contracts in chunked(batch.contracts, contract_rows, limit):
         yield bind(_write_counted, run, "Contract.reference", {c.reference for c in contracts},
                            lambda tx, chunk=contracts: links.write_contracts(tx, chunk, run.summary.started))
-    if batch.licenses or any(h.software is not None or h.software_added for h in batch.hosts):
+    if batch.licenses or reading.software:
         yield lambda tx: relink_licences(tx, current_table(), run.summary.started)
     if batch.reach:
         yield lambda tx: links.write_reach(tx, batch.reach)
-    if batch.reach or any(h.ips for h in batch.hosts):
+    if batch.reach or reading.ips:
         yield links.link_subnet_containment
 
 
@@ -384,11 +461,17 @@ def _write_at_once(store: Store, summary: IngestSummary, steps: list[Step], stal
         _fail(store, summary, exc, recorded_running=False)
 
 
-def _write_in_batches(store: Store, summary: IngestSummary, steps: list[Step], stale: Step | None,
+def _write_in_batches(store: Store, summary: IngestSummary, steps: Iterator[Step], stale: Step | None,
                       progress: Progress) -> None:
     """A larger run: recorded as running, one transaction per batch, stale marking only at the end."""
     store.execute(RECORD_RUN, run=_run_params(summary))     # a dead database fails here: nothing written
-    for step in steps:
+    while True:
+        try:
+            step = next(steps, None)    # a streamed run reads its next hosts here
+        except Exception as exc:
+            _fail(store, summary, exc, recorded_running=True)
+        if step is None:
+            break
         saved = {name: getattr(summary, name) for name in _COUNTS}
         try:
             with store.transaction() as tx:

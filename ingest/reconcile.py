@@ -118,7 +118,9 @@ _STANDALONE = uuid.UUID("8f0c6f8e-3a57-4d0e-9d2b-6c1f4f1d7a21")
 class Resolver:
     """Resolves a run's observations, batch by batch, against the graph (one query per batch, read in
     the batch's own write transaction so a concurrent run's assets are seen), then in memory. The
-    in-memory index spans the run, so duplicates in different batches of one run merge too."""
+    in-memory index holds one batch: earlier batches of the run are in the graph by then (committed, or
+    written earlier in the same transaction), so duplicates in different batches merge too, and a
+    million-host run never holds every identifier in memory."""
 
     def __init__(self, source: str):
         self.source = source
@@ -134,6 +136,7 @@ class Resolver:
 
     def resolve(self, tx: Transaction, observations: list[HostObservation]) -> list[Resolution]:
         observations = [trusted(obs) for obs in observations]
+        self.index = _Index()
         self._load(tx, observations)
         return [self._resolve_one(obs) for obs in observations]
 

@@ -1,13 +1,15 @@
 """Every connector in one table: source name, CLI command, parser. Parsers turn one file (or a
-folder, for certificates) into a validated Batch and raise IngestError; they never touch the graph."""
+folder, for certificates) into a validated Batch and raise IngestError; they never touch the graph.
+A connector whose format can be read record by record (a CSV export) also names a streamer, which
+yields its hosts one at a time: a run larger than one batch then never holds them all."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.models import Batch
+from graph.models import Batch, HostObservation
 from graph.schema import SOURCES, SourceRole
 
 
@@ -18,6 +20,7 @@ class Connector:
     parser: str            # 'module:function', imported on use
     help: str
     example: str
+    streamer: str | None = None     # 'module:function' -> (batch without hosts, hosts one at a time)
 
     @property
     def role(self) -> SourceRole:
@@ -28,11 +31,23 @@ class Connector:
         function: Callable[[Path, int], Batch] = getattr(importlib.import_module(module), name)
         return function(path, limit_bytes)
 
+    def stream(self, path: Path, limit_bytes: int) -> tuple[Batch, Iterator[HostObservation]]:
+        """One file's batch without its hosts, and its hosts: read one at a time where the format
+        allows it, else from the parsed file (IngestError, if any, when the hosts are read)."""
+        if self.streamer is None:
+            batch = self.parse(path, limit_bytes)
+            hosts, batch.hosts = batch.hosts, []
+            return batch, iter(hosts)
+        module, _, name = self.streamer.partition(":")
+        function: Callable[[Path, int], tuple[Batch, Iterator[HostObservation]]] = getattr(
+            importlib.import_module(module), name)
+        return function(path, limit_bytes)
+
 
 CONNECTORS: dict[str, Connector] = {c.command: c for c in (
     Connector("snipeit", "snipeit-assets", "ingest.snipeit:parse_batch",
               "Snipe-IT hardware export CSV: the inventory of record, owners, lifecycle.",
-              "itam ingest snipeit-assets exports/assets.csv"),
+              "itam ingest snipeit-assets exports/assets.csv", "ingest.snipeit:stream_batch"),
     Connector("nmap", "nmap", "ingest.nmap:parse_batch",
               "nmap XML (-sV -O -oX): hosts, addresses, names, open ports, OS guesses.",
               "itam ingest nmap scans/*.xml"),

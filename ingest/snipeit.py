@@ -1,6 +1,7 @@
 """Snipe-IT hardware export (CSV): the inventory of record, with owners and lifecycle."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -66,11 +67,17 @@ def _stage(status: str) -> LifecycleStage:
 
 def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | None = None) -> list[HostObservation]:
     """Every row of a Snipe-IT hardware export as a host observation; IngestError lists every bad field."""
+    return list(iter_snipeit_assets(path, limit_bytes, observed_at))
+
+
+def iter_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | None = None) -> Iterator[HostObservation]:
+    """The rows of an export one at a time, so a million-row export is never held as observations at once.
+    IngestError (every bad field) is raised at the end, after the good rows were yielded: a caller that
+    must write nothing on bad input reads the whole file first (ingest/pipeline.py reads it twice)."""
     rows = CsvRows(path, limit_bytes, ALIASES, REQUIRED)
     problems = ProblemList(path)
     seen_tags: dict[str, int] = {}
     at = observed_at or file_observed_at(path)
-    observations = []
     for line, row in rows:
         field = FieldReader(problems, line, row)
         before = len(problems.problems)
@@ -121,11 +128,10 @@ def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | N
             eol_date=eol, decommissioned_on=decommissioned, last_audit=audit,
         )
         owner = OwnerRef(email=email, name=field.text("full_name"), department=field.text("department")) if email else None
-        observations.append(HostObservation(
+        yield HostObservation(
             record=f"{path.name} line {line}", observed_at=at,
-            identifiers=tuple(identifiers), properties=props, owner=owner))
+            identifiers=tuple(identifiers), properties=props, owner=owner)
     problems.raise_if_any()
-    return observations
 
 
 def _not_email(value: str) -> str:
@@ -133,6 +139,14 @@ def _not_email(value: str) -> str:
 
 
 
+SCOPES = ["snipeit:hardware"]   # one export is the whole inventory
+
+
 def parse_batch(path: Path, limit_bytes: int) -> Batch:
-    """The registry's entry point: one export is the whole inventory (scope 'snipeit:hardware')."""
-    return Batch(hosts=parse_snipeit_assets(path, limit_bytes), scopes=["snipeit:hardware"])
+    """The registry's entry point: the whole export as one batch."""
+    return Batch(hosts=parse_snipeit_assets(path, limit_bytes), scopes=list(SCOPES))
+
+
+def stream_batch(path: Path, limit_bytes: int) -> tuple[Batch, Iterator[HostObservation]]:
+    """The registry's streaming entry point: the batch without its hosts, and the hosts one at a time."""
+    return Batch(scopes=list(SCOPES)), iter_snipeit_assets(path, limit_bytes)
