@@ -50,6 +50,7 @@ bench: jars
 	$(PY) -m bench.concurrency_bench --hosts 10000,100000 --heap-mb 4096
 	$(PY) -m bench.load_bench --hosts 100000 --clients 32 --minutes 10 --heap-mb 4096
 	$(PY) -m bench.history_bench --hosts 10000
+	$(PY) -m bench.memory_bench --hosts 10000,100000
 
 # Re-export the GraphQL contract after a deliberate change (a test compares against it).
 schema: deps

@@ -402,7 +402,8 @@ def print_table(rows: list[dict]) -> None:
                 print(f"{'':>9}{side}: {r[side].error}")
     print()
     print("Product wall time by stage, medians (s): parse = read+validate files, write = identity resolution "
-          "(inside each batch) + Python row building + Cypher + commits")
+          "(inside each batch) + Python row building + Cypher + commits (and, for a run larger than one batch, "
+          "reading the files again as it writes)")
     for r in (r for r in rows if "stages" in r):
         s = r["stages"]
         total = sum(s.values())
