@@ -106,6 +106,8 @@ class RunFailed(Exception):
         if self.out_of_memory:
             why = ("the database ran out of memory; give Neo4j a larger heap (ITAM_NEO4J_HEAP_MB, or "
                    "server.memory.heap.max_size in production) or lower ITAM_INGEST_BATCH_ROWS")
+        elif isinstance(self.cause, IngestError):      # a file changed under the run: the input, not the write
+            why = str(self.cause).splitlines()[0]
         else:
             why = f"the write failed ({type(self.cause).__name__}: {str(self.cause).splitlines()[0] if str(self.cause) else ''})"
         if self.committed == 0:

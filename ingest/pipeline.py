@@ -199,14 +199,31 @@ def _prepared(hosts: Iterable[HostObservation], scopes: list[str], batch: Batch)
 
 
 def _hosts_again(source: str, reading: Reading, limit: int) -> Iterator[HostObservation]:
-    """A streamed run's hosts, read again file by file as they are written, in the same order."""
+    """A streamed run's hosts, read again file by file as they are written, in the same order. Each host
+    must cost what the first read counted, and each file must end as it was (size and modification time,
+    before and after): anything else is input that changed under the run, which then fails."""
     connector, scratch = BY_SOURCE[source], Batch()    # caps were counted by the first read
+    costs = iter(reading.host_costs)
     for path, stamp in reading.files:
-        if _stamp(path) != stamp:
-            raise IngestError.one(path, "changed while the run was writing it (its size or modification time "
-                                        "differs from when it was validated); run it again")
+        _unchanged(path, stamp)
         part, hosts = connector.stream(path, limit)
-        yield from _prepared(hosts, part.scopes, scratch)
+        for host in _prepared(hosts, part.scopes, scratch):
+            if next(costs, None) != host_rows(host):
+                raise _changed(path)
+            yield host
+        _unchanged(path, stamp)
+    if next(costs, None) is not None:
+        raise _changed(reading.files[-1][0])
+
+
+def _unchanged(path: Path, stamp: tuple[int, int] | None) -> None:
+    if _stamp(path) != stamp:
+        raise _changed(path)
+
+
+def _changed(path: Path) -> IngestError:
+    return IngestError.one(path, "input changed: the file changed while the run was writing it (it differs from "
+                                 "what was validated); what was written is true; run it again")
 
 
 def cap_host(host: HostObservation, batch: Batch) -> HostObservation:

@@ -125,6 +125,7 @@ class Resolver:
     def __init__(self, source: str):
         self.source = source
         self.index = _Index()
+        self.kept_apart: set[str] = set()     # standalone ids this run landed records on
 
     def _load(self, tx: Transaction, observations: list[HostObservation]) -> None:
         keys = sorted({i.key for o in observations for i in o.identifiers})
@@ -164,7 +165,7 @@ class Resolver:
         chosen = self._choose(obs, fitting)
         if chosen:  # assets that contradict the record are other machines, not a dispute
             return self._land(obs, chosen, fitting - {chosen}, is_new=False)
-        return self._land(obs, own, rivals, is_new=own not in self.index.ids_of)
+        return self._land(obs, own, rivals, is_new=self._first_time(own))
 
     def _resolve_weak(self, obs: HostObservation) -> Resolution:
         names = {i.value for i in obs.identifiers if i.kind in (IdentifierKind.HOSTNAME, IdentifierKind.FQDN)}
@@ -178,10 +179,18 @@ class Resolver:
             fitting = self._fitting(obs, holders)
             if len(fitting) > 1:
                 own = standalone_id(self.source, obs)
-                return self._land(obs, own, fitting, is_new=own not in self.index.ids_of)
+                return self._land(obs, own, fitting, is_new=self._first_time(own))
             if fitting:
                 return self._land(obs, next(iter(fitting)), set(), is_new=False)
         return self._land(obs, str(uuid.uuid4()), set(), is_new=True)
+
+    def _first_time(self, own: str) -> bool:
+        """Whether a record kept apart lands on its own asset for the first time. An earlier batch's may
+        hold none of its identifiers (an older record's host name stays with the newer holder), so the
+        run remembers the ids it kept apart: only these, never the whole run's identifiers."""
+        new = own not in self.index.ids_of and own not in self.kept_apart
+        self.kept_apart.add(own)
+        return new
 
     def _fitting(self, obs: HostObservation, assets: set[str]) -> set[str]:
         return {a for a in assets if not self._contradicts(obs, a)}

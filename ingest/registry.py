@@ -33,7 +33,8 @@ class Connector:
 
     def stream(self, path: Path, limit_bytes: int) -> tuple[Batch, Iterator[HostObservation]]:
         """One file's batch without its hosts, and its hosts: read one at a time where the format
-        allows it, else from the parsed file (IngestError, if any, when the hosts are read)."""
+        allows it (IngestError, if any, once they are all read), else from the parsed file (IngestError
+        at once)."""
         if self.streamer is None:
             batch = self.parse(path, limit_bytes)
             hosts, batch.hosts = batch.hosts, []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
+from datetime import UTC, datetime
 
 import pytest
 from neo4j.exceptions import TransientError
@@ -12,7 +14,9 @@ from neo4j.exceptions import TransientError
 from ingest import pipeline
 from ingest.errors import RunFailed
 from ingest.pipeline import batch_rows, ingest_files, read_batch, reap_abandoned_runs
-from graph.models import HostObservation
+from ingest.reconcile import Resolver
+from graph.models import HostObservation, Identifier
+from graph.schema import IdentifierKind
 from tests.builders import nmap_xml, snipeit_csv
 from tests.graph_compare import picture
 
@@ -154,6 +158,7 @@ def test_a_run_larger_than_a_batch_holds_one_batch_of_hosts_in_memory_not_the_wh
 
     def count_at_each_batch(stage, done, total):
         if stage == "write":
+            gc.collect()
             alive.append(observations_alive())
 
     gc.collect()
@@ -164,7 +169,7 @@ def test_a_run_larger_than_a_batch_holds_one_batch_of_hosts_in_memory_not_the_wh
     assert store.read("MATCH (a:Asset) RETURN count(a) AS n")[0]["n"] == 400
     biggest_file = 400 if source == "snipeit" else 50           # a non-streaming connector parses a file whole
     held = max(alive) - baseline
-    assert held <= per_batch + (1 if source == "snipeit" else biggest_file), held
+    assert held <= per_batch + (1 if source == "snipeit" else biggest_file) + 5, held     # slack: not 400
 
 
 def test_a_streamed_run_writes_the_same_graph_as_one_transaction(store, settings, tmp_path):
@@ -186,10 +191,48 @@ def test_a_file_that_changes_between_validation_and_writing_fails_the_run_naming
         if stage == "read" and done == total:
             inventory(file, 61, changed=True)       # someone replaces the export mid-run
 
-    with pytest.raises(RunFailed, match="assets.csv: changed while the run was writing it") as failed:
+    with pytest.raises(RunFailed, match="assets.csv: input changed: the file changed while the run was writing it") as failed:
         ingest_files(store, "snipeit", [file], dataclasses.replace(settings, ingest_batch_rows=30,
                                                                    evaluate_findings=False),
                      progress=rewrite_after_reading)
     run = store.read("MATCH (r:IngestRun {id: $id}) RETURN r.status AS status", id=failed.value.run_id)
     assert run == [{"status": "failed"}]
     assert store.read("MATCH (a:Asset) WHERE a.location = 'Lyon' RETURN count(a) AS n")[0]["n"] == 0
+
+
+def test_a_file_rewritten_to_the_same_size_and_time_between_the_reads_still_fails_the_run(store, settings,
+                                                                                           tmp_path):
+    file = inventory(tmp_path / "assets.csv", 60)
+    text = file.read_bytes()
+    # row 5 loses its serial (8 characters) and its name gains 8: same size, one identifier fewer
+    edited = text.replace(b",SN000005,", b",,", 1).replace(b",inv-0005,", b",inv-0005-renamed,", 1)
+    assert len(edited) == len(text) and edited != text
+
+    def rewrite_in_place(stage, done, total):
+        if stage == "read" and done == total:
+            stat = file.stat()
+            file.write_bytes(edited)
+            os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    with pytest.raises(RunFailed, match="assets.csv: input changed") as failed:
+        ingest_files(store, "snipeit", [file], dataclasses.replace(settings, ingest_batch_rows=30,
+                                                                   evaluate_findings=False),
+                     progress=rewrite_in_place)
+    assert failed.value.committed < failed.value.total
+    assert "the write failed" not in str(failed.value)         # the input changed, not the database
+
+
+def test_a_record_kept_apart_in_one_batch_is_not_new_again_in_the_next(store):
+    # a record whose two addresses are held by two different assets fits both: it is kept apart
+    store.execute("UNWIND [['a1', '10.7.0.1'], ['a2', '10.7.0.2']] AS pair "
+                  "CREATE (a:Asset:Host {id: pair[0]}) "
+                  "CREATE (:Identifier {key: 'ip:' + pair[1], kind: 'ip', value: pair[1]})-[:IDENTIFIES]->(a)")
+    record = HostObservation(record="scan.xml host 1", observed_at=datetime(2026, 11, 1, tzinfo=UTC),
+                             identifiers=(Identifier.of(IdentifierKind.IP, "10.7.0.1"),
+                                          Identifier.of(IdentifierKind.IP, "10.7.0.2")))
+    resolver = Resolver("nmap")
+    with store.transaction() as tx:
+        first = resolver.resolve(tx, [record])[0]
+        again = resolver.resolve(tx, [record])[0]   # the next batch: an older record's addresses stayed put
+    assert first.asset_id == again.asset_id not in ("a1", "a2") and first.conflict is not None
+    assert (first.is_new, again.is_new) == (True, False)
