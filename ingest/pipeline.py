@@ -16,7 +16,9 @@
 from __future__ import annotations
 
 import os
+import queue
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -216,6 +218,45 @@ def _hosts_again(source: str, reading: Reading, limit: int) -> Iterator[HostObse
         raise _changed(reading.files[-1][0])
 
 
+def _read_ahead(chunks: Iterator[list[T]]) -> Iterator[list[T]]:
+    """`chunks`, each read in a thread while the one before is written: the second read of a streamed run
+    runs while the database works on the last batch. One batch ahead at most; an error while reading is
+    raised where its batch was due; a consumer that stops early stops the thread."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not hand_over(("chunk", chunk)):
+                    return
+            hand_over(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the writing thread
+            hand_over(("error", exc))
+
+    thread = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def _unchanged(path: Path, stamp: tuple[int, int] | None) -> None:
     if _stamp(path) != stamp:
         raise _changed(path)
@@ -316,8 +357,11 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     summary.records = reading.hosts + sum(len(getattr(batch, name)) for name in
                                           ("people", "credentials", "licenses", "contracts", "reach"))
     run = _Run(summary, Resolver(source), change_log=settings.change_log)
-    hosts = _hosts_again(source, reading, settings.max_file_bytes) if reading.streamed else batch.hosts
-    steps = _steps(run, reading, chunked(hosts, host_rows, limit), limit)
+    if reading.streamed:
+        host_chunks = _read_ahead(chunked(_hosts_again(source, reading, settings.max_file_bytes), host_rows, limit))
+    else:
+        host_chunks = chunked(batch.hosts, host_rows, limit)
+    steps = _steps(run, reading, host_chunks, limit)
     stale = None if partial else bind(_mark_stale, run, batch.scopes)
     single = dry_run or reading.rows <= limit
     # counted without reading the hosts again: the same cut of the same costs

@@ -169,7 +169,8 @@ def test_a_run_larger_than_a_batch_holds_one_batch_of_hosts_in_memory_not_the_wh
     assert store.read("MATCH (a:Asset) RETURN count(a) AS n")[0]["n"] == 400
     biggest_file = 400 if source == "snipeit" else 50           # a non-streaming connector parses a file whole
     held = max(alive) - baseline
-    assert held <= per_batch + (1 if source == "snipeit" else biggest_file) + 5, held     # slack: not 400
+    # the batch being written, the next one read ahead, the one being read (and the file being read)
+    assert held <= 3 * per_batch + (1 if source == "snipeit" else biggest_file) + 5, held     # not 400
 
 
 def test_a_streamed_run_writes_the_same_graph_as_one_transaction(store, settings, tmp_path):
