@@ -72,10 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'hosts':>8}  {'connector':<9} {'records':>8} {'batches':>7} {'imports':>8} {'peak':>8} {'run':>8}")
     for hosts, source, records, batches, before, after, _ in rows:
         print(f"{hosts:>8}  {source:<9} {records:>8} {batches:>7} {before:>8,.0f} {after:>8,.0f} {after - before:>8,.0f}")
+    print("('imports' is the child's peak before the run; Linux carries the parent's high-water mark across the "
+          "spawn, so it is no baseline: compare the peaks)")
     for source in SOURCES:
-        mine = [(h, a - b) for h, s, _, _, b, a, _ in rows if s == source]
+        mine = [(h, a) for h, s, _, _, _, a, _ in rows if s == source]
         for (small, small_mb), (large, large_mb) in zip(mine, mine[1:]):
-            print(f"  {source}: {large / small:.0f}x the hosts, {large_mb / small_mb:.1f}x the run's memory")
+            print(f"  {source}: {large / small:.0f}x the hosts, {large_mb / small_mb:.1f}x the peak RSS")
 
 
 if __name__ == "__main__":
