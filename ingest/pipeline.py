@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from neo4j import Transaction
+from neo4j.exceptions import TransientError
 
 from graph.config import Settings
 from graph.models import (Batch, ContractObservation, CredentialObservation, HostObservation, LicenseObservation,
@@ -50,6 +51,7 @@ T = TypeVar("T")
 MAX_PORTS_PER_HOST = 4096       # open ports a real host has are far fewer; a tarpit answers on all
 MAX_SOFTWARE_PER_HOST = 50_000  # a large monorepo SBOM has tens of thousands of components
 ABANDONED_AFTER = timedelta(minutes=30)  # a running run with no batch committed for this long is dead
+DEADLOCK_ATTEMPTS = 3                    # a one-transaction run that deadlocks with another writer starts over
 
 RECORD_RUN = write(
     'record-run',
@@ -334,6 +336,14 @@ class _Run:
     conflicts: set[str] = field(default_factory=set)
     stored: list[dict] = field(default_factory=list)    # credentials found on assets: STORED_ON rows
 
+    def restart(self) -> None:
+        """Forget what a rolled-back transaction counted and learned, before it is written again."""
+        for name in _COUNTS:
+            setattr(self.summary, name, 0)
+        self.summary.conflict_details = []
+        self.resolver = Resolver(self.summary.source)
+        self.log_parts, self.conflicts, self.stored = 0, set(), []
+
 
 def ingest_files(store: Store, source: str, paths: Sequence[Path | str], settings: Settings,
                  dry_run: bool = False, partial: bool = False, progress: Progress | None = None,
@@ -371,7 +381,7 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     _ACTIVE_RUNS.add(summary.run_id)
     try:
         if single:
-            _write_at_once(store, summary, list(steps), stale, dry_run)
+            _write_at_once(store, run, list(steps), stale, dry_run)
         else:
             _write_in_batches(store, summary, steps, stale, progress)
     finally:
@@ -501,25 +511,34 @@ def _count(summary: IngestSummary, after: dict, before: dict, new_ids: set) -> N
 _COUNTS = ("created", "updated", "unchanged", "unmatched", "conflicts", "retired")
 
 
-def _write_at_once(store: Store, summary: IngestSummary, steps: list[Step], stale: Step | None,
-                   dry_run: bool) -> None:
-    """A run that fits in one batch: one transaction with its run record, all or nothing."""
-    try:
-        with store.transaction() as tx:
-            for step in steps + ([stale] if stale else []):
-                step(tx)
-            summary.finished = datetime.now(timezone.utc)
-            summary.status = "dry-run" if dry_run else "succeeded"
-            if dry_run:
-                tx.rollback()
-                return
-            summary.batches = 1
-            tx.run(RECORD_RUN, run=_run_params(summary)).consume()
-    except Exception as exc:
-        for name in _COUNTS:
-            setattr(summary, name, 0)
-        summary.batches = 0
-        _fail(store, summary, exc, recorded_running=False)
+def _write_at_once(store: Store, run: _Run, steps: list[Step], stale: Step | None, dry_run: bool) -> None:
+    """A run that fits in one batch: one transaction with its run record, all or nothing. A deadlock with
+    a concurrent writer (another run, a findings evaluation) rolled everything back: the run starts over,
+    up to DEADLOCK_ATTEMPTS times."""
+    summary = run.summary
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with store.transaction() as tx:
+                for step in steps + ([stale] if stale else []):
+                    step(tx)
+                summary.finished = datetime.now(timezone.utc)
+                summary.status = "dry-run" if dry_run else "succeeded"
+                if dry_run:
+                    tx.rollback()
+                    return
+                summary.batches = 1
+                tx.run(RECORD_RUN, run=_run_params(summary)).consume()
+            return
+        except Exception as exc:
+            run.restart()
+            if _deadlock(exc) and attempt < DEADLOCK_ATTEMPTS:
+                continue
+            summary.batches = 0
+            _fail(store, summary, exc, recorded_running=False)
+
+
+def _deadlock(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError) and (exc.code or "").endswith(".DeadlockDetected")
 
 
 def _write_in_batches(store: Store, summary: IngestSummary, steps: Iterator[Step], stale: Step | None,

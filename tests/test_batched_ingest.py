@@ -9,7 +9,7 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from neo4j.exceptions import TransientError
+from neo4j.exceptions import Neo4jError, TransientError
 
 from ingest import pipeline
 from ingest.errors import RunFailed
@@ -237,3 +237,36 @@ def test_a_record_kept_apart_in_one_batch_is_not_new_again_in_the_next(store):
         again = resolver.resolve(tx, [record])[0]   # the next batch: an older record's addresses stayed put
     assert first.asset_id == again.asset_id not in ("a1", "a2") and first.conflict is not None
     assert (first.is_new, again.is_new) == (True, False)
+
+
+def deadlock() -> Neo4jError:
+    return Neo4jError._hydrate_neo4j(code="Neo.TransientError.Transaction.DeadlockDetected",
+                                     message="ForsetiClient can't acquire ExclusiveLock: deadlock")
+
+
+@pytest.mark.parametrize("deadlocks", [pipeline.DEADLOCK_ATTEMPTS - 1, pipeline.DEADLOCK_ATTEMPTS])
+def test_a_one_transaction_run_that_deadlocks_starts_over_a_bounded_number_of_times(store, settings, tmp_path,
+                                                                                   monkeypatch, deadlocks):
+    file = inventory(tmp_path / "assets.csv", 40)
+    ingest_files(store, "snipeit", [file], dataclasses.replace(settings, evaluate_findings=False))
+    clean = picture(store)
+    store.wipe()
+    write_hosts, attempts = pipeline._write_hosts, []
+
+    def deadlocks_after_writing(run, hosts, tx):
+        write_hosts(run, hosts, tx)           # written, counted, then rolled back by the deadlock
+        attempts.append(len(hosts))
+        if len(attempts) <= deadlocks:
+            raise deadlock()
+
+    monkeypatch.setattr(pipeline, "_write_hosts", deadlocks_after_writing)
+    settings = dataclasses.replace(settings, evaluate_findings=False)
+    if deadlocks < pipeline.DEADLOCK_ATTEMPTS:
+        summary = ingest_files(store, "snipeit", [file], settings)
+        assert (summary.status, summary.created, summary.updated, summary.batches) == ("succeeded", 40, 0, 1)
+        assert picture(store) == clean
+    else:
+        with pytest.raises(RunFailed, match="DeadlockDetected"):
+            ingest_files(store, "snipeit", [file], settings)
+        assert store.read("MATCH (a:Asset) RETURN count(a) AS n")[0]["n"] == 0
+    assert len(attempts) == min(deadlocks + 1, pipeline.DEADLOCK_ATTEMPTS)
