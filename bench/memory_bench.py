@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import add_database_options, host_counts, load_average, print_machine, private_database
+from bench.common import (add_database_options, host_counts, load_average, print_machine, private_database,
+                          python_peak_rss_mb)
 from demo import generate_org
 from graph.config import Settings
 
 SOURCES = ("snipeit", "nmap")
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _ingest_in_child(settings: Settings, source: str, paths: list[Path]) -> tuple[float, float, float, int, int]:
@@ -34,10 +30,10 @@ def _ingest_in_child(settings: Settings, source: str, paths: list[Path]) -> tupl
     from ingest.pipeline import ingest_files
     store = Store.from_settings(settings)
     try:
-        before = _peak_mb()
+        before = python_peak_rss_mb()
         started = time.perf_counter()
         summary = ingest_files(store, source, paths, settings)
-        return before, _peak_mb(), time.perf_counter() - started, summary.records, summary.batches
+        return before, python_peak_rss_mb(), time.perf_counter() - started, summary.records, summary.batches
     finally:
         store.close()
 

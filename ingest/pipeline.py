@@ -140,15 +140,18 @@ class Reading:
     files: list[tuple[Path, tuple[int, int] | None]] = field(default_factory=list)  # (path, size and mtime)
     host_costs: list[int] = field(default_factory=list)   # each host's rows, in order: the write cuts the same batches
     host_credentials: list[CredentialObservation] = field(default_factory=list)   # keys found on hosts
-    hosts: int = 0
     software: bool = False      # some host reports packages: licence links are rebuilt
     ips: bool = False           # some host has addresses: subnet containment is rebuilt
     streamed: bool = False
 
     @property
+    def hosts(self) -> int:
+        return len(self.host_costs)
+
+    @property
     def rows(self) -> int:
         """What the whole run costs, in rows: a run within one batch's worth is written all or nothing."""
-        return sum(self.host_costs) + batch_rows(self.batch.model_copy(update={"hosts": []}))
+        return sum(self.host_costs) + _other_rows(self.batch)
 
 
 def read_run(source: str, paths: Sequence[Path], limit: int, progress: Progress,
@@ -175,7 +178,6 @@ def read_run(source: str, paths: Sequence[Path], limit: int, progress: Progress,
                     kept, reading.streamed = None, True     # more than one batch: read again when written
         reading.batch.extend(part)
         progress("read", done, len(paths))
-    reading.hosts = len(reading.host_costs)
     reading.batch.hosts = kept or []
     _duplicates_across_files(reading.batch.people)
     return reading
@@ -306,7 +308,12 @@ def contract_rows(contract: ContractObservation) -> int:
 
 def batch_rows(batch: Batch) -> int:
     """What a batch's records cost, in rows."""
-    return (sum(map(host_rows, batch.hosts)) + 3 * len(batch.people) + sum(map(credential_rows, batch.credentials))
+    return sum(map(host_rows, batch.hosts)) + _other_rows(batch)
+
+
+def _other_rows(batch: Batch) -> int:
+    """What a batch's records other than hosts cost, in rows."""
+    return (3 * len(batch.people) + sum(map(credential_rows, batch.credentials))
             + sum(map(licence_rows, batch.licenses)) + sum(map(contract_rows, batch.contracts)) + len(batch.reach))
 
 
@@ -375,8 +382,8 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
     stale = None if partial else bind(_mark_stale, run, batch.scopes)
     single = dry_run or reading.rows <= limit
     # counted without reading the hosts again: the same cut of the same costs
-    planned = sum(1 for _ in _steps(run, reading, chunked(reading.host_costs, int, limit), limit))
-    summary.batches_total = 1 if single else planned + (stale is not None)
+    summary.batches_total = 1 if single else (
+        sum(1 for _ in _steps(run, reading, chunked(reading.host_costs, int, limit), limit)) + (stale is not None))
     reap_abandoned_runs(store)     # a run another process left running when it died is marked failed
     _ACTIVE_RUNS.add(summary.run_id)
     try:

@@ -21,12 +21,14 @@ from tests.builders import nmap_xml, snipeit_csv
 from tests.graph_compare import picture
 
 
-def scan(path, count: int, start: int = 1763625600, skip: int | None = None):
-    hosts = [{"ip": f"10.9.0.{i + 1}", "mac": f"00:14:22:09:00:{i + 1:02x}", "name": f"batch-{i:02d}",
+def scan(path, count: int, start: int = 1763625600, skip: int | None = None, subnet: int = 0):
+    """A scan of 10.9.<subnet>.0/24 (its scope) with `count` hosts, `skip` left out."""
+    hosts = [{"ip": f"10.9.{subnet}.{i + 1}", "mac": f"00:14:22:09:{subnet:02x}:{i + 1:02x}",
+              "name": f"batch-{i:02d}" if subnet == 0 else f"batch-{subnet}-{i:02d}",
               "ports": [("tcp", 22, "ssh"), ("tcp", 443, "https")]}
              for i in range(count) if i != skip]
     nmap_xml(path, hosts, start=start)
-    path.write_text(path.read_text().replace(f'-oX {path.name}"', f'-oX {path.name} 10.9.0.0/24"'))  # its scope
+    path.write_text(path.read_text().replace(f'-oX {path.name}"', f'-oX {path.name} 10.9.{subnet}.0/24"'))
     return path
 
 
@@ -137,11 +139,6 @@ def inventory(path, count: int, changed: bool = False):
                               for i in range(count)])
 
 
-def subnet_scan(path, subnet: int, count: int):
-    return nmap_xml(path, [{"ip": f"10.8.{subnet}.{i + 1}", "mac": f"00:14:22:08:{subnet:02x}:{i + 1:02x}",
-                            "name": f"s{subnet}-{i:02d}", "ports": [("tcp", 22, "ssh")]} for i in range(count)])
-
-
 def observations_alive() -> int:
     return sum(isinstance(o, HostObservation) for o in gc.get_objects())
 
@@ -151,7 +148,7 @@ def test_a_run_larger_than_a_batch_holds_one_batch_of_hosts_in_memory_not_the_wh
                                                                                           tmp_path, source):
     # Snipe-IT streams its one CSV record by record; nmap's eight files are read again one at a time
     files = ([inventory(tmp_path / "assets.csv", 400)] if source == "snipeit" else
-             [subnet_scan(tmp_path / f"s{n}.xml", n, 50) for n in range(8)])
+             [scan(tmp_path / f"s{n}.xml", 50, subnet=n + 1) for n in range(8)])
     host_rows = pipeline.host_rows(read_batch(source, files, settings.max_file_bytes, lambda *a: None).hosts[0])
     per_batch = 10
     alive: list[int] = []
