@@ -86,7 +86,7 @@ HOLDERS = write(
     """
 UNWIND $rows AS row
 MATCH (i:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
-USING INDEX i:Identifier(key)  // unhinted, a replan part-way through a first load chose an index scan per row
+USING INDEX SEEK i:Identifier(key)  // a hint without SEEK let a first load plan an index scan per row
 WHERE a.id <> row.asset
 RETURN row.asset AS asset, a.id AS id
 """)

@@ -85,7 +85,8 @@ ABANDON = write(
     'Runs left running by a dead process are recorded as failed.',
     """
 UNWIND $ids AS id
-MATCH (r:IngestRun {id: id}) WHERE r.status = 'running'
+MATCH (r:IngestRun {id: id}) USING INDEX SEEK r:IngestRun(id)  // the status index would be scanned
+WHERE r.status = 'running'
 SET r.status = 'failed', r.finished = $now,
     r.error = 'the run stopped before it finished (its process or the database died); what it wrote is true, '
               + 'nothing was marked stale; run it again'

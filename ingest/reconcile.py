@@ -45,7 +45,7 @@ LOOKUP = write(
     'read-identifier-holders',
     "Read: the assets any of a batch's identifiers point at, each with all its identifier keys.",
     """
-MATCH (seen:Identifier) USING INDEX seen:Identifier(key)
+MATCH (seen:Identifier) USING INDEX SEEK seen:Identifier(key)
 WHERE seen.key IN $keys
 MATCH (seen)-[:IDENTIFIES]->(a:Asset)
 WITH DISTINCT a

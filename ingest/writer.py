@@ -240,7 +240,7 @@ EXISTING_DIGESTS = write(
     """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
-USING INDEX a:Asset(id)  // from the asset: starting at the Source would walk all its sightings per row
+USING INDEX SEEK a:Asset(id)  // from the asset: starting at the Source would walk all its sightings per row
 RETURN row.id AS id, s.digest AS digest, coalesce(s.current, true) AS current
 """)
 

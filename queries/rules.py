@@ -313,7 +313,7 @@ Installed software (osquery packages and programs, SBOM components) on a release
 its end of life per endoflife.date: no more security fixes. Within `warn_days` (90) of its end of
 life it is a low-severity warning. Upgrade to a supported cycle.""", """
 UNWIND $pairs AS pair
-MATCH (s:Software {key: pair.software}) USING INDEX s:Software(key)
+MATCH (s:Software {key: pair.software}) USING INDEX SEEK s:Software(key)
 MATCH (a:Asset)-[i:INSTALLED]->(s) WHERE i.version = pair.version
 WITH s, i.version AS version, collect({id: a.id, name: a.name}) AS assets
 RETURN s.key AS software, s.name AS name, s.purl AS purl, s.cpe AS cpe, version, assets
