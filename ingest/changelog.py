@@ -62,7 +62,8 @@ def _capture_assets(facets: frozenset[str]) -> str:
     """The snapshot read for these facets (the others come back empty: a write that cannot change them
     compares them as equal, and reading them was a third of the log's cost on a Snipe-IT load)."""
     lists = ",\n  ".join(f"{_FACETS[f] if f in facets else '[]'} AS {f}" for f in _FACETS)
-    return f"UNWIND $ids AS id\nMATCH (a:Asset {{id: id}})\nRETURN a.id AS id, {_props('a')} AS props,\n  {lists}\n"
+    return (f"UNWIND $ids AS id\nMATCH (a:Asset {{id: id}}) USING INDEX SEEK a:Asset(id)\n"
+            f"RETURN a.id AS id, {_props('a')} AS props,\n  {lists}\n")
 
 
 CAPTURE_ASSETS = write(
@@ -75,7 +76,7 @@ CAPTURE_PEOPLE = write(
     'Read: what the change log compares for each person a batch may touch (fields, teams, managers).',
     """
 UNWIND $emails AS email
-MATCH (p:Person {email: email})
+MATCH (p:Person {email: email}) USING INDEX SEEK p:Person(email)
 RETURN p.email AS email, PROPS AS props,
   [(p)-[:MEMBER_OF]->(t:Team) | t.name] AS teams, [(p)-[:REPORTS_TO]->(m:Person) | m.email] AS managers
 """.replace("PROPS", _props("p")))
@@ -162,7 +163,7 @@ CAPTURE_NEW = write(
     'Read: the name and identifiers of assets new in a batch (creation and moves are all the log needs).',
     """
 UNWIND $ids AS id
-MATCH (a:Asset {id: id})
+MATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id)
 RETURN a.id AS id, a.name AS name, [(i:Identifier)-[:IDENTIFIES]->(a) | i.key] AS identifiers
 """)
 

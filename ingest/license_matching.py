@@ -29,7 +29,7 @@ SET_SOFTWARE_PRODUCT = write(
     "Each product's normalised product key, name and whether it is licensable.",
     """
 UNWIND $rows AS row
-MATCH (s:Software {key: row.key})
+MATCH (s:Software {key: row.key}) USING INDEX SEEK s:Software(key)
 SET s.product_key = row.product_key, s.product = row.product, s.licensable = row.licensable
 """)
 LICENCES = write('read-all-licenses', "Read: every licence's product, to relink it.",
@@ -40,7 +40,7 @@ RELINK_LICENCES = write(
     'A licence COVERS the products the table matches (by product key or purl), else a placeholder product.',
     """
 UNWIND $rows AS row
-MATCH (l:License {id: row.id})
+MATCH (l:License {id: row.id}) USING INDEX SEEK l:License(id)
 SET l.product_key = row.product_key, l.product_name = row.product
 WITH l, row
 CALL (l) {
@@ -48,7 +48,7 @@ CALL (l) {
 }
 CALL (l, row) {
   OPTIONAL MATCH (s:Software {product_key: row.product_key})
-  OPTIONAL MATCH (p:Software {key: row.purl})
+  OPTIONAL MATCH (p:Software {key: row.purl}) USING INDEX SEEK p:Software(key)
   WITH [x IN collect(DISTINCT s) + collect(DISTINCT p) WHERE x IS NOT NULL] AS found
   FOREACH (x IN found | MERGE (l)-[:COVERS]->(x))
   RETURN size(found) AS covered

@@ -12,7 +12,7 @@ from neo4j import Transaction
 from graph.identifiers import x509_identity
 from graph.models import ContractObservation, CredentialKind, CredentialObservation, LicenseObservation, ReachRule
 from graph.networks import includes_public_addresses
-from graph.schema import INTERNET, IdentifierKind
+from graph.schema import INTERNET, NODES, IdentifierKind
 from graph.store import BATCH_SIZE, write_batches
 from ingest.catalog import control_verbs, write
 from ingest.digest import digest
@@ -34,7 +34,7 @@ LINK_CREDENTIAL_PERSON = write(
     'A credential ISSUED_TO a person by e-mail, or by a user name matching one e-mail exactly; returns how many linked.',
     """
 UNWIND $rows AS row
-MATCH (c:Credential {fingerprint: row.fingerprint})
+MATCH (c:Credential {fingerprint: row.fingerprint}) USING INDEX SEEK c:Credential(fingerprint)
 CALL (row) {
   OPTIONAL MATCH (p:Person) WHERE row.email IS NULL AND p.email STARTS WITH row.user + '@'
   RETURN collect(p) AS byUser
@@ -56,7 +56,7 @@ LINK_CREDENTIAL_ASSET = write(
     'A credential GRANTS_ACCESS_TO the asset an identifier names; returns how many linked.',
     """
 UNWIND $rows AS row
-MATCH (c:Credential {fingerprint: row.fingerprint})
+MATCH (c:Credential {fingerprint: row.fingerprint}) USING INDEX SEEK c:Credential(fingerprint)
 MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
 MERGE (c)-[r:%s]->(a)
 ON CREATE SET r.first_seen = row.at
@@ -70,7 +70,7 @@ LINK_NAMES = write(
     'A certificate NAMES the identifiers in its SAN.',
     """
 UNWIND $rows AS row
-MATCH (c:Credential {fingerprint: row.fingerprint})
+MATCH (c:Credential {fingerprint: row.fingerprint}) USING INDEX SEEK c:Credential(fingerprint)
 MERGE (i:Identifier {key: row.kind + ':' + row.value})
 ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
 MERGE (c)-[:NAMES]->(i)
@@ -81,6 +81,7 @@ LINK_STORED_ON = write(
     """
 UNWIND $rows AS row
 MATCH (c:Credential {fingerprint: row.fingerprint}), (a:Asset {id: row.asset})
+USING INDEX SEEK c:Credential(fingerprint) USING INDEX SEEK a:Asset(id)
 MERGE (c)-[r:STORED_ON]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = row.at, r.source = row.source
@@ -105,7 +106,7 @@ ASSIGN_LICENSE_ASSET = write(
     'A licence seat ASSIGNED_TO the asset with an asset tag; returns how many linked.',
     """
 UNWIND $rows AS row
-MATCH (l:License {id: row.id})
+MATCH (l:License {id: row.id}) USING INDEX SEEK l:License(id)
 MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
 MERGE (l)-[:ASSIGNED_TO]->(a)
 RETURN count(*) AS linked
@@ -115,8 +116,8 @@ ASSIGN_LICENSE_PERSON = write(
     'A licence seat ASSIGNED_TO a person by e-mail; returns how many linked.',
     """
 UNWIND $rows AS row
-MATCH (l:License {id: row.id})
-MATCH (p:Person {email: row.email})
+MATCH (l:License {id: row.id}) USING INDEX SEEK l:License(id)
+MATCH (p:Person {email: row.email}) USING INDEX SEEK p:Person(email)
 MERGE (l)-[:ASSIGNED_TO]->(p)
 RETURN count(*) AS linked
 """)
@@ -137,7 +138,7 @@ CONTRACT_COVERS_ASSET = write(
     'A contract COVERS the asset with an asset tag; returns how many linked.',
     """
 UNWIND $rows AS row
-MATCH (c:Contract {reference: row.reference})
+MATCH (c:Contract {reference: row.reference}) USING INDEX SEEK c:Contract(reference)
 MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
 MERGE (c)-[:COVERS]->(a)
 RETURN count(*) AS linked
@@ -147,7 +148,7 @@ CONTRACT_COVERS_LICENSE = write(
     'A contract COVERS licences by name (case-insensitive, through the indexed name_key); returns how many linked.',
     """
 UNWIND $rows AS row
-MATCH (c:Contract {reference: row.reference})
+MATCH (c:Contract {reference: row.reference}) USING INDEX SEEK c:Contract(reference)
 MATCH (l:License {name_key: toLower(row.name)})
 MERGE (c)-[:COVERS]->(l)
 RETURN count(DISTINCT row) AS linked
@@ -176,7 +177,7 @@ CLEAR_GROUP_REACH = write(
     "A security group's reach into its members, before it is rebuilt.",
     """
 UNWIND $rows AS gid
-MATCH (g:SecurityGroup {id: gid})<-[:IN]-(a:Asset)<-[r:CAN_REACH]-()
+MATCH (g:SecurityGroup {id: gid})<-[:IN]-(a:Asset)<-[r:CAN_REACH]-() USING INDEX SEEK g:SecurityGroup(id)
 WHERE r.basis = 'security group ' + gid
 DELETE r
 """)
@@ -193,7 +194,7 @@ RULES_OF = write(
     'Read: the stored rules of given security groups.',
     """
 UNWIND $ids AS id
-MATCH (g:SecurityGroup {id: id}) WHERE g.rules IS NOT NULL
+MATCH (g:SecurityGroup {id: id}) USING INDEX SEEK g:SecurityGroup(id) WHERE g.rules IS NOT NULL
 RETURN g.id AS id, g.rules AS rules
 """)
 GROUP_REACH = write(
@@ -201,11 +202,11 @@ GROUP_REACH = write(
     "CAN_REACH from each rule's origin (Internet, subnet, group) into the group's members.",
     """
 UNWIND $rows AS row
-MATCH (g:SecurityGroup {id: row.group})<-[:IN]-(a:Asset)
+MATCH (g:SecurityGroup {id: row.group})<-[:IN]-(a:Asset) USING INDEX SEEK g:SecurityGroup(id)
 CALL (row) {
-  OPTIONAL MATCH (i:Internet {name: $internet}) WHERE row.kind = 'internet'
-  OPTIONAL MATCH (n:Subnet {cidr: row.cidr}) WHERE row.kind = 'cidr'
-  OPTIONAL MATCH (sg:SecurityGroup {id: row.source_group}) WHERE row.kind = 'group'
+  OPTIONAL MATCH (i:Internet {name: $internet}) USING INDEX SEEK i:Internet(name) WHERE row.kind = 'internet'
+  OPTIONAL MATCH (n:Subnet {cidr: row.cidr}) USING INDEX SEEK n:Subnet(cidr) WHERE row.kind = 'cidr'
+  OPTIONAL MATCH (sg:SecurityGroup {id: row.source_group}) USING INDEX SEEK sg:SecurityGroup(id) WHERE row.kind = 'group'
   RETURN coalesce(i, n, sg) AS origin
 }
 WITH a, row, origin WHERE origin IS NOT NULL
@@ -243,6 +244,7 @@ LINK_CONTAINED = write(
     """
 UNWIND $rows AS row
 MATCH (narrow:Subnet {cidr: row.narrow}), (wide:Subnet {cidr: row.wide})
+USING INDEX SEEK narrow:Subnet(cidr) USING INDEX SEEK wide:Subnet(cidr)
 MERGE (narrow)-[:IN]->(wide)
 """)
 
@@ -277,12 +279,11 @@ def _run_count(tx: Transaction, cypher: str, rows: list[dict], **params: Any) ->
 
 def existing_digests(tx: Transaction, label_key: str, keys: list[str]) -> dict[str, str | None]:
     """{key: digest} of the nodes that exist already (label and key property from the vocabulary)."""
-    queries = {
-        "Credential.fingerprint": "UNWIND $keys AS k MATCH (n:Credential {fingerprint: k}) RETURN k, n.digest AS d",
-        "License.id": "UNWIND $keys AS k MATCH (n:License {id: k}) RETURN k, n.digest AS d",
-        "Contract.reference": "UNWIND $keys AS k MATCH (n:Contract {reference: k}) RETURN k, n.digest AS d",
-    }
-    return {row["k"]: row["d"] for row in tx.run(queries[label_key], keys=keys)}
+    label, key = label_key.split(".")
+    if NODES[label].key != key:     # a node type's own key, from the vocabulary
+        raise ValueError(f"{label_key} is not a node key")
+    query = f"UNWIND $keys AS k MATCH (n:{label} {{{key}: k}}) USING INDEX SEEK n:{label}({key}) RETURN k, n.digest AS d"
+    return {row["k"]: row["d"] for row in tx.run(query, keys=keys)}
 
 
 FIND_X509 = write(
@@ -298,7 +299,7 @@ REKEY_CREDENTIAL = write(
     'A certificate known by a weaker fingerprint takes the SHA-256 one; the old stays as an alias.',
     """
 UNWIND $rows AS row
-MATCH (c:Credential {fingerprint: row.old})
+MATCH (c:Credential {fingerprint: row.old}) USING INDEX SEEK c:Credential(fingerprint)
 SET c.fingerprint = row.new, c.aliases = [a IN coalesce(c.aliases, []) WHERE a <> row.new] + row.old
 """)
 

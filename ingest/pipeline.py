@@ -70,7 +70,7 @@ HEARTBEAT = write(
     'run-heartbeat',
     'A committed batch says so, in the same transaction: batches done and counts so far.',
     """
-MATCH (r:IngestRun {id: $id})
+MATCH (r:IngestRun {id: $id}) USING INDEX SEEK r:IngestRun(id)
 SET r.heartbeat = $now, r.batches = $done, r.created = $created, r.updated = $updated, r.unchanged = $unchanged
 """)
 RUNNING = write(
@@ -459,8 +459,10 @@ def _write_people(run: _Run, people: list[PersonObservation], tx: Transaction) -
     emails = sorted(p.email for p in people)
     before = {row["email"]: row["digest"] for row in tx.run(
         "UNWIND $emails AS email MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) "
+        "USING INDEX SEEK p:Person(email) "
         "RETURN email, s.digest AS digest", emails=emails, source=summary.source)}
-    known = {row["email"] for row in tx.run("UNWIND $emails AS email MATCH (p:Person {email: email}) RETURN email",
+    known = {row["email"] for row in tx.run("UNWIND $emails AS email MATCH (p:Person {email: email}) "
+                                            "USING INDEX SEEK p:Person(email) RETURN email",
                                             emails=emails)}
     log = _change_log(run, tx, people=people)
     after = write_people(tx, summary.source, summary.run_id, people, summary.started)

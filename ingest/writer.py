@@ -35,7 +35,7 @@ SET a += row.props,
 FOREACH (name IN CASE WHEN a.name IS NULL THEN [row.fill.name] ELSE [] END | SET a.name = name)
 FOREACH (t IN CASE WHEN a.host_type IS NULL THEN [row.fill.host_type] ELSE [] END | SET a.host_type = t)
 WITH a, row
-MATCH (s:Source {name: row.source})
+MATCH (s:Source {name: row.source}) USING INDEX SEEK s:Source(name)
 MERGE (a)-[seen:SEEN_BY {scope: row.scope}]->(s)
 ON CREATE SET seen.first_seen = row.at
 SET seen.last_seen = CASE WHEN seen.last_seen > row.at THEN seen.last_seen ELSE row.at END,
@@ -62,7 +62,7 @@ def claim_statement(fields: list[str]) -> str:
             raise ValueError(f"{field!r} is not a disputed field")
     calls = "".join(_CLAIM_FIELD % {"f": field} for field in fields)
     sets = ", ".join(f"a.{field} = {field}" for field in fields)
-    return f"UNWIND $rows AS id\nMATCH (a:Asset {{id: id}})\n{calls}SET {sets}\n"
+    return f"UNWIND $rows AS id\nMATCH (a:Asset {{id: id}}) USING INDEX SEEK a:Asset(id)\n{calls}SET {sets}\n"
 
 
 # Strong identifiers never move (resolution refused anything that would); a time-bound one
@@ -72,7 +72,7 @@ LINK_IDENTIFIERS = write(
     'Host names, FQDNs and IPs: each moves to the asset that held it last; an older sighting never takes it back.',
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 MERGE (i:Identifier {key: row.key})
 ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
 WITH i, a, row
@@ -91,7 +91,7 @@ LINK_STRONG_IDENTIFIERS = write(
     'Serials, asset tags, cloud ids, agent ids and MACs to the asset resolution chose.',
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 MERGE (i:Identifier {key: row.key})
 ON CREATE SET i.kind = row.kind, i.value = row.value, i.first_seen = row.at
 MERGE (i)-[r:IDENTIFIES]->(a)
@@ -110,7 +110,7 @@ MERGE (net:Subnet {cidr: row.subnet})
 ON CREATE SET net.first_seen = row.at
 MERGE (ip)-[:IN]->(net)
 WITH ip, row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 OPTIONAL MATCH (other:Asset)-[old:HAS_IP {current: true}]->(ip) WHERE other <> a
 WITH ip, a, row, collect(old) AS olds, max(old.last_seen) AS newest
 WHERE newest IS NULL OR newest <= row.at
@@ -127,7 +127,7 @@ REPLACE_PORTS = write(
     "A host's open ports become the newest scan's list (an older scan changes nothing).",
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 WHERE a.ports_observed_at IS NULL OR a.ports_observed_at <= row.at
 SET a.ports_observed_at = row.at
 WITH a, row
@@ -151,7 +151,7 @@ SET_OWNERS = write(
     "The owner a source states replaces that source's previous owner of the asset; department as team.",
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 CALL (a, row) {
   MATCH (previous:Person)-[o:OWNS {source: row.source}]->(a) WHERE previous.email <> row.email OR row.email IS NULL
   DELETE o
@@ -183,7 +183,7 @@ SET c.source = row.source, c.record = row.record, c.reason = row.reason,
 WITH c, row
 CALL (c, row) {
   UNWIND [{id: row.asset, role: 'record'}] + [x IN row.candidates | {id: x, role: 'candidate'}] AS involved
-  MATCH (a:Asset {id: involved.id})
+  MATCH (a:Asset {id: involved.id}) USING INDEX SEEK a:Asset(id)
   MERGE (c)-[r:INVOLVES]->(a)
   SET r.role = involved.role
 }
@@ -196,7 +196,7 @@ DERIVE_REACH = write(
     'Same-subnet reach: one CAN_REACH from each touched subnet to each listening host in it.',
     """
 UNWIND $rows AS id
-MATCH (a:Asset {id: id})
+MATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id)
 OPTIONAL MATCH (a)-[:HAS_IP]->(:IPAddress)-[:IN]->(mine:Subnet)
 OPTIONAL MATCH (reaching:Subnet)-[:CAN_REACH]->(a)
 WITH collect(DISTINCT mine) + collect(DISTINCT reaching) AS nets
@@ -217,9 +217,9 @@ DERIVE_INTERNET_REACH = write(
     'derive-internet-reach',
     'Internet reach into touched assets with a public address and open ports.',
     """
-MATCH (inet:Internet {name: $internet})
+MATCH (inet:Internet {name: $internet}) USING INDEX SEEK inet:Internet(name)
 UNWIND $assets AS id
-MATCH (a:Asset {id: id})
+MATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id)
 CALL (inet, a) {
   MATCH (inet)-[old:CAN_REACH {basis: 'public address'}]->(a) DELETE old
 }
@@ -253,7 +253,7 @@ MERGE (p:Person {email: row.email})
 ON CREATE SET p.first_seen = row.at
 SET p += row.props, p.active = row.active, p.last_seen = row.at
 WITH p, row
-MATCH (s:Source {name: row.source})
+MATCH (s:Source {name: row.source}) USING INDEX SEEK s:Source(name)
 MERGE (p)-[seen:SEEN_BY]->(s)
 ON CREATE SET seen.first_seen = row.at
 SET seen.last_seen = row.at, seen.run_id = row.run_id, seen.digest = row.digest
@@ -273,7 +273,7 @@ LINK_MANAGERS = write(
     "Each person's manager (REPORTS_TO), replacing the last one.",
     """
 UNWIND $rows AS row
-MATCH (p:Person {email: row.email})
+MATCH (p:Person {email: row.email}) USING INDEX SEEK p:Person(email)
 CALL (p, row) {
   MATCH (p)-[r:REPORTS_TO]->(m:Person) WHERE m.email <> row.manager OR row.manager IS NULL
   DELETE r
@@ -309,7 +309,7 @@ SOFTWARE_PRUNE = write(
     'A full inventory removes the packages the source no longer reports on the asset.',
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})-[i:INSTALLED {source: row.source}]->(s:Software)
+MATCH (a:Asset {id: row.asset})-[i:INSTALLED {source: row.source}]->(s:Software) USING INDEX SEEK a:Asset(id)
 WHERE row.reported[s.key] IS NULL  // a map: one lookup per installed package, not a list scan
 DELETE i
 """)
@@ -318,7 +318,7 @@ SOFTWARE_ADD = write(
     'Software products by key and INSTALLED {version} from the asset.',
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 UNWIND row.software AS sw
 MERGE (s:Software {key: sw.key})
 ON CREATE SET s.first_seen = row.at, s.name = sw.name
@@ -333,7 +333,7 @@ SOFTWARE_REMOVE = write(
     'Packages an event log says were removed.',
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 UNWIND row.software AS sw
 MATCH (a)-[i:INSTALLED {source: row.source}]->(:Software {key: sw.key})
 DELETE i
@@ -345,7 +345,7 @@ LINK_CONTROL = write(
     'A control tool covering an asset, per verb (PROTECTS, MONITORS, MANAGES), with its check-in.',
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 MERGE (c:Control {name: row.tool})
 ON CREATE SET c.first_seen = row.at
 SET c.category = row.category
@@ -359,7 +359,7 @@ LINK_GROUPS = write(
     "An instance's security groups replace its previous ones.",
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.asset})
+MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 CALL (a, row) {
   MATCH (a)-[old:IN]->(g:SecurityGroup) WHERE NOT g.id IN row.groups DELETE old
 }

@@ -73,6 +73,22 @@ def test_every_index_hint_demands_a_seek():
         assert re.findall(r"USING INDEX (\w+)", statement) == ["SEEK"] * statement.count("USING INDEX"), statement
 
 
+def test_every_write_that_matches_a_node_by_its_key_names_the_seek():
+    """Plan-stable whatever the statistics: a node found by its key in a MATCH is sought by that key's index."""
+    keys = {(node.label, node.key) for node in NODES.values()}
+    anchored = 0
+    for entry in WRITES.values():
+        for statement in entry.statements():
+            for clause in re.findall(r"MATCH [^\n]*", statement):
+                if "EXISTS {" in clause or "COUNT {" in clause:
+                    continue
+                for var, label, key in re.findall(r"\((\w+):(\w+) \{(\w+): ", clause):
+                    if (label, key) in keys:
+                        anchored += 1
+                        assert f"USING INDEX SEEK {var}:{label}({key})" in statement, (entry.name, clause)
+    assert anchored >= 40
+
+
 def test_itam_queries_lists_reads_and_writes():
     result = CliRunner().invoke(itam, ["queries"], env={"COLUMNS": "300"})
     assert result.exit_code == 0
