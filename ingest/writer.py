@@ -30,7 +30,7 @@ UPSERT_ASSETS = write(
 UNWIND $rows AS row
 MERGE (a:Asset {id: row.id})
 ON CREATE SET a:{kind}, a.first_seen = row.at, a.kind = '{kind}'
-SET a += row.props,
+SET a += row.props, a += row.shown,
     a.last_seen = CASE WHEN a.last_seen > row.at THEN a.last_seen ELSE row.at END
 FOREACH (name IN CASE WHEN a.name IS NULL THEN [row.fill.name] ELSE [] END | SET a.name = name)
 FOREACH (t IN CASE WHEN a.host_type IS NULL THEN [row.fill.host_type] ELSE [] END | SET a.host_type = t)
@@ -478,10 +478,14 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     Returns ({asset id: digest}, the STORED_ON rows of credentials found on the assets), so the caller
     links those credentials when it writes them with the standalone ones."""
     combined = rows.combined()
+    alone = _new_with_one_record(resolutions)
     tx.run(UPSERT_SOURCE, source=source, role=role.value).consume()
     for kind, asset_rows in sorted(rows.assets.items()):
         for row in asset_rows:
             row["digest"] = combined[row["id"]]
+            # its one record's claims are the best there are: shown at once, not resolved below
+            row["shown"] = {name[len("claim_"):]: value for name, value in row["claims"].items()} \
+                if row["id"] in alone else {}
         write_batches(tx, UPSERT_ASSETS.replace("{kind}", label(kind)), asset_rows)
     identifiers = _sorted(rows.identifiers, "key")
     write_batches(tx, LINK_STRONG_IDENTIFIERS, [r for r in identifiers if not r["exclusive"]])
@@ -502,7 +506,7 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
                  for r in resolutions if r.conflict]
     write_batches(tx, RECORD_CONFLICTS, conflicts)
     touched = sorted(combined)
-    resolve_claims(tx, touched, rows.claimed)
+    resolve_claims(tx, [asset for asset in touched if asset not in alone], rows.claimed)
     if rows.ips or rows.ports:
         write_batches(tx, DERIVE_REACH, touched)
         tx.run(DERIVE_INTERNET_REACH, assets=touched, internet=INTERNET).consume()
@@ -525,6 +529,14 @@ def resolve_claims(tx: Transaction, asset_ids: list[str], fields: set[str]) -> N
     statement = claim_statement(ordered)
     for start in range(0, len(asset_ids), BATCH_SIZE):
         tx.run(statement, rows=asset_ids[start:start + BATCH_SIZE], rank=rank).consume()
+
+
+def _new_with_one_record(resolutions: list[Resolution]) -> set[str]:
+    """Assets this batch creates from exactly one record: no other sighting claims anything of them."""
+    records: dict[str, int] = defaultdict(int)
+    for res in resolutions:
+        records[res.asset_id] += 1
+    return {res.asset_id for res in resolutions if res.is_new and records[res.asset_id] == 1}
 
 
 def write_people(tx: Transaction, source: str, run_id: str, people: list[PersonObservation],

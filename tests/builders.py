@@ -21,10 +21,11 @@ def snipeit_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600) -> Path:
-    """An nmap -sV -O XML scan: hosts as {ip, mac, name, ports: [(proto, number, service)], time}."""
+def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600, targets: str = "") -> Path:
+    """An nmap -sV -O XML scan: hosts as {ip, mac, name, ports: [(proto, number, service)], time, os}."""
+    args = " ".join(filter(None, ("nmap -sV -O -oX", path.name, targets)))
     parts = ['<?xml version="1.0" encoding="UTF-8"?>', "<!DOCTYPE nmaprun>",
-             f'<nmaprun scanner="nmap" args="nmap -sV -O -oX {path.name}" start="{start}" version="7.94" '
+             f'<nmaprun scanner="nmap" args="{args}" start="{start}" version="7.94" '
              'xmloutputversion="1.05">']
     for host in hosts:
         moment = host.get("time", start)
@@ -40,7 +41,10 @@ def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600) -> Path:
         for proto, number, service in host.get("ports", []):
             parts.append(f'<port protocol="{proto}" portid="{number}"><state state="open" reason="syn-ack"/>'
                          f'<service name="{service}" method="probed" conf="10"/></port>')
-        parts.append("</ports></host>")
+        parts.append("</ports>")
+        if host.get("os"):
+            parts.append(f'<os><osmatch name={quoteattr(host["os"])} accuracy="96"/></os>')
+        parts.append("</host>")
     parts.append(f'<runstats><finished time="{start + 60}" exit="success"/><hosts up="{len(hosts)}" down="0" '
                  f'total="{len(hosts)}"/></runstats></nmaprun>')
     path.write_text("\n".join(parts) + "\n")

@@ -115,3 +115,16 @@ def test_same_subnet_hosts_reach_each_others_open_ports(store, settings, tmp_pat
         {"origin": "8.8.4.0/24", "host": "edge", "ports": ["tcp/25"]},
         {"origin": "internet", "host": "edge", "ports": ["tcp/25"]},
     ]
+
+
+def test_a_new_host_in_two_scans_of_one_run_shows_the_newer_scans_os(store, settings, tmp_path):
+    """One new asset from two records (two scopes): its OS is the newer claim, not the last one written."""
+    mac = "00:14:22:00:00:09"
+    newer = nmap_xml(tmp_path / "newer.xml", [{"ip": "10.9.0.9", "mac": mac, "os": "Linux 6.1", "time": 1763629200}],
+                     start=1763629200, targets="10.9.0.0/24")
+    older = nmap_xml(tmp_path / "older.xml", [{"ip": "10.9.5.9", "mac": mac, "os": "Linux 4.4", "time": 1763625600}],
+                     targets="10.9.5.0/24")
+    summary = ingest_files(store, "nmap", [newer, older], settings)
+    assert summary.created == 1
+    rows = store.read("MATCH (a:Asset)-[s:SEEN_BY]->() RETURN a.os_name AS os, count(s) AS sightings")
+    assert rows == [{"os": "Linux 6.1", "sightings": 2}]
