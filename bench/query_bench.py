@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from neo4j import AsyncDriver
+from neo4j import READ_ACCESS, AsyncDriver
 
 from api.app import create_app
 from api.auth import TokenAuth
@@ -95,12 +95,10 @@ def pick_probes(files: dict[str, list[Path]], count: int, seed: int, limit_bytes
 # --------------------------------------------------------------------------- the floor
 
 async def read(driver: AsyncDriver, database: str, cypher: str, **params) -> list[dict]:
-    """One read in its own session and managed transaction, as the product's GraphReader does."""
-    async def work(tx):
-        result = await tx.run(cypher, params)
+    """One read in its own session and auto-commit transaction, as the product's GraphReader does."""
+    async with driver.session(database=database, default_access_mode=READ_ACCESS) as session:
+        result = await session.run(cypher, params)
         return [record.data() async for record in result]
-    async with driver.session(database=database) as session:
-        return await session.execute_read(work)
 
 
 async def floor_reach(driver: AsyncDriver, database: str, asset_id: str) -> int:
