@@ -51,7 +51,7 @@ T = TypeVar("T")
 MAX_PORTS_PER_HOST = 4096       # open ports a real host has are far fewer; a tarpit answers on all
 MAX_SOFTWARE_PER_HOST = 50_000  # a large monorepo SBOM has tens of thousands of components
 ABANDONED_AFTER = timedelta(minutes=30)  # a running run with no batch committed for this long is dead
-DEADLOCK_ATTEMPTS = 3                    # a one-transaction run that deadlocks with another writer starts over
+DEADLOCK_ATTEMPTS = 3                    # a run's (or batch's) transaction that deadlocks is written again
 
 RECORD_RUN = write(
     'record-run',
@@ -344,13 +344,21 @@ class _Run:
     conflicts: set[str] = field(default_factory=set)
     stored: list[dict] = field(default_factory=list)    # credentials found on assets: STORED_ON rows
 
-    def restart(self) -> None:
-        """Forget what a rolled-back transaction counted and learned, before it is written again."""
-        for name in _COUNTS:
-            setattr(self.summary, name, 0)
-        self.summary.conflict_details = []
-        self.resolver = Resolver(self.summary.source)
-        self.log_parts, self.conflicts, self.stored = 0, set(), []
+    def checkpoint(self) -> Callable[[], None]:
+        """What the run has counted and learned so far; calling the result forgets everything since (a batch
+        that rolled back counted what it did not commit, and may have kept records apart)."""
+        summary = self.summary
+        counts = {name: getattr(summary, name) for name in _COUNTS}
+        details, kept_apart = len(summary.conflict_details), set(self.resolver.kept_apart)
+        log_parts, conflicts, stored = self.log_parts, set(self.conflicts), len(self.stored)
+
+        def back() -> None:
+            for name, value in counts.items():
+                setattr(summary, name, value)
+            del summary.conflict_details[details:]
+            del self.stored[stored:]
+            self.resolver.kept_apart, self.log_parts, self.conflicts = set(kept_apart), log_parts, set(conflicts)
+        return back
 
 
 def ingest_files(store: Store, source: str, paths: Sequence[Path | str], settings: Settings,
@@ -391,7 +399,7 @@ def ingest_files(store: Store, source: str, paths: Sequence[Path | str], setting
         if single:
             _write_at_once(store, run, list(steps), stale, dry_run)
         else:
-            _write_in_batches(store, summary, steps, stale, progress)
+            _write_in_batches(store, run, steps, stale, progress)
     finally:
         _ACTIVE_RUNS.discard(summary.run_id)
     progress("write", summary.batches_total, summary.batches_total)
@@ -526,6 +534,7 @@ def _write_at_once(store: Store, run: _Run, steps: list[Step], stale: Step | Non
     a concurrent writer (another run, a findings evaluation) rolled everything back: the run starts over,
     up to DEADLOCK_ATTEMPTS times."""
     summary = run.summary
+    back = run.checkpoint()
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
             with store.transaction() as tx:
@@ -540,7 +549,7 @@ def _write_at_once(store: Store, run: _Run, steps: list[Step], stale: Step | Non
                 tx.run(RECORD_RUN, run=_run_params(summary)).consume()
             return
         except Exception as exc:
-            run.restart()
+            back()
             if _deadlock(exc) and attempt < DEADLOCK_ATTEMPTS:
                 continue
             summary.batches = 0
@@ -551,9 +560,12 @@ def _deadlock(exc: BaseException) -> bool:
     return isinstance(exc, TransientError) and (exc.code or "").endswith(".DeadlockDetected")
 
 
-def _write_in_batches(store: Store, summary: IngestSummary, steps: Iterator[Step], stale: Step | None,
+def _write_in_batches(store: Store, run: _Run, steps: Iterator[Step], stale: Step | None,
                       progress: Progress) -> None:
-    """A larger run: recorded as running, one transaction per batch, stale marking only at the end."""
+    """A larger run: recorded as running, one transaction per batch, stale marking only at the end. A batch
+    that deadlocks with a concurrent writer was rolled back whole: it is written again, up to
+    DEADLOCK_ATTEMPTS times."""
+    summary = run.summary
     store.execute(RECORD_RUN, run=_run_params(summary))     # a dead database fails here: nothing written
     while True:
         try:
@@ -562,16 +574,18 @@ def _write_in_batches(store: Store, summary: IngestSummary, steps: Iterator[Step
             _fail(store, summary, exc, recorded_running=True)
         if step is None:
             break
-        saved = {name: getattr(summary, name) for name in _COUNTS}
-        try:
-            with store.transaction() as tx:
-                step(tx)
-                tx.run(HEARTBEAT, id=summary.run_id, now=datetime.now(timezone.utc), done=summary.batches + 1,
-                       created=summary.created, updated=summary.updated, unchanged=summary.unchanged).consume()
-        except Exception as exc:
-            for name, value in saved.items():      # the failed batch counted what it did not commit
-                setattr(summary, name, value)
-            _fail(store, summary, exc, recorded_running=True)
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            back = run.checkpoint()
+            try:
+                with store.transaction() as tx:
+                    step(tx)
+                    tx.run(HEARTBEAT, id=summary.run_id, now=datetime.now(timezone.utc), done=summary.batches + 1,
+                           created=summary.created, updated=summary.updated, unchanged=summary.unchanged).consume()
+                break
+            except Exception as exc:
+                back()      # the batch counted and learned what it did not commit
+                if not (_deadlock(exc) and attempt < DEADLOCK_ATTEMPTS):
+                    _fail(store, summary, exc, recorded_running=True)
         summary.batches += 1
         progress("write", summary.batches, summary.batches_total)
     try:

@@ -229,6 +229,7 @@ class Resolver:
             parts.append(f"{', '.join(sorted(keys & held))} also on another asset"
                          + (f" that contradicts the record ({clash})" if clash else ""))
         where = "kept apart as its own asset" if asset == standalone_id(self.source, obs) else "joined one of them"
-        reason = f"identifiers point at different assets, {where}: {'; '.join(parts)}"
+        # in the order of what they say, not of the rivals' random ids: a re-run writes the same reason
+        reason = f"identifiers point at different assets, {where}: {'; '.join(sorted(parts))}"
         digest = hashlib.sha256("|".join((self.source, *_record_keys(obs))).encode()).hexdigest()[:24]
         return Conflict(f"conflict-{digest}", obs.record, reason, tuple(sorted(keys)), asset, tuple(sorted(rivals)))

@@ -267,3 +267,38 @@ def test_a_one_transaction_run_that_deadlocks_starts_over_a_bounded_number_of_ti
             ingest_files(store, "snipeit", [file], settings)
         assert store.read("MATCH (a:Asset) RETURN count(a) AS n")[0]["n"] == 0
     assert len(attempts) == min(deadlocks + 1, pipeline.DEADLOCK_ATTEMPTS)
+
+
+@pytest.mark.parametrize("deadlocks", [pipeline.DEADLOCK_ATTEMPTS - 1, pipeline.DEADLOCK_ATTEMPTS])
+def test_a_batch_that_deadlocks_is_written_again_a_bounded_number_of_times(store, small_batches, tmp_path,
+                                                                          monkeypatch, deadlocks):
+    """The last batch holds a record whose serial and tag name two assets: kept apart, new, a conflict."""
+    rows = [{"asset_tag": f"TAG-{i:04d}", "item_name": f"inv-{i:04d}", "serial": f"SN{i:06d}"} for i in range(12)]
+    files = [snipeit_csv(tmp_path / "assets.csv", rows),
+             snipeit_csv(tmp_path / "odd.csv", [{"asset_tag": "TAG-0005", "item_name": "odd", "serial": "SN000000"}])]
+    clean_run = ingest_files(store, "snipeit", files, small_batches)
+    clean = picture(store)
+    store.wipe()
+    write_hosts, attempts = pipeline._write_hosts, []
+
+    def deadlocks_in_the_last_batch(run, hosts, tx):
+        write_hosts(run, hosts, tx)           # written, counted, then rolled back by the deadlock
+        if any(h.record.startswith("odd.csv") for h in hosts):
+            attempts.append(len(hosts))
+            if len(attempts) <= deadlocks:
+                raise deadlock()
+
+    monkeypatch.setattr(pipeline, "_write_hosts", deadlocks_in_the_last_batch)
+    counts = ("status", "created", "updated", "conflicts", "conflict_details", "batches")
+    if deadlocks < pipeline.DEADLOCK_ATTEMPTS:
+        summary = ingest_files(store, "snipeit", files, small_batches)
+        assert clean_run.batches_total > 2 and clean_run.conflicts == 1 and clean_run.created == 13
+        assert [getattr(summary, c) for c in counts] == [getattr(clean_run, c) for c in counts]
+        assert picture(store) == clean
+    else:
+        with pytest.raises(RunFailed, match="DeadlockDetected"):
+            ingest_files(store, "snipeit", files, small_batches)
+        assert store.read("MATCH (r:IngestRun) RETURN r.status AS status") == [{"status": "failed"}]
+        written = 13 - attempts[0]      # every batch before the one that deadlocked
+        assert store.read("MATCH (a:Asset) RETURN count(a) AS n")[0]["n"] == written < 13
+    assert len(attempts) == min(deadlocks + 1, pipeline.DEADLOCK_ATTEMPTS)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -10,7 +11,10 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.auth import Role, TokenAuth
 from api.cli import app
+from graph.models import HostObservation, Identifier
+from graph.schema import IdentifierKind
 from ingest.pipeline import ingest_files
+from ingest.reconcile import Resolver
 from tests.builders import osquery_log, snipeit_csv
 
 READER, ADMIN = "r" * 20, "a" * 20
@@ -131,3 +135,17 @@ def test_an_answered_conflict_that_recurs_stays_answered(store, settings, cli_en
     assert store.read("MATCH (c:Conflict {id: $id}) RETURN c.status AS s", id=laptop["id"]) == [{"s": "separate"}]
     listed = CliRunner().invoke(app, ["conflicts", "--json"]).output
     assert laptop["id"] not in listed and "ci-runner-b" in listed
+
+
+def test_a_conflicts_reason_does_not_depend_on_the_rivals_random_ids():
+    """A re-run writes the same reason: its parts follow what they say, not the rival assets' ids."""
+    record = HostObservation(record="odd.csv line 2", observed_at=datetime(2026, 11, 1, tzinfo=UTC),
+                             identifiers=(Identifier.of(IdentifierKind.SERIAL, "SN1"),
+                                          Identifier.of(IdentifierKind.ASSET_TAG, "TAG-2")))
+    reasons = set()
+    for serial_holder, tag_holder in (("a-asset", "z-asset"), ("z-asset", "a-asset")):
+        resolver = Resolver("snipeit")
+        resolver.index.add(serial_holder, IdentifierKind.SERIAL, "SN1")
+        resolver.index.add(tag_holder, IdentifierKind.ASSET_TAG, "TAG-2")
+        reasons.add(resolver._conflict(record, "own", {serial_holder, tag_holder}).reason)
+    assert len(reasons) == 1
