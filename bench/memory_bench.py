@@ -24,16 +24,16 @@ from graph.config import Settings
 SOURCES = ("snipeit", "nmap")
 
 
-def _ingest_in_child(settings: Settings, source: str, paths: list[Path]) -> tuple[float, float, float, int, int]:
-    """In a fresh process: (peak RSS MB after imports, peak RSS MB after the run, seconds, records, batches)."""
+def _ingest_in_child(settings: Settings, source: str, paths: list[Path]) -> tuple[float, float, int, int]:
+    """In a fresh process: (peak RSS MB after the run, seconds, records, batches). The peak before the run
+    is no baseline (Linux carries the parent's high-water mark across the spawn): compare peaks."""
     from graph.store import Store
     from ingest.pipeline import ingest_files
     store = Store.from_settings(settings)
     try:
-        before = python_peak_rss_mb()
         started = time.perf_counter()
         summary = ingest_files(store, source, paths, settings)
-        return before, python_peak_rss_mb(), time.perf_counter() - started, summary.records, summary.batches
+        return python_peak_rss_mb(), time.perf_counter() - started, summary.records, summary.batches
     finally:
         store.close()
 
@@ -56,22 +56,20 @@ def main(argv: list[str] | None = None) -> None:
                 db.store.wipe()
                 for source in SOURCES:
                     with spawn.Pool(1) as pool:
-                        before, after, seconds, records, batches = pool.apply(
+                        peak, seconds, records, batches = pool.apply(
                             _ingest_in_child, (db.settings, source, manifest.files_by_source[source]))
-                    rows.append((hosts, source, records, batches, before, after, seconds))
+                    rows.append((hosts, source, records, batches, peak))
                     print(f"  {hosts} hosts, {source}: {records} records in {batches} transactions, {seconds:.1f} s; "
-                          f"peak RSS {after:,.0f} MB (imports {before:,.0f} MB); load {load_average()}")
+                          f"peak RSS {peak:,.0f} MB; load {load_average()}")
                 shutil.rmtree(work / str(hosts), ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\nPython peak RSS of one ingest run, in its own process (MB)")
-    print(f"{'hosts':>8}  {'connector':<9} {'records':>8} {'batches':>7} {'imports':>8} {'peak':>8} {'run':>8}")
-    for hosts, source, records, batches, before, after, _ in rows:
-        print(f"{hosts:>8}  {source:<9} {records:>8} {batches:>7} {before:>8,.0f} {after:>8,.0f} {after - before:>8,.0f}")
-    print("('imports' is the child's peak before the run; Linux carries the parent's high-water mark across the "
-          "spawn, so it is no baseline: compare the peaks)")
+    print(f"{'hosts':>8}  {'connector':<9} {'records':>8} {'batches':>7} {'peak':>8}")
+    for hosts, source, records, batches, peak in rows:
+        print(f"{hosts:>8}  {source:<9} {records:>8} {batches:>7} {peak:>8,.0f}")
     for source in SOURCES:
-        mine = [(h, a) for h, s, _, _, _, a, _ in rows if s == source]
+        mine = [(h, peak) for h, s, _, _, peak in rows if s == source]
         for (small, small_mb), (large, large_mb) in zip(mine, mine[1:]):
             print(f"  {source}: {large / small:.0f}x the hosts, {large_mb / small_mb:.1f}x the peak RSS")
 

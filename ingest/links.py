@@ -206,7 +206,8 @@ MATCH (g:SecurityGroup {id: row.group})<-[:IN]-(a:Asset) USING INDEX SEEK g:Secu
 CALL (row) {
   OPTIONAL MATCH (i:Internet {name: $internet}) USING INDEX SEEK i:Internet(name) WHERE row.kind = 'internet'
   OPTIONAL MATCH (n:Subnet {cidr: row.cidr}) USING INDEX SEEK n:Subnet(cidr) WHERE row.kind = 'cidr'
-  OPTIONAL MATCH (sg:SecurityGroup {id: row.source_group}) USING INDEX SEEK sg:SecurityGroup(id) WHERE row.kind = 'group'
+  OPTIONAL MATCH (sg:SecurityGroup {id: row.source_group}) USING INDEX SEEK sg:SecurityGroup(id)
+    WHERE row.kind = 'group'
   RETURN coalesce(i, n, sg) AS origin
 }
 WITH a, row, origin WHERE origin IS NOT NULL
@@ -277,12 +278,11 @@ def _run_count(tx: Transaction, cypher: str, rows: list[dict], **params: Any) ->
     return linked
 
 
-def existing_digests(tx: Transaction, label_key: str, keys: list[str]) -> dict[str, str | None]:
-    """{key: digest} of the nodes that exist already (label and key property from the vocabulary)."""
-    label, key = label_key.split(".")
-    if NODES[label].key != key:     # a node type's own key, from the vocabulary
-        raise ValueError(f"{label_key} is not a node key")
-    query = f"UNWIND $keys AS k MATCH (n:{label} {{{key}: k}}) USING INDEX SEEK n:{label}({key}) RETURN k, n.digest AS d"
+def existing_digests(tx: Transaction, label: str, keys: list[str]) -> dict[str, str | None]:
+    """{key: digest} of the nodes of a vocabulary label that exist already, found by the label's key."""
+    key = NODES[label].key
+    query = (f"UNWIND $keys AS k MATCH (n:{label} {{{key}: k}}) USING INDEX SEEK n:{label}({key}) "
+             "RETURN k, n.digest AS d")
     return {row["k"]: row["d"] for row in tx.run(query, keys=keys)}
 
 

@@ -426,10 +426,10 @@ def _steps(run: _Run, reading: Reading, host_chunks: Iterable[list], limit: int)
         yield lambda tx: tx.run(UPSERT_SOURCE, source=run.summary.source,
                                         role=SOURCES[run.summary.source].value).consume()
     for licences in chunked(batch.licenses, licence_rows, limit):
-        yield bind(_write_counted, run, "License.id", {lic.id for lic in licences},
+        yield bind(_write_counted, run, "License", {lic.id for lic in licences},
                            lambda tx, chunk=licences: links.write_licenses(tx, chunk, run.summary.started))
     for contracts in chunked(batch.contracts, contract_rows, limit):
-        yield bind(_write_counted, run, "Contract.reference", {c.reference for c in contracts},
+        yield bind(_write_counted, run, "Contract", {c.reference for c in contracts},
                            lambda tx, chunk=contracts: links.write_contracts(tx, chunk, run.summary.started))
     if batch.licenses or reading.software:
         yield lambda tx: relink_licences(tx, current_table(), run.summary.started)
@@ -482,14 +482,14 @@ def _write_people(run: _Run, people: list[PersonObservation], tx: Transaction) -
 def _write_credentials(run: _Run, credentials: list[CredentialObservation], tx: Transaction) -> None:
     fingerprints = {c.fingerprint for c in credentials}
     stored = [row for row in run.stored if row["fingerprint"] in fingerprints]
-    _write_counted(run, "Credential.fingerprint", fingerprints,
+    _write_counted(run, "Credential", fingerprints,
                    lambda tx: links.write_credentials(tx, run.summary.source, credentials, stored,
                                                       run.summary.started), tx)
 
 
-def _write_counted(run: _Run, label_key: str, keys: set[str], write, tx: Transaction) -> None:
+def _write_counted(run: _Run, label: str, keys: set[str], write, tx: Transaction) -> None:
     """Write one kind of keyed node and count it as created, updated or unchanged."""
-    old = links.existing_digests(tx, label_key, sorted(keys))
+    old = links.existing_digests(tx, label, sorted(keys))
     new, unmatched = write(tx)
     _count(run.summary, new, old, keys - set(old))
     run.summary.unmatched += unmatched
@@ -530,30 +530,39 @@ _COUNTS = ("created", "updated", "unchanged", "unmatched", "conflicts", "retired
 
 
 def _write_at_once(store: Store, run: _Run, steps: list[Step], stale: Step | None, dry_run: bool) -> None:
-    """A run that fits in one batch: one transaction with its run record, all or nothing. A deadlock with
-    a concurrent writer (another run, a findings evaluation) rolled everything back: the run starts over,
-    up to DEADLOCK_ATTEMPTS times."""
+    """A run that fits in one batch: one transaction with its run record, all or nothing (`_retried`)."""
     summary = run.summary
+
+    def write_all() -> None:
+        with store.transaction() as tx:
+            for step in steps + ([stale] if stale else []):
+                step(tx)
+            summary.finished = datetime.now(timezone.utc)
+            summary.status = "dry-run" if dry_run else "succeeded"
+            if dry_run:
+                tx.rollback()
+                return
+            summary.batches = 1
+            tx.run(RECORD_RUN, run=_run_params(summary)).consume()
+    try:
+        _retried(run, write_all)
+    except Exception as exc:
+        summary.batches = 0
+        _fail(store, summary, exc, recorded_running=False)
+
+
+def _retried(run: _Run, write: Callable[[], None]) -> None:
+    """`write`, one transaction. A deadlock with a concurrent writer (another run, a findings evaluation)
+    rolled it back whole: it runs again, up to DEADLOCK_ATTEMPTS times. What the run counted and learned in
+    an attempt that rolled back is set back; the last error is raised."""
     back = run.checkpoint()
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
-            with store.transaction() as tx:
-                for step in steps + ([stale] if stale else []):
-                    step(tx)
-                summary.finished = datetime.now(timezone.utc)
-                summary.status = "dry-run" if dry_run else "succeeded"
-                if dry_run:
-                    tx.rollback()
-                    return
-                summary.batches = 1
-                tx.run(RECORD_RUN, run=_run_params(summary)).consume()
-            return
+            return write()
         except Exception as exc:
             back()
-            if _deadlock(exc) and attempt < DEADLOCK_ATTEMPTS:
-                continue
-            summary.batches = 0
-            _fail(store, summary, exc, recorded_running=False)
+            if not (_deadlock(exc) and attempt < DEADLOCK_ATTEMPTS):
+                raise
 
 
 def _deadlock(exc: BaseException) -> bool:
@@ -562,9 +571,8 @@ def _deadlock(exc: BaseException) -> bool:
 
 def _write_in_batches(store: Store, run: _Run, steps: Iterator[Step], stale: Step | None,
                       progress: Progress) -> None:
-    """A larger run: recorded as running, one transaction per batch, stale marking only at the end. A batch
-    that deadlocks with a concurrent writer was rolled back whole: it is written again, up to
-    DEADLOCK_ATTEMPTS times."""
+    """A larger run: recorded as running, one transaction per batch (`_retried`), stale marking only at the
+    end."""
     summary = run.summary
     store.execute(RECORD_RUN, run=_run_params(summary))     # a dead database fails here: nothing written
     while True:
@@ -574,18 +582,15 @@ def _write_in_batches(store: Store, run: _Run, steps: Iterator[Step], stale: Ste
             _fail(store, summary, exc, recorded_running=True)
         if step is None:
             break
-        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-            back = run.checkpoint()
-            try:
-                with store.transaction() as tx:
-                    step(tx)
-                    tx.run(HEARTBEAT, id=summary.run_id, now=datetime.now(timezone.utc), done=summary.batches + 1,
-                           created=summary.created, updated=summary.updated, unchanged=summary.unchanged).consume()
-                break
-            except Exception as exc:
-                back()      # the batch counted and learned what it did not commit
-                if not (_deadlock(exc) and attempt < DEADLOCK_ATTEMPTS):
-                    _fail(store, summary, exc, recorded_running=True)
+        def write_batch(step: Step = step) -> None:
+            with store.transaction() as tx:
+                step(tx)
+                tx.run(HEARTBEAT, id=summary.run_id, now=datetime.now(timezone.utc), done=summary.batches + 1,
+                       created=summary.created, updated=summary.updated, unchanged=summary.unchanged).consume()
+        try:
+            _retried(run, write_batch)
+        except Exception as exc:
+            _fail(store, summary, exc, recorded_running=True)
         summary.batches += 1
         progress("write", summary.batches, summary.batches_total)
     try:

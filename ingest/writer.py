@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -533,9 +533,7 @@ def resolve_claims(tx: Transaction, asset_ids: list[str], fields: set[str]) -> N
 
 def _new_with_one_record(resolutions: list[Resolution]) -> set[str]:
     """Assets this batch creates from exactly one record: no other sighting claims anything of them."""
-    records: dict[str, int] = defaultdict(int)
-    for res in resolutions:
-        records[res.asset_id] += 1
+    records = Counter(res.asset_id for res in resolutions)
     return {res.asset_id for res in resolutions if res.is_new and records[res.asset_id] == 1}
 
 

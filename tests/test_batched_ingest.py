@@ -241,6 +241,22 @@ def deadlock() -> Neo4jError:
                                      message="ForsetiClient can't acquire ExclusiveLock: deadlock")
 
 
+def deadlock_hosts(monkeypatch, deadlocks: int, which=lambda hosts: True) -> list[int]:
+    """The first `deadlocks` host writes that `which` picks deadlock after writing (so they were written and
+    counted, then rolled back); returns the sizes of every picked write attempt."""
+    write_hosts, attempts = pipeline._write_hosts, []
+
+    def deadlocking(run, hosts, tx):
+        write_hosts(run, hosts, tx)
+        if which(hosts):
+            attempts.append(len(hosts))
+            if len(attempts) <= deadlocks:
+                raise deadlock()
+
+    monkeypatch.setattr(pipeline, "_write_hosts", deadlocking)
+    return attempts
+
+
 @pytest.mark.parametrize("deadlocks", [pipeline.DEADLOCK_ATTEMPTS - 1, pipeline.DEADLOCK_ATTEMPTS])
 def test_a_one_transaction_run_that_deadlocks_starts_over_a_bounded_number_of_times(store, settings, tmp_path,
                                                                                    monkeypatch, deadlocks):
@@ -248,15 +264,7 @@ def test_a_one_transaction_run_that_deadlocks_starts_over_a_bounded_number_of_ti
     ingest_files(store, "snipeit", [file], dataclasses.replace(settings, evaluate_findings=False))
     clean = picture(store)
     store.wipe()
-    write_hosts, attempts = pipeline._write_hosts, []
-
-    def deadlocks_after_writing(run, hosts, tx):
-        write_hosts(run, hosts, tx)           # written, counted, then rolled back by the deadlock
-        attempts.append(len(hosts))
-        if len(attempts) <= deadlocks:
-            raise deadlock()
-
-    monkeypatch.setattr(pipeline, "_write_hosts", deadlocks_after_writing)
+    attempts = deadlock_hosts(monkeypatch, deadlocks)
     settings = dataclasses.replace(settings, evaluate_findings=False)
     if deadlocks < pipeline.DEADLOCK_ATTEMPTS:
         summary = ingest_files(store, "snipeit", [file], settings)
@@ -279,16 +287,7 @@ def test_a_batch_that_deadlocks_is_written_again_a_bounded_number_of_times(store
     clean_run = ingest_files(store, "snipeit", files, small_batches)
     clean = picture(store)
     store.wipe()
-    write_hosts, attempts = pipeline._write_hosts, []
-
-    def deadlocks_in_the_last_batch(run, hosts, tx):
-        write_hosts(run, hosts, tx)           # written, counted, then rolled back by the deadlock
-        if any(h.record.startswith("odd.csv") for h in hosts):
-            attempts.append(len(hosts))
-            if len(attempts) <= deadlocks:
-                raise deadlock()
-
-    monkeypatch.setattr(pipeline, "_write_hosts", deadlocks_in_the_last_batch)
+    attempts = deadlock_hosts(monkeypatch, deadlocks, lambda hosts: any(h.record.startswith("odd.csv") for h in hosts))
     counts = ("status", "created", "updated", "conflicts", "conflict_details", "batches")
     if deadlocks < pipeline.DEADLOCK_ATTEMPTS:
         summary = ingest_files(store, "snipeit", files, small_batches)
