@@ -14,7 +14,7 @@ from enum import IntEnum
 
 from fastapi import HTTPException, Request
 
-from api.ratelimit import RateLimiter, rate_from_env
+from api.ratelimit import RateLimiter, rate_from_env, worker_share
 
 # Host headers an anonymous (loopback) API answers, any port: never a name an attacker's DNS controls.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -88,11 +88,13 @@ class TokenAuth:
         self.limiter = limiter or RateLimiter(rate_from_env())
 
     @classmethod
-    def from_env(cls, bind_host: str) -> "TokenAuth":
+    def from_env(cls, bind_host: str, workers: int = 1) -> "TokenAuth":
+        """Tokens from the environment; the rate limit is this process's share when `workers` serve."""
         tokens = parse_tokens(tokens_text())
         if not tokens and not is_loopback(bind_host):
             raise TokenConfigError(f"refusing to serve on {bind_host} without ITAM_API_TOKENS")
-        return cls(tokens, allow_anonymous=is_loopback(bind_host))
+        return cls(tokens, allow_anonymous=is_loopback(bind_host),
+                   limiter=RateLimiter(worker_share(rate_from_env(), workers)))
 
     def principal(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")

@@ -51,6 +51,9 @@ Files = Annotated[list[Path], typer.Argument(help="Files to ingest", show_defaul
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would change without writing")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 KEEP_ALIVE_S = 5
+# Two workers: on the 2-core benchmark machine, beside Neo4j, one worker process is what limits the
+# host query's throughput (docs/PERFORMANCE.md, "Concurrency").
+DEFAULT_WORKERS = 2
 MAX_CONNECTIONS = 64
 
 
@@ -540,7 +543,7 @@ def serve(host: Annotated[str, typer.Option(help="Bind address (loopback unless 
           port: Annotated[int, typer.Option()] = 8000,
           graphiql: Annotated[bool, typer.Option(help="Serve GraphiQL at /graphql (a page without data; queries need a token when tokens are set)")] = True,
           workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with its own Neo4j connection pool "
-                                               "and its own rate-limit buckets (docs/PERFORMANCE.md, Concurrency)")] = 1
+                                               "and its share of the rate limit (docs/PERFORMANCE.md, Concurrency)")] = DEFAULT_WORKERS
           ) -> None:
     """Serve GraphQL at /graphql."""
     from api.auth import TokenAuth, TokenConfigError

@@ -54,3 +54,9 @@ class RateLimiter:
 def rate_from_env() -> int:
     """ITAM_RATE_PER_MINUTE, or the default."""
     return positive_int_env("ITAM_RATE_PER_MINUTE", DEFAULT_PER_MINUTE)
+
+
+def worker_share(per_minute: int, workers: int) -> int:
+    """One worker's part of the rate, so that N worker processes (each with its own buckets) together
+    allow no more than the rate: rounded down, at least 1 per minute."""
+    return max(1, per_minute // workers)

@@ -3,7 +3,7 @@
 For each host count: ingest the demo org with the product (HR, Snipe-IT, nmap), pick identifiers as
 bench.query_bench does, then for each server configuration (uvicorn workers, ITAM_READS_PER_REQUEST)
 start `itam serve` on a free port and alternate, `--rounds` times and in a random order each round,
-(a) `--clients` closed-loop HTTP clients sending the host query `asset(identifier)` (query_bench's
+(a) `--clients` closed-loop HTTP clients (bench.live.LeanClient, light enough not to starve the server) sending the host query `asset(identifier)` (query_bench's
 `asset` variant: identifiers, owner, team, ports, sightings, verdict) and (b) as the floor, as many
 concurrent coroutines on one raw async driver running the same named Cypher (FIND_BY_IDENTIFIER, then
 ASSET_CONTEXT), one session each, for `--seconds` each. Both sides are warmed up first. Throughput is
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.common import (BenchDatabase, add_database_options, host_counts, load_average, load_org, percentile,
                           print_machine, private_database, verdict)
-from bench.live import Pick, Run, ServedApi, closed_loop, graphql, http_client
+from bench.live import LeanClient, Pick, Run, ServedApi, closed_loop, lean_graphql
 from bench.query_bench import PLAIN_QUERY, SOURCES, Probe, floor_request, pick_probes
 from graph.store import connect_async
 
@@ -92,8 +92,9 @@ async def measure_config(db: BenchDatabase, probes: list[Probe], config: ServerC
     try:
         floor = cycling(probes, clients, floor_request(driver, db.settings.neo4j_database, by_text, reach=False))
         with ServedApi(db.settings, log, ["--workers", str(config.workers)], env) as api:
-            async with http_client(api.url, clients) as client:
-                product = cycling(probes, clients, lambda text: graphql(client, PLAIN_QUERY, {"id": text}))
+            client = LeanClient(api.url)
+            try:
+                product = cycling(probes, clients, lambda text: lean_graphql(client, PLAIN_QUERY, {"id": text}))
                 for pick in (product, floor):                       # warm plans, pools and caches, untimed
                     await closed_loop(pick, clients, WARMUP_S)
                 for _ in range(rounds):
@@ -101,6 +102,8 @@ async def measure_config(db: BenchDatabase, probes: list[Probe], config: ServerC
                     rng.shuffle(order)
                     for name, pick in order:
                         getattr(sides, name).append(await closed_loop(pick, clients, seconds))
+            finally:
+                await client.aclose()
     finally:
         await driver.close()
     first = next((s.error for runs in (sides.product, sides.floor) for r in runs for s in r.errors), None)
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
                     rows.append((hosts, config, sides))
             print_table(rows, args.clients, args.seconds, args.rounds)
             print("\nProduct: `itam serve --workers W` (uvicorn, real HTTP on loopback), access log off, clients in "
-                  "this process (httpx, one keep-alive connection each).\nFloor: the same named Cypher on one raw "
+                  "this process (bench.live.LeanClient: one keep-alive connection each, httptools' parser).\nFloor: the same named Cypher on one raw "
                   "async driver (default pool), one session per statement; no HTTP, GraphQL or result shaping.")
     finally:
         shutil.rmtree(work, ignore_errors=True)

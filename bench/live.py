@@ -4,6 +4,7 @@ stopped with SIGTERM) and closed-loop clients that record every request."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httptools
 import httpx
 
 from graph.config import Settings
@@ -174,6 +176,69 @@ async def closed_loop(pick: Pick, clients: int, seconds: float) -> Run:
 
 class GraphQLFailed(RuntimeError):
     pass
+
+
+class _Answer:
+    """httptools callbacks for one HTTP/1.1 response: its body, and whether it is complete."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.complete = False
+
+    def on_body(self, body: bytes) -> None:
+        self.parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class LeanClient:
+    """Keep-alive HTTP/1.1 connections (one per client) that POST JSON and read the answer with httptools'
+    parser (uvicorn's own), for the concurrency benchmark: the clients share the machine's cores with the
+    server, and httpx spent about 1.5 ms of CPU per request there, two thirds of what the server spent
+    answering it (docs/PERFORMANCE.md, "Concurrency"). Connections are opened as needed and reused."""
+
+    def __init__(self, url: str):
+        address = httpx.URL(url)
+        self.host, self.port = address.host, address.port or 80
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, path: str, payload: dict) -> tuple[int, bytes]:
+        body = json.dumps(payload).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+        answer = _Answer()
+        parser = httptools.HttpResponseParser(answer)
+        writer.write(head + body)
+        while not answer.complete:
+            chunk = await reader.read(65536)
+            if not chunk:
+                writer.close()
+                raise ConnectionError(f"the server closed the connection before answering {path}")
+            parser.feed_data(chunk)
+        if parser.should_keep_alive():
+            self.idle.append((reader, writer))
+        else:
+            writer.close()
+        return parser.get_status_code(), b"".join(answer.parts)
+
+    async def aclose(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+async def lean_graphql(client: LeanClient, query: str, variables: dict) -> dict:
+    """POST one query through a LeanClient; its data, or GraphQLFailed naming the status and errors."""
+    status, raw = await client.post("/graphql", {"query": query, "variables": variables})
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = {"errors": [raw[:200].decode(errors="replace")]}
+    if status != 200 or body.get("errors"):
+        raise GraphQLFailed(f"HTTP {status} {body.get('errors')}")
+    return body["data"]
 
 
 def http_client(url: str, clients: int) -> httpx.AsyncClient:

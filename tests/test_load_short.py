@@ -1,4 +1,4 @@
-"""The load test, short: a real `itam serve` process (its default workers, real HTTP) under 8 concurrent
+"""The load test, short: a real `itam serve` process (its default two workers, real HTTP) under 8 concurrent
 clients sending the load bench's mixed queries, against the test Neo4j. No request may fail, and the
 API's memory must not keep growing. The full run (32 clients, 10 minutes, 100k hosts) is
 `python -m bench.load_bench` (docs/PERFORMANCE.md)."""
@@ -11,7 +11,7 @@ import httpx
 import pytest
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from bench.live import ServedApi, child_pids
+from bench.live import LeanClient, ServedApi, child_pids, lean_graphql
 from bench.load_bench import OPS, load
 from bench.query_bench import PLAIN_QUERY, pick_probes
 from demo import generate_org
@@ -60,16 +60,36 @@ def test_eight_clients_of_mixed_queries_get_answers_and_the_api_memory_stays_fla
                                     f"({after_first:.1f} -> {after_second:.1f} MiB; rows: {result.rss_mb})")
 
 
-def test_serve_with_two_workers_answers_from_both_processes(store, settings, tmp_path):
-    """--workers 2: a supervisor and two workers, each building the app from the environment."""
+def test_serve_starts_two_workers_by_default_and_both_answer(store, settings, tmp_path):
+    """The default: a supervisor and two workers, each building the app from the environment."""
     env = {"ITAM_RATE_PER_MINUTE": str(10**9), "ITAM_ACCESS_LOG": "off"}
-    with ServedApi(settings, tmp_path / "serve.log", ["--workers", "2"], env=env) as api:
+    with ServedApi(settings, tmp_path / "serve.log", env=env) as api:
         assert len(child_pids(api.process.pid)) >= 2
         answer = httpx.post(api.url + "/graphql", json={"query": PLAIN_QUERY, "variables": {"id": "web-01"}},
                             timeout=30)
         assert (answer.status_code, answer.json()) == (200, {"data": {"asset": None}})
+        assert asyncio.run(_twice_lean(api.url)) == [{"asset": None}] * 2     # the concurrency bench's client
         refused = httpx.get(api.url + "/healthz", headers={"Host": "attacker.example"}, timeout=30)
         assert refused.status_code == 400           # the workers' app has the loopback Host check too
+
+
+async def _twice_lean(url: str) -> list[dict]:
+    client = LeanClient(url)
+    try:
+        return [await lean_graphql(client, PLAIN_QUERY, {"id": "web-01"}) for _ in range(2)]
+    finally:
+        await client.aclose()
+
+
+def test_each_of_two_workers_allows_its_share_of_the_rate(store, settings, tmp_path):
+    """ITAM_RATE_PER_MINUTE=2 over two workers: one keep-alive connection stays with one worker, which
+    allows one request a minute, so the workers together never allow more than the rate."""
+    env = {"ITAM_RATE_PER_MINUTE": "2", "ITAM_ACCESS_LOG": "off"}
+    with ServedApi(settings, tmp_path / "serve.log", ["--workers", "2"], env=env) as api:
+        with httpx.Client(base_url=api.url, timeout=30) as client:       # one connection, reused
+            codes = [client.post("/graphql", json={"query": PLAIN_QUERY, "variables": {"id": "web-01"}}).status_code
+                     for _ in range(2)]
+    assert codes == [200, 429]
 
 
 def test_a_repeated_query_is_validated_once(api):

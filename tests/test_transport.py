@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.access_log import query_digest
 from api.app import create_app
 from api.auth import Role, TokenAuth, TokenConfigError
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, worker_share
 from api.transport import RequestTimeout
 
 MAX_BODY = 64 * 1024
@@ -68,6 +68,14 @@ def test_rate_limiter_at_n_and_n_plus_one_then_refills():
     assert limiter.retry_after("a") == 1
     clock.now += 0.1
     assert limiter.retry_after("a") is None
+
+
+def test_workers_share_the_rate_and_never_allow_more_than_it_together(monkeypatch):
+    assert [worker_share(rate, 2) for rate in (1, 2, 3, 4)] == [1, 1, 1, 2]     # at least 1, rounded down
+    assert worker_share(600, 1) == 600
+    monkeypatch.setenv("ITAM_RATE_PER_MINUTE", "5")
+    assert TokenAuth.from_env("127.0.0.1", workers=2).limiter.capacity == 2
+    assert TokenAuth.from_env("127.0.0.1").limiter.capacity == 5
 
 
 def test_api_answers_429_with_retry_after_per_token(settings, store):
