@@ -25,23 +25,26 @@ UPSERT_SOURCE = write('upsert-source', 'The source a run reads, with its role (i
 
 UPSERT_ASSETS = write(
     'upsert-assets',
-    "Assets of one kind by id, with the source's sighting (SEEN_BY: scope, digest, claims, first/last seen).",
+    "Assets of one kind by id, with the source's sighting (SEEN_BY: scope, digest, claims, first/last seen). "
+    "A record older than the sighting's last one (files of a run come in any order; an old file may be "
+    "loaded late) counts as seen but changes nothing the newer record said.",
     """
 UNWIND $rows AS row
 MERGE (a:Asset {id: row.id})
 ON CREATE SET a:{kind}, a.first_seen = row.at, a.kind = '{kind}'
-SET a += row.props, a += row.shown,
-    a.last_seen = CASE WHEN a.last_seen > row.at THEN a.last_seen ELSE row.at END
-FOREACH (name IN CASE WHEN a.name IS NULL THEN [row.fill.name] ELSE [] END | SET a.name = name)
-FOREACH (t IN CASE WHEN a.host_type IS NULL THEN [row.fill.host_type] ELSE [] END | SET a.host_type = t)
 WITH a, row
 MATCH (s:Source {name: row.source}) USING INDEX SEEK s:Source(name)
 MERGE (a)-[seen:SEEN_BY {scope: row.scope}]->(s)
 ON CREATE SET seen.first_seen = row.at
-SET seen.last_seen = CASE WHEN seen.last_seen > row.at THEN seen.last_seen ELSE row.at END,
-    seen.run_id = row.run_id, seen.digest = row.digest,
-    seen.current = true, seen.stale_since = null
-SET seen += row.claims
+WITH a, row, seen, coalesce(seen.last_seen <= row.at, true) AS newest
+SET a += CASE WHEN newest THEN row.props ELSE {} END, a += row.shown,
+    a.last_seen = CASE WHEN a.last_seen > row.at THEN a.last_seen ELSE row.at END,
+    seen.last_seen = CASE WHEN newest THEN row.at ELSE seen.last_seen END,
+    seen.digest = CASE WHEN newest THEN row.digest ELSE seen.digest END,
+    seen.run_id = row.run_id, seen.current = true, seen.stale_since = null
+SET seen += CASE WHEN newest THEN row.claims ELSE {} END
+FOREACH (name IN CASE WHEN a.name IS NULL THEN [row.fill.name] ELSE [] END | SET a.name = name)
+FOREACH (t IN CASE WHEN a.host_type IS NULL THEN [row.fill.host_type] ELSE [] END | SET a.host_type = t)
 """)
 
 # Per disputed field the asset shows the best claim: the source's rank in CLAIM_PRECEDENCE, then
@@ -486,7 +489,9 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
             # its one record's claims are the best there are: shown at once, not resolved below
             row["shown"] = {name[len("claim_"):]: value for name, value in row["claims"].items()} \
                 if row["id"] in alone else {}
-        write_batches(tx, UPSERT_ASSETS.replace("{kind}", label(kind)), asset_rows)
+        # oldest first: two records of one sighting in one statement leave the newer one's word (the
+        # statement's guard compares with what was there before it ran; rows are written in order)
+        write_batches(tx, UPSERT_ASSETS.replace("{kind}", label(kind)), sorted(asset_rows, key=lambda r: r["at"]))
     identifiers = _sorted(rows.identifiers, "key")
     write_batches(tx, LINK_STRONG_IDENTIFIERS, [r for r in identifiers if not r["exclusive"]])
     write_batches(tx, LINK_IDENTIFIERS, [r for r in identifiers if r["exclusive"]])

@@ -22,7 +22,7 @@ def snipeit_csv(path: Path, rows: list[dict]) -> Path:
 
 
 def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600, targets: str = "") -> Path:
-    """An nmap -sV -O XML scan: hosts as {ip, mac, name, ports: [(proto, number, service)], time, os}."""
+    """An nmap -sV -O XML scan: hosts as {ip, mac, name, ports: [(proto, number, service)], time, os, family}."""
     args = " ".join(filter(None, ("nmap -sV -O -oX", path.name, targets)))
     parts = ['<?xml version="1.0" encoding="UTF-8"?>', "<!DOCTYPE nmaprun>",
              f'<nmaprun scanner="nmap" args="{args}" start="{start}" version="7.94" '
@@ -43,7 +43,9 @@ def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600, targets: st
                          f'<service name="{service}" method="probed" conf="10"/></port>')
         parts.append("</ports>")
         if host.get("os"):
-            parts.append(f'<os><osmatch name={quoteattr(host["os"])} accuracy="96"/></os>')
+            family = (f'<osclass type="general purpose" osfamily={quoteattr(host["family"])} accuracy="96"/>'
+                      if host.get("family") else "")
+            parts.append(f'<os><osmatch name={quoteattr(host["os"])} accuracy="96">{family}</osmatch></os>')
         parts.append("</host>")
     parts.append(f'<runstats><finished time="{start + 60}" exit="success"/><hosts up="{len(hosts)}" down="0" '
                  f'total="{len(hosts)}"/></runstats></nmaprun>')

@@ -128,3 +128,38 @@ def test_a_new_host_in_two_scans_of_one_run_shows_the_newer_scans_os(store, sett
     assert summary.created == 1
     rows = store.read("MATCH (a:Asset)-[s:SEEN_BY]->() RETURN a.os_name AS os, count(s) AS sightings")
     assert rows == [{"os": "Linux 6.1", "sightings": 2}]
+
+
+def _scans_of_one_subnet(tmp_path, mac: str):
+    newer = nmap_xml(tmp_path / "newer.xml", [{"ip": "10.9.0.9", "mac": mac, "name": "box", "os": "Linux 6.1",
+                                               "family": "Linux", "time": 1763629200}],
+                     start=1763629200, targets="10.9.0.0/24")
+    older = nmap_xml(tmp_path / "older.xml", [{"ip": "10.9.0.9", "mac": mac, "name": "box", "os": "Windows 7",
+                                               "family": "Windows", "time": 1763625600}],
+                     start=1763625600, targets="10.9.0.0/24")
+    return newer, older
+
+
+def _shown(store) -> list[dict]:
+    return store.read("MATCH (a:Asset)-[s:SEEN_BY]->() RETURN a.os_name AS os, a.os_family AS family, "
+                      "s.claim_os_name AS claim, toString(s.last_seen) AS last_seen")
+
+
+def test_an_older_scan_of_the_same_subnet_written_later_in_one_run_changes_nothing_it_said(store, settings,
+                                                                                            tmp_path):
+    """Two scans of one subnet in one run, the newer file first: the sighting keeps the newer claims."""
+    newer, older = _scans_of_one_subnet(tmp_path, "00:14:22:00:00:0a")
+    assert ingest_files(store, "nmap", [newer, older], settings).status == "succeeded"
+    assert _shown(store) == [{"os": "Linux 6.1", "family": "Linux", "claim": "Linux 6.1",
+                              "last_seen": "2025-11-20T09:00:00Z"}]
+
+
+def test_an_older_scan_ingested_in_a_later_run_changes_nothing_it_said(store, settings, tmp_path):
+    """A late-arriving older scan still counts as seen, but does not take back what the newer one said."""
+    newer, older = _scans_of_one_subnet(tmp_path, "00:14:22:00:00:0b")
+    assert ingest_files(store, "nmap", [newer], settings).status == "succeeded"
+    assert ingest_files(store, "nmap", [older], settings).status == "succeeded"
+    assert _shown(store) == [{"os": "Linux 6.1", "family": "Linux", "claim": "Linux 6.1",
+                              "last_seen": "2025-11-20T09:00:00Z"}]
+    again = ingest_files(store, "nmap", [newer], settings)      # the sighting still holds the newer digest
+    assert (again.unchanged, again.updated) == (1, 0)
