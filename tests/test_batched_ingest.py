@@ -12,7 +12,7 @@ import pytest
 from neo4j.exceptions import Neo4jError, TransientError
 
 from ingest import pipeline
-from ingest.errors import RunFailed
+from ingest.errors import IngestError, RunFailed
 from ingest.pipeline import batch_rows, ingest_files, read_batch, reap_abandoned_runs
 from ingest.reconcile import Resolver
 from graph.models import HostObservation, Identifier
@@ -301,3 +301,26 @@ def test_a_batch_that_deadlocks_is_written_again_a_bounded_number_of_times(store
         written = 13 - attempts[0]      # every batch before the one that deadlocked
         assert store.read("MATCH (a:Asset) RETURN count(a) AS n")[0]["n"] == written < 13
     assert len(attempts) == min(deadlocks + 1, pipeline.DEADLOCK_ATTEMPTS)
+
+
+def test_a_run_raises_the_collectors_young_threshold_while_it_runs_and_puts_it_back(store, settings, tmp_path):
+    before = gc.get_threshold()
+    during = []
+    progress = lambda stage, done, total: during.append(gc.get_threshold()[0])     # noqa: E731
+    ingest_files(store, "nmap", [scan(tmp_path / "a.xml", 3)], settings, progress=progress)
+    assert set(during) == {pipeline.RUN_COLLECTOR.young} and gc.get_threshold() == before
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<nmaprun><host>")
+    with pytest.raises(IngestError):
+        ingest_files(store, "nmap", [bad], settings)
+    assert gc.get_threshold() == before                     # a failed run puts it back too
+
+
+def test_overlapping_runs_put_the_threshold_back_when_the_last_one_ends():
+    before = gc.get_threshold()
+    collector = pipeline.CollectorThreshold(young=before[0] + 1)
+    with collector.raised():
+        with collector.raised():
+            assert gc.get_threshold()[0] == before[0] + 1
+        assert gc.get_threshold()[0] == before[0] + 1      # the other run is still under way
+    assert gc.get_threshold() == before
