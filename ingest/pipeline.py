@@ -43,7 +43,8 @@ from ingest.license_matching import relink_licences
 from ingest.reconcile import Resolver
 from ingest.registry import BY_SOURCE
 from ingest.software_table import current_table
-from ingest.writer import UPSERT_SOURCE, HostRows, existing_digests, write_hosts, write_people
+from ingest.writer import (KNOWN_PEOPLE, PERSON_DIGESTS, UPSERT_SOURCE, HostRows, existing_digests, write_hosts,
+                           write_people)
 from ingest.catalog import write
 
 Progress = Callable[[str, int, int], None]
@@ -506,13 +507,8 @@ def _write_hosts(run: _Run, hosts: list[HostObservation], tx: Transaction) -> No
 def _write_people(run: _Run, people: list[PersonObservation], tx: Transaction) -> None:
     summary = run.summary
     emails = sorted(p.email for p in people)
-    before = {row["email"]: row["digest"] for row in tx.run(
-        "UNWIND $emails AS email MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) "
-        "USING INDEX SEEK p:Person(email) "
-        "RETURN email, s.digest AS digest", emails=emails, source=summary.source)}
-    known = {row["email"] for row in tx.run("UNWIND $emails AS email MATCH (p:Person {email: email}) "
-                                            "USING INDEX SEEK p:Person(email) RETURN email",
-                                            emails=emails)}
+    before = {row["email"]: row["digest"] for row in tx.run(PERSON_DIGESTS, emails=emails, source=summary.source)}
+    known = {row["email"] for row in tx.run(KNOWN_PEOPLE, emails=emails)}
     log = _change_log(run, tx, people=people)
     after = write_people(tx, summary.source, summary.run_id, people, summary.started)
     if log:

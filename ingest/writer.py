@@ -247,6 +247,23 @@ USING INDEX SEEK a:Asset(id)  // from the asset: starting at the Source would wa
 RETURN row.id AS id, s.digest AS digest, coalesce(s.current, true) AS current
 """)
 
+PERSON_DIGESTS = write(
+    'read-person-digests',
+    "Read: this directory's digest per person, to count created, updated and unchanged.",
+    """
+UNWIND $emails AS email
+MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) USING INDEX SEEK p:Person(email)
+RETURN email, s.digest AS digest
+""")
+KNOWN_PEOPLE = write(
+    'read-known-people',
+    "Read: which of a run's people are in the graph already (the others are counted as created).",
+    """
+UNWIND $emails AS email
+MATCH (p:Person {email: email}) USING INDEX SEEK p:Person(email)
+RETURN email
+""")
+
 UPSERT_PEOPLE = write(
     'upsert-people',
     "People by e-mail with the directory's sighting and their team.",
