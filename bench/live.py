@@ -195,8 +195,8 @@ class _Answer:
 class LeanClient:
     """Keep-alive HTTP/1.1 connections (one per client) that POST JSON and read the answer with httptools'
     parser (uvicorn's own), for the concurrency benchmark: the clients share the machine's cores with the
-    server, and httpx spent about 1.5 ms of CPU per request there, two thirds of what the server spent
-    answering it (docs/PERFORMANCE.md, "Concurrency"). Connections are opened as needed and reused."""
+    server, and httpx's own CPU per request was a large share of what the server spent answering it
+    (docs/PERFORMANCE.md, "Concurrency"). Connections are opened as needed and reused."""
 
     def __init__(self, url: str):
         address = httpx.URL(url)
@@ -231,14 +231,7 @@ class LeanClient:
 
 async def lean_graphql(client: LeanClient, query: str, variables: dict) -> dict:
     """POST one query through a LeanClient; its data, or GraphQLFailed naming the status and errors."""
-    status, raw = await client.post("/graphql", {"query": query, "variables": variables})
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = {"errors": [raw[:200].decode(errors="replace")]}
-    if status != 200 or body.get("errors"):
-        raise GraphQLFailed(f"HTTP {status} {body.get('errors')}")
-    return body["data"]
+    return graphql_data(*await client.post("/graphql", {"query": query, "variables": variables}))
 
 
 def http_client(url: str, clients: int) -> httpx.AsyncClient:
@@ -250,10 +243,15 @@ def http_client(url: str, clients: int) -> httpx.AsyncClient:
 async def graphql(client: httpx.AsyncClient, query: str, variables: dict) -> dict:
     """POST one query; its data, or GraphQLFailed naming the status and errors."""
     response = await client.post("/graphql", json={"query": query, "variables": variables})
+    return graphql_data(response.status_code, response.content)
+
+
+def graphql_data(status: int, raw: bytes) -> dict:
+    """A GraphQL answer's data, or GraphQLFailed naming the status and errors."""
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
-        body = {"errors": [response.text[:200]]}
-    if response.status_code != 200 or body.get("errors"):
-        raise GraphQLFailed(f"HTTP {response.status_code} {body.get('errors')}")
+        body = {"errors": [raw[:200].decode(errors="replace")]}
+    if status != 200 or body.get("errors"):
+        raise GraphQLFailed(f"HTTP {status} {body.get('errors')}")
     return body["data"]

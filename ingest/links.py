@@ -278,12 +278,22 @@ def _run_count(tx: Transaction, cypher: str, rows: list[dict], **params: Any) ->
     return linked
 
 
-def existing_digests(tx: Transaction, label: str, keys: list[str]) -> dict[str, str | None]:
-    """{key: digest} of the nodes of a vocabulary label that exist already, found by the label's key."""
+def _existing(label: str) -> str:
+    """The read of which `label` nodes exist already, by the label's key, with their digest."""
     key = NODES[label].key
-    query = (f"UNWIND $keys AS k MATCH (n:{label} {{{key}: k}}) USING INDEX SEEK n:{label}({key}) "
-             "RETURN k, n.digest AS d")
-    return {row["k"]: row["d"] for row in tx.run(query, keys=keys)}
+    return write(f"read-existing-{label.lower()}-digests",
+                 f"Read: which {label} nodes exist already (by {key}), with their digest, to count created, "
+                 "updated and unchanged.",
+                 f"UNWIND $keys AS k MATCH (n:{label} {{{key}: k}}) USING INDEX SEEK n:{label}({key}) "
+                 "RETURN k, n.digest AS d")
+
+
+EXISTING = {label: _existing(label) for label in ("License", "Contract", "Credential", "Person")}
+
+
+def existing_digests(tx: Transaction, label: str, keys: list[str]) -> dict[str, str | None]:
+    """{key: digest} of the nodes of one of EXISTING's labels that exist already."""
+    return {row["k"]: row["d"] for row in tx.run(EXISTING[label], keys=keys)}
 
 
 FIND_X509 = write(

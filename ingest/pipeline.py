@@ -43,8 +43,7 @@ from ingest.license_matching import relink_licences
 from ingest.reconcile import Resolver
 from ingest.registry import BY_SOURCE
 from ingest.software_table import current_table
-from ingest.writer import (KNOWN_PEOPLE, PERSON_DIGESTS, UPSERT_SOURCE, HostRows, existing_digests, write_hosts,
-                           write_people)
+from ingest.writer import PERSON_DIGESTS, UPSERT_SOURCE, HostRows, existing_digests, write_hosts, write_people
 from ingest.catalog import write
 
 Progress = Callable[[str, int, int], None]
@@ -366,9 +365,9 @@ class _Run:
 
 class CollectorThreshold:
     """Python's cyclic collector, told to start a young collection every `young` allocations while runs
-    are under way. A run holds a batch's records, rows and snapshots (about 300,000 objects at 4,000
-    hosts a batch) until the batch is written, and at the default threshold of 700 the collector walked
-    them again and again: a fifth of a 100k-host run's wall time (docs/PERFORMANCE.md). Cycles are
+    are under way. A run holds a batch's records, rows and snapshots (several hundred thousand objects
+    at 4,000 hosts a batch) until the batch is written, and at the default threshold of 700 the
+    collector walked them again and again (docs/PERFORMANCE.md, "Ingest"). Cycles are
     still collected, only later. Runs may overlap (API ingest jobs share a process): the first one in
     raises the threshold, the last one out puts back what the first found."""
 
@@ -508,7 +507,7 @@ def _write_people(run: _Run, people: list[PersonObservation], tx: Transaction) -
     summary = run.summary
     emails = sorted(p.email for p in people)
     before = {row["email"]: row["digest"] for row in tx.run(PERSON_DIGESTS, emails=emails, source=summary.source)}
-    known = {row["email"] for row in tx.run(KNOWN_PEOPLE, emails=emails)}
+    known = set(links.existing_digests(tx, "Person", emails))
     log = _change_log(run, tx, people=people)
     after = write_people(tx, summary.source, summary.run_id, people, summary.started)
     if log:

@@ -255,14 +255,6 @@ UNWIND $emails AS email
 MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) USING INDEX SEEK p:Person(email)
 RETURN email, s.digest AS digest
 """)
-KNOWN_PEOPLE = write(
-    'read-known-people',
-    "Read: which of a run's people are in the graph already (the others are counted as created).",
-    """
-UNWIND $emails AS email
-MATCH (p:Person {email: email}) USING INDEX SEEK p:Person(email)
-RETURN email
-""")
 
 UPSERT_PEOPLE = write(
     'upsert-people',
