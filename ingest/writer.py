@@ -192,28 +192,33 @@ CALL (c, row) {
 }
 """)
 
-# Same-subnet reachability is one edge per listening host from its subnet, not n² host pairs;
-# a host with a public address and open ports is reachable from the Internet node.
+# Same-subnet reachability is one edge per listening host from its subnet, not n² host pairs. It is
+# derived per host, not per subnet: a batch rebuilds the edges into its own hosts and into the hosts
+# that just lost one of their addresses to them, so its cost follows the batch, not the subnets it
+# touches (rebuilding whole subnets redid every earlier batch's hosts in them, again and again).
+# A host with a public address and open ports is reachable from the Internet node.
 DERIVE_REACH = write(
     'derive-subnet-reach',
-    'Same-subnet reach: one CAN_REACH from each touched subnet to each listening host in it.',
+    "Same-subnet reach into touched hosts and the hosts that lost an address to them: one CAN_REACH from "
+    "each subnet of a host's current addresses, with its open ports.",
     """
 UNWIND $rows AS id
 MATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id)
-OPTIONAL MATCH (a)-[:HAS_IP]->(:IPAddress)-[:IN]->(mine:Subnet)
-OPTIONAL MATCH (reaching:Subnet)-[:CAN_REACH]->(a)
-WITH collect(DISTINCT mine) + collect(DISTINCT reaching) AS nets
-UNWIND nets AS net
-WITH DISTINCT net
-CALL (net) {
-  MATCH (net)-[old:CAN_REACH {basis: 'same subnet'}]->() DELETE old
+OPTIONAL MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress)<-[:HAS_IP {current: false}]-(other:Asset)
+WITH collect(DISTINCT a) + collect(DISTINCT other) AS hosts
+UNWIND hosts AS h
+WITH DISTINCT h
+CALL (h) {
+  MATCH (:Subnet)-[old:CAN_REACH {basis: 'same subnet'}]->(h) DELETE old
 }
-CALL (net) {
-  MATCH (net)<-[:IN]-(:IPAddress)<-[:HAS_IP {current: true}]-(h:Asset)-[:LISTENS_ON]->(p:Port)
+CALL (h) {
+  MATCH (h)-[:LISTENS_ON]->(p:Port)
   WITH h, p ORDER BY p.number, p.protocol  // a stable list: the same facts give the same property
   WITH h, collect(DISTINCT p.protocol + '/' + toString(p.number)) AS ports
-  MERGE (net)-[r:CAN_REACH]->(h)
-  SET r.ports = ports, r.basis = 'same subnet'
+  MATCH (h)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(net:Subnet)
+  WITH DISTINCT h, net, ports
+  MERGE (net)-[r:CAN_REACH {basis: 'same subnet'}]->(h)
+  SET r.ports = ports
 }
 """)
 DERIVE_INTERNET_REACH = write(
@@ -325,17 +330,25 @@ MATCH (a:Asset {id: row.asset})-[i:INSTALLED {source: row.source}]->(s:Software)
 WHERE row.reported[s.key] IS NULL  // a map: one lookup per installed package, not a list scan
 DELETE i
 """)
+SOFTWARE_PRODUCTS = write(
+    'upsert-software',
+    "Software products by key, once per batch however many assets report them; a field's first known value stays.",
+    """
+UNWIND $rows AS sw
+MERGE (s:Software {key: sw.key})
+ON CREATE SET s.first_seen = sw.first_seen, s.name = sw.name
+SET s.vendor = coalesce(s.vendor, sw.vendor), s.purl = coalesce(s.purl, sw.purl), s.cpe = coalesce(s.cpe, sw.cpe),
+    s.package_type = coalesce(s.package_type, sw.package_type),
+    s.last_seen = CASE WHEN s.last_seen > sw.last_seen THEN s.last_seen ELSE sw.last_seen END
+""")
 SOFTWARE_ADD = write(
     'add-installed-software',
-    'Software products by key and INSTALLED {version} from the asset.',
+    'INSTALLED {version, licences} from the asset to each product it reports (the products are written first).',
     """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 UNWIND row.software AS sw
-MERGE (s:Software {key: sw.key})
-ON CREATE SET s.first_seen = row.at, s.name = sw.name
-SET s.vendor = coalesce(s.vendor, sw.vendor), s.purl = coalesce(s.purl, sw.purl), s.cpe = coalesce(s.cpe, sw.cpe),
-    s.package_type = coalesce(s.package_type, sw.package_type), s.last_seen = row.at
+MATCH (s:Software {key: sw.key}) USING INDEX SEEK s:Software(key)
 MERGE (a)-[i:INSTALLED {source: row.source}]->(s)
 ON CREATE SET i.first_seen = row.at
 SET i.version = sw.version, i.licenses = sw.licenses, i.last_seen = row.at
@@ -408,6 +421,7 @@ class HostRows:
         self.ports: list[dict[str, Any]] = []
         self.owners: list[dict[str, Any]] = []
         self.software: list[dict[str, Any]] = []
+        self.products: dict[str, dict[str, Any]] = {}
         self.removed: list[dict[str, Any]] = []
         self.groups: list[dict[str, Any]] = []
         self.stored: list[dict[str, Any]] = []
@@ -464,7 +478,7 @@ class HostRows:
         elif obs.software_added:
             self.software.append({**self._software_row(asset, obs.software_added, at), "keep": True})
         if obs.software_removed:
-            self.removed.append(self._software_row(asset, obs.software_removed, at))
+            self.removed.append(self._software_row(asset, obs.software_removed, at, installed=False))
         for control in obs.controls:
             self.controls[CONTROL_VERBS[control.category.value]].append({
                 "asset": asset, "tool": control.tool, "category": control.category.value,
@@ -475,12 +489,26 @@ class HostRows:
         for credential in obs.credentials:
             self.stored.append({"asset": asset, "fingerprint": credential.fingerprint, "at": at, "source": source})
 
-    def _software_row(self, asset: str, items, at) -> dict:
+    def _software_row(self, asset: str, items, at, installed: bool = True) -> dict:
         unique = {sw.key: sw for sw in items}
+        if installed:
+            for key, sw in unique.items():
+                self._product(key, sw, at)
         return {"asset": asset, "at": at, "source": self.source, "reported": dict.fromkeys(unique, True), "software": [
-            {"key": key, "name": sw.name, "version": sw.version, "vendor": sw.vendor, "purl": sw.purl,
-             "cpe": sw.cpe, "package_type": sw.package_type, "licenses": list(sw.licenses)}
-            for key, sw in sorted(unique.items())]}
+            {"key": key, "version": sw.version, "licenses": list(sw.licenses)} for key, sw in sorted(unique.items())]}
+
+    def _product(self, key: str, sw, at) -> None:
+        """One row per product for the batch: its first known name, vendor, purl, CPE and type, and when it
+        was first and last seen."""
+        product = self.products.get(key)
+        if product is None:
+            self.products[key] = {"key": key, "name": sw.name, "vendor": sw.vendor, "purl": sw.purl, "cpe": sw.cpe,
+                                  "package_type": sw.package_type, "first_seen": at, "last_seen": at}
+            return
+        for name in ("vendor", "purl", "cpe", "package_type"):
+            if product[name] is None:
+                product[name] = getattr(sw, name)
+        product["first_seen"], product["last_seen"] = min(product["first_seen"], at), max(product["last_seen"], at)
 
 
 def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
@@ -507,7 +535,10 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     write_batches(tx, LINK_IPS, _sorted(rows.ips, "address"))
     write_batches(tx, REPLACE_PORTS, rows.ports)
     write_batches(tx, SET_OWNERS, rows.owners)
-    write_batches(tx, SOFTWARE_PRUNE, [r for r in rows.software if not r.get("keep")])
+    # a new asset without a conflict has an id minted in this batch: nothing is installed on it to prune
+    minted = {res.asset_id for res in resolutions if res.is_new and not res.conflict}
+    write_batches(tx, SOFTWARE_PRUNE, [r for r in rows.software if not r.get("keep") and r["asset"] not in minted])
+    write_batches(tx, SOFTWARE_PRODUCTS, _sorted(list(rows.products.values()), "key"))
     write_batches(tx, SOFTWARE_ADD, rows.software)
     write_batches(tx, SOFTWARE_REMOVE, rows.removed)
     for control_verb, control_rows in sorted(rows.controls.items()):

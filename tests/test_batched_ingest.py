@@ -324,3 +324,17 @@ def test_overlapping_runs_put_the_threshold_back_when_the_last_one_ends():
             assert gc.get_threshold()[0] == before[0] + 1
         assert gc.get_threshold()[0] == before[0] + 1      # the other run is still under way
     assert gc.get_threshold() == before
+
+
+def test_a_run_in_many_batches_derives_the_same_reach_as_one_transaction(store, settings, small_batches, tmp_path):
+    """Every batch derives reach into its own hosts and leaves the earlier batches' hosts their reach."""
+    files = [scan(tmp_path / "a.xml", 12), scan(tmp_path / "b.xml", 5, subnet=1)]
+    reach = "MATCH (o)-[r:CAN_REACH]->(h:Asset) RETURN coalesce(o.cidr, o.name) AS origin, h.name AS host, r.ports AS ports"
+    whole = ingest_files(store, "nmap", files, dataclasses.replace(settings, evaluate_findings=False))
+    assert whole.batches_total == 1
+    at_once = sorted(store.read(reach), key=str)
+    assert len(at_once) == 17
+    store.wipe()
+    batched = ingest_files(store, "nmap", files, small_batches)
+    assert batched.batches_total > 5
+    assert sorted(store.read(reach), key=str) == at_once

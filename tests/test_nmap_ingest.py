@@ -163,3 +163,21 @@ def test_an_older_scan_ingested_in_a_later_run_changes_nothing_it_said(store, se
                               "last_seen": "2025-11-20T09:00:00Z"}]
     again = ingest_files(store, "nmap", [newer], settings)      # the sighting still holds the newer digest
     assert (again.unchanged, again.updated) == (1, 0)
+
+
+def test_an_address_taken_over_by_another_host_takes_its_same_subnet_reach_along(store, settings, tmp_path):
+    """The host that lost the address is no longer reached through it; the host that holds it now is."""
+    def reach() -> list[dict]:
+        return store.read("MATCH (s:Subnet)-[r:CAN_REACH]->(h:Asset) RETURN s.cidr AS net, h.name AS host, "
+                          "r.ports AS ports ORDER BY host")
+    first = nmap_xml(tmp_path / "first.xml", [
+        {"ip": "10.9.0.5", "mac": "00:14:22:00:00:05", "name": "old-holder", "ports": [("tcp", 22, "ssh")]},
+        {"ip": "10.9.0.6", "mac": "00:14:22:00:00:06", "name": "neighbour", "ports": [("tcp", 25, "smtp")]}])
+    ingest_files(store, "nmap", [first], settings)
+    assert [r["host"] for r in reach()] == ["neighbour", "old-holder"]
+    later = nmap_xml(tmp_path / "later.xml", [
+        {"ip": "10.9.0.5", "mac": "00:14:22:00:00:07", "name": "new-holder", "ports": [("tcp", 80, "http")]}],
+        start=1763625600 + 3600)
+    ingest_files(store, "nmap", [later], settings, partial=True)
+    assert reach() == [{"net": "10.9.0.0/24", "host": "neighbour", "ports": ["tcp/25"]},
+                       {"net": "10.9.0.0/24", "host": "new-holder", "ports": ["tcp/80"]}]

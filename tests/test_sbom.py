@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import IngestError
+from ingest.pipeline import ingest_files
 from ingest.sbom import parse_batch
 from tests.conftest import FIXTURES
 
@@ -335,3 +336,22 @@ def test_bad_sbom_leaves_the_graph_unchanged(store, settings, tmp_path):
     with pytest.raises(IngestError, match="SPDX 3"):
         ingest_files(store, "sbom", [SPDX3], settings)
     assert asset_graph(store) == before
+
+
+def test_a_product_in_many_sboms_of_a_run_keeps_its_first_known_fields_and_the_span_they_saw_it(
+        store, settings, tmp_path):
+    """One Software node per product however many assets of a batch report it: what one SBOM leaves out
+    (vendor, CPE) comes from another, and first/last seen span the documents' own times."""
+    def app(name: str, timestamp: str, **component) -> Path:
+        return write_json(tmp_path / f"{name}.json", cyclonedx(
+            metadata={"timestamp": timestamp, "component": {"type": "application", "name": name, "version": "1"}},
+            components=[{"type": "library", "name": "lodash", "version": "4.17.21", "purl": "pkg:npm/lodash@4.17.21",
+                         **component}]))
+    later = app("shop", "2026-02-02T10:00:00Z", publisher="OpenJS")
+    earlier = app("cart", "2026-02-01T10:00:00Z", cpe="cpe:2.3:a:lodash:lodash:4.17.21:*:*:*:*:*:*:*")
+    ingest_files(store, "sbom", [later, earlier], settings)
+    rows = store.read("""MATCH (s:Software)<-[:INSTALLED]-(a:Asset)
+                         RETURN s.vendor AS vendor, s.cpe AS cpe, toString(s.first_seen) AS first,
+                                toString(s.last_seen) AS last, count(a) AS assets""")
+    assert rows == [{"vendor": "OpenJS", "cpe": "cpe:2.3:a:lodash:lodash:4.17.21:*:*:*:*:*:*:*",
+                     "first": "2026-02-01T10:00:00Z", "last": "2026-02-02T10:00:00Z", "assets": 2}]
