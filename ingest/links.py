@@ -57,7 +57,7 @@ LINK_CREDENTIAL_ASSET = write(
     """
 UNWIND $rows AS row
 MATCH (c:Credential {fingerprint: row.fingerprint}) USING INDEX SEEK c:Credential(fingerprint)
-MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
+MATCH (i:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset) USING INDEX SEEK i:Identifier(key)
 MERGE (c)-[r:%s]->(a)
 ON CREATE SET r.first_seen = row.at
 SET r.last_seen = row.at
@@ -107,7 +107,7 @@ ASSIGN_LICENSE_ASSET = write(
     """
 UNWIND $rows AS row
 MATCH (l:License {id: row.id}) USING INDEX SEEK l:License(id)
-MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
+MATCH (i:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset) USING INDEX SEEK i:Identifier(key)
 MERGE (l)-[:ASSIGNED_TO]->(a)
 RETURN count(*) AS linked
 """)
@@ -139,7 +139,7 @@ CONTRACT_COVERS_ASSET = write(
     """
 UNWIND $rows AS row
 MATCH (c:Contract {reference: row.reference}) USING INDEX SEEK c:Contract(reference)
-MATCH (:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset)
+MATCH (i:Identifier {key: row.key})-[:IDENTIFIES]->(a:Asset) USING INDEX SEEK i:Identifier(key)
 MERGE (c)-[:COVERS]->(a)
 RETURN count(*) AS linked
 """)
@@ -169,7 +169,7 @@ CLEAR_REACH_INTO = write(
     'Security-group reach into given assets, before it is rebuilt.',
     """
 UNWIND $rows AS id
-MATCH (:Asset {id: id})<-[r:CAN_REACH]-() WHERE r.basis STARTS WITH 'security group '
+MATCH (a:Asset {id: id})<-[r:CAN_REACH]-() USING INDEX SEEK a:Asset(id) WHERE r.basis STARTS WITH 'security group '
 DELETE r
 """)
 CLEAR_GROUP_REACH = write(
@@ -186,7 +186,7 @@ GROUPS_OF = write(
     'Read: the security groups of given assets.',
     """
 UNWIND $ids AS id
-MATCH (:Asset {id: id})-[:IN]->(g:SecurityGroup)
+MATCH (a:Asset {id: id})-[:IN]->(g:SecurityGroup) USING INDEX SEEK a:Asset(id)
 RETURN DISTINCT g.id AS id
 """)
 RULES_OF = write(
@@ -254,7 +254,7 @@ MARK_STALE = write(
     'mark-stale-sightings',
     "After a complete run: the source's sightings in its scopes that this run did not renew become no longer current.",
     """
-MATCH (:Source {name: $source})<-[s:SEEN_BY]-(a:Asset)
+MATCH (src:Source {name: $source})<-[s:SEEN_BY]-(a:Asset) USING INDEX SEEK src:Source(name)
 WHERE s.scope IN $scopes AND s.run_id <> $run_id AND coalesce(s.current, true)
 SET s.current = false, s.stale_since = $now
 RETURN count(a) AS retired, collect({asset: a.id, scope: s.scope}) AS marked

@@ -247,8 +247,9 @@ EXISTING_DIGESTS = write(
     "Read: this source's digest per asset and scope, to count created, updated and unchanged.",
     """
 UNWIND $rows AS row
-MATCH (a:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(:Source {name: $source})
+MATCH (a:Asset {id: row.id})-[s:SEEN_BY {scope: row.scope}]->(src:Source)
 USING INDEX SEEK a:Asset(id)  // from the asset: starting at the Source would walk all its sightings per row
+WHERE src.name = $source
 RETURN row.id AS id, s.digest AS digest, coalesce(s.current, true) AS current
 """)
 
@@ -257,7 +258,8 @@ PERSON_DIGESTS = write(
     "Read: this directory's digest per person, to count created, updated and unchanged.",
     """
 UNWIND $emails AS email
-MATCH (p:Person {email: email})-[s:SEEN_BY]->(:Source {name: $source}) USING INDEX SEEK p:Person(email)
+MATCH (p:Person {email: email})-[s:SEEN_BY]->(src:Source) USING INDEX SEEK p:Person(email)
+WHERE src.name = $source  // from the person, as for assets
 RETURN email, s.digest AS digest
 """)
 
@@ -360,7 +362,7 @@ SOFTWARE_REMOVE = write(
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 UNWIND row.software AS sw
-MATCH (a)-[i:INSTALLED {source: row.source}]->(:Software {key: sw.key})
+MATCH (a)-[i:INSTALLED {source: row.source}]->(s:Software) WHERE s.key = sw.key  // from the asset in hand
 DELETE i
 """)
 

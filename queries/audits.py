@@ -87,7 +87,7 @@ RECORD_AUDIT = named(
     "Record a physical audit of the asset with this tag: when, by whom, where, with a note. Writes nothing "
     "when no asset has the tag.",
     """
-MATCH (:Identifier {key: $key})-[:IDENTIFIES]->(a:Asset)
+MATCH (i:Identifier {key: $key})-[:IDENTIFIES]->(a:Asset) USING INDEX SEEK i:Identifier(key)
 SET a.audited_at = $at, a.audited_by = $actor, a.audit_location = $location, a.audit_note = $note
 RETURN a.id AS id, a.name AS name, a.asset_tag AS asset_tag
 """)

@@ -29,7 +29,7 @@ CONFLICT = named(
     "conflict", "reconciliation",
     "One conflict's status and the assets it involves, with their roles and first sightings.",
     """
-MATCH (c:Conflict {id: $id})
+MATCH (c:Conflict {id: $id}) USING INDEX SEEK c:Conflict(id)
 RETURN c.status AS status, c.resolved_by AS resolved_by,
        [(c)-[r:INVOLVES]->(a:Asset) | {id: a.id, first_seen: a.first_seen, role: r.role}] AS assets
 """)
@@ -38,7 +38,7 @@ CLOSE_CONFLICT = named(
     "close_conflict", "reconciliation",
     "Record an administrator's answer on a conflict: merged or separate, by whom and when.",
     """
-MATCH (c:Conflict {id: $id})
+MATCH (c:Conflict {id: $id}) USING INDEX SEEK c:Conflict(id)
 SET c.status = $status, c.resolved_by = $actor, c.resolved_at = $at, c.merged_into = $into
 RETURN c.id AS id, c.status AS status, c.resolved_by AS resolved_by, c.resolved_at AS resolved_at,
        c.merged_into AS merged_into
@@ -48,7 +48,7 @@ TAKE_OVER_PROPERTIES = named(
     "merge_asset_properties", "reconciliation",
     "The survivor of a merge takes the absorbed asset's properties it lacks (its own win).",
     """
-MATCH (into:Asset {id: $into}), (gone:Asset {id: $gone})
+MATCH (into:Asset {id: $into}), (gone:Asset {id: $gone}) USING INDEX SEEK into:Asset(id) USING INDEX SEEK gone:Asset(id)
 WITH into, gone, properties(into) AS own
 SET into += gone {.*, id: into.id}
 SET into += own
@@ -58,7 +58,7 @@ DELETE_ABSORBED = named(
     "merge_delete_absorbed", "reconciliation",
     "Delete an asset a merge absorbed, once its relationships have moved.",
     """
-MATCH (gone:Asset {id: $gone})
+MATCH (gone:Asset {id: $gone}) USING INDEX SEEK gone:Asset(id)
 DETACH DELETE gone
 """)
 
@@ -76,7 +76,7 @@ def _mover(verb: str, outgoing: bool):
         f"merge_move_{verb.lower()}_{'out' if outgoing else 'in'}", "reconciliation",
         f"A merge moves the absorbed asset's {'outgoing' if outgoing else 'incoming'} {verb} relationships.",
         f"""
-MATCH (into:Asset {{id: $into}}), (gone:Asset {{id: $gone}})
+MATCH (into:Asset {{id: $into}}), (gone:Asset {{id: $gone}}) USING INDEX SEEK into:Asset(id) USING INDEX SEEK gone:Asset(id)
 MATCH {pattern}
 WHERE other <> into
 MERGE {merged}

@@ -54,7 +54,7 @@ def node_by_key_query(label: str):
     node = NODES[label]
     return named(f"node_by_{label.lower()}_key", "explorer",
                  f"The element id of the {label} whose {node.key} is $key (unique-constraint seek).",
-                 f"MATCH (n:{label} {{{node.key}: $key}}) RETURN elementId(n) AS eid")
+                 f"MATCH (n:{label} {{{node.key}: $key}}) USING INDEX SEEK n:{label}({node.key}) RETURN elementId(n) AS eid")
 
 
 NODE_BY_KEY = {label: node_by_key_query(label) for label in NODES}
@@ -104,7 +104,7 @@ REACHED_BY_STEP = named(
     "through a subnet they sit in (or a wider CIDR holding it), or through a security group they belong to.",
     f"""
 UNWIND $ids AS id
-MATCH (t:Asset {{id: id}})
+MATCH (t:Asset {{id: id}}) USING INDEX SEEK t:Asset(id)
 CALL (t) {{
   MATCH (s:Subnet)-[r:CAN_REACH]->(t)
   MATCH (a:Asset)-[:HAS_IP {{current: true}}]->(:IPAddress)-[:IN]->(:Subnet)-[:IN*0..1]->(s)
@@ -141,7 +141,7 @@ VERDICT_INPUTS = named(
     "What the should-exist verdict needs for assets by id: owners, sightings and addresses.",
     """
 UNWIND $ids AS id
-MATCH (a:Asset {id: id})
+MATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id)
 RETURN a.id AS id,
   [(p:Person)-[:OWNS]->(a) | {email: p.email, active: p.active, end_date: p.end_date}] AS owners,
   [(a)-[s:SEEN_BY]->(src:Source) | {source: src.name, role: src.role, last_seen: s.last_seen,

@@ -142,7 +142,7 @@ SUPPRESS_FINDING = named(
     "suppress_finding", "findings",
     "Suppress one finding until a date, recording the reason and who did it (admin only).",
     """
-MATCH (f:Finding {id: $id})
+MATCH (f:Finding {id: $id}) USING INDEX SEEK f:Finding(id)
 SET f.status = 'SUPPRESSED', f.suppressed_reason = $reason, f.suppressed_until = $until,
     f.suppressed_by = $by, f.suppressed_on = $today
 WITH f

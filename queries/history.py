@@ -35,7 +35,7 @@ WHERE c.at >= $since AND ($until IS NULL OR c.at < $until)
   AND ($kinds IS NULL OR any(k IN c.kinds WHERE k IN $kinds))
   AND ($after_at IS NULL OR c.at > $after_at OR (c.at = $after_at AND c.id >= $after_id))
 WITH c ORDER BY c.at, c.id LIMIT $limit
-OPTIONAL MATCH (a:Asset {id: c.asset_id})
+OPTIONAL MATCH (a:Asset {id: c.asset_id}) USING INDEX SEEK a:Asset(id)
 RETURN c {.*} AS change, a.name AS asset_name
 ORDER BY c.at, c.id
 """)
@@ -58,11 +58,12 @@ CALL (key) {
   RETURN c.prior AS prior_holder
 }
 CALL (key) {
-  OPTIONAL MATCH (:Identifier {key: key})-[r:IDENTIFIES]->(a:Asset) WHERE r.first_seen <= $at
+  OPTIONAL MATCH (i:Identifier {key: key})-[r:IDENTIFIES]->(a:Asset) USING INDEX SEEK i:Identifier(key)
+  WHERE r.first_seen <= $at
   RETURN collect(a.id) AS linked
 }
 CALL (key) {
-  OPTIONAL MATCH (a:Asset)-[h:HAS_IP]->(:IPAddress {address: substring(key, 3)})
+  OPTIONAL MATCH (a:Asset)-[h:HAS_IP]->(ip:IPAddress {address: substring(key, 3)}) USING INDEX SEEK ip:IPAddress(address)
   WHERE key STARTS WITH 'ip:' AND h.first_seen <= $at AND (h.until IS NULL OR h.until > $at)
   RETURN collect(a.id) AS addressed
 }
@@ -74,7 +75,7 @@ ASSET_HISTORY = named(
     "One asset's logged changes after a moment, newest first (to undo them), the asset's first logged "
     "change, and the change log's own state (pruning horizon, newest run written with the log off).",
     """
-OPTIONAL MATCH (l:ChangeLog {name: 'log'})
+OPTIONAL MATCH (l:ChangeLog {name: 'log'}) USING INDEX SEEK l:ChangeLog(name)
 CALL {
   MATCH (c:Change {asset_id: $asset}) WHERE c.at > $at
   WITH c ORDER BY c.at DESC, c.id DESC
@@ -93,7 +94,7 @@ PEOPLE = named(
     "People by e-mail with their teams (an as-of owner).",
     """
 UNWIND $emails AS email
-MATCH (p:Person {email: email})
+MATCH (p:Person {email: email}) USING INDEX SEEK p:Person(email)
 RETURN p.email AS email, p.name AS name, p.active AS active, p.end_date AS end_date,
        [(p)-[:MEMBER_OF]->(t:Team) | t.name] AS teams
 """)
@@ -339,6 +340,6 @@ ADDRESSES_AT = named(
     "addresses_of_asset", "history",
     "One asset's addresses with the interval it held each (first_seen, until).",
     """
-MATCH (a:Asset {id: $asset})-[h:HAS_IP]->(ip:IPAddress)
+MATCH (a:Asset {id: $asset})-[h:HAS_IP]->(ip:IPAddress) USING INDEX SEEK a:Asset(id)
 RETURN ip.address AS address, h.first_seen AS first_seen, h.until AS until, h.last_seen AS last_seen
 """)

@@ -21,7 +21,7 @@ FIND_BY_IDENTIFIER = named(
     "Assets any of the given identifier keys ('kind:value') point at, with the keys that matched.",
     """
 UNWIND $keys AS key
-MATCH (:Identifier {key: key})-[:IDENTIFIES]->(a:Asset)
+MATCH (i:Identifier {key: key})-[:IDENTIFIES]->(a:Asset) USING INDEX SEEK i:Identifier(key)
 RETURN a.id AS id, a.name AS name, collect(key) AS matched
 ORDER BY name, id
 """)
@@ -32,7 +32,7 @@ ASSET_CONTEXT = named(
     "credentials, open ports, addresses, sightings per source. One round trip for any number of assets.",
     """
 UNWIND $ids AS id
-MATCH (a:Asset {id: id})
+MATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id)
 RETURN a {.*} AS asset,
   [(i:Identifier)-[:IDENTIFIES]->(a) | {kind: i.kind, value: i.value}] AS identifiers,
   [(p:Person)-[o:OWNS]->(a) | {name: p.name, email: p.email, active: p.active, end_date: p.end_date,
@@ -84,7 +84,7 @@ REACH_STEP = named(
     "Terminated instances reach nothing and are reached by nothing; only current addresses count.",
     """
 UNWIND $ids AS id
-MATCH (a:Asset {id: id}) WHERE NOT coalesce(a.cloud_state, '') IN $gone
+MATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id) WHERE NOT coalesce(a.cloud_state, '') IN $gone
 CALL (a) {
   MATCH (a)-[:HAS_IP {current: true}]->(:IPAddress)-[:IN]->(net:Subnet)
   RETURN net AS origin

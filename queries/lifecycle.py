@@ -170,7 +170,7 @@ ASSET_LIFECYCLE = named(
     "asset_lifecycle", "lifecycle",
     "Recorded and effective lifecycle stage of assets by id, since when, and every check of the standards "
     "of the effective stage with its evidence.",
-    "UNWIND $ids AS id\nMATCH (a:Asset {id: id})\n" + EVIDENCE + "WITH *, " + PASSED + STANDARDS_HELD + SINCE + """
+    "UNWIND $ids AS id\nMATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id)\n" + EVIDENCE + "WITH *, " + PASSED + STANDARDS_HELD + SINCE + """
 WITH a, effective, since, reduce(flat = [], stage IN standards | flat + [name IN $standards[stage] |
        {name: name, stage: stage, passed: passed[name], evidence: """ + EVIDENCE_OF + """}]) AS checks
 RETURN a.id AS id, a.lifecycle_stage AS recorded, effective, since, checks

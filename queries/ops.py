@@ -54,7 +54,7 @@ LIMIT $limit
 INGEST_RUN = named(
     "ingest_run", "operations",
     "One ingest run by id: status and counts.",
-    "MATCH (r:IngestRun {id: $id}) RETURN r {.*} AS run")
+    "MATCH (r:IngestRun {id: $id}) USING INDEX SEEK r:IngestRun(id) RETURN r {.*} AS run")
 
 
 async def ingest_runs_page(reader: GraphReader, source: str | None, status: str | None, limit: int,

@@ -445,7 +445,7 @@ AGGRAVATING = ("eol-os", "eol-software", "shadow-it", "decommissioned-but-seen")
 The Internet reaches this asset: a public address with listening ports, or a security-group rule open
 to 0.0.0.0/0. Critical when the asset is also end of life, unexpected (shadow IT, retired yet alive) or
 missing EDR. Close what need not be open; put the rest behind a proxy or VPN.""", """
-MATCH (:Internet {name: $internet})-[r:CAN_REACH]->(a:Asset)
+MATCH (inet:Internet {name: $internet})-[r:CAN_REACH]->(a:Asset) USING INDEX SEEK inet:Internet(name)
 WITH a, collect({ports: r.ports, basis: r.basis}) AS paths
 RETURN a.id AS asset_id, a.name AS name, paths,
   [(a)<-[:INVOLVES]-(f) WHERE f.status = 'OPEN' AND (f.rule IN $aggravating  // from the asset (queries/lifecycle.py)
