@@ -143,6 +143,9 @@ class Reading:
     files: list[tuple[Path, tuple[int, int] | None]] = field(default_factory=list)  # (path, size and mtime)
     host_costs: list[int] = field(default_factory=list)   # each host's rows, in order: the write cuts the same batches
     host_credentials: list[CredentialObservation] = field(default_factory=list)   # keys found on hosts
+    # a streamed run's last file, when its format is parsed whole (not record by record): its hosts were
+    # all in memory once parsed anyway, so they are kept instead of being parsed a second time
+    last_file_hosts: list[HostObservation] | None = None
     software: bool = False      # some host reports packages: licence links are rebuilt
     ips: bool = False           # some host has addresses: subnet containment is rebuilt
     streamed: bool = False
@@ -165,10 +168,14 @@ def read_run(source: str, paths: Sequence[Path], limit: int, progress: Progress,
     reading = Reading()
     kept: list[HostObservation] | None = []
     host_rows_so_far = 0
+    whole_files = connector.streamer is None
     for done, path in enumerate(paths, 1):
         reading.files.append((path, _stamp(path)))
         part, hosts = connector.stream(path, limit)
+        file_hosts: list[HostObservation] = []
         for host in _prepared(hosts, part.scopes, reading.batch):
+            if whole_files:
+                file_hosts.append(host)
             cost = host_rows(host)
             reading.host_costs.append(cost)
             host_rows_so_far += cost
@@ -182,6 +189,8 @@ def read_run(source: str, paths: Sequence[Path], limit: int, progress: Progress,
         reading.batch.extend(part)
         progress("read", done, len(paths))
     reading.batch.hosts = kept or []
+    if reading.streamed and whole_files and paths:
+        reading.last_file_hosts = file_hosts
     _duplicates_across_files(reading.batch.people)
     return reading
 
@@ -210,10 +219,17 @@ def _prepared(hosts: Iterable[HostObservation], scopes: list[str], batch: Batch)
 def _hosts_again(source: str, reading: Reading, limit: int) -> Iterator[HostObservation]:
     """A streamed run's hosts, read again file by file as they are written, in the same order. Each host
     must cost what the first read counted, and each file must end as it was (size and modification time,
-    before and after): anything else is input that changed under the run, which then fails."""
+    before and after): anything else is input that changed under the run, which then fails. The last file's
+    hosts come from the first read where it kept them (`Reading.last_file_hosts`): they are what was validated."""
     connector, scratch = BY_SOURCE[source], Batch()    # caps were counted by the first read
     costs = iter(reading.host_costs)
-    for path, stamp in reading.files:
+    for index, (path, stamp) in enumerate(reading.files):
+        if index == len(reading.files) - 1 and reading.last_file_hosts is not None:
+            kept, reading.last_file_hosts = reading.last_file_hosts[::-1], None
+            while kept:                 # each let go once handed over
+                next(costs, None)
+                yield kept.pop()
+            continue
         _unchanged(path, stamp)
         part, hosts = connector.stream(path, limit)
         for host in _prepared(hosts, part.scopes, scratch):
