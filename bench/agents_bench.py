@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import (add_database_options, host_counts, load_average, median, print_machine,
-                          private_database, verdict)
+from bench.common import (add_change_log_option, add_database_options, host_counts, load_average, median,
+                          print_machine, private_database, verdict)
 from graph.models import Batch
 from graph.store import BATCH_SIZE, Store
 from demo import generate_org
@@ -124,9 +124,10 @@ def main(argv: list[str] | None = None) -> None:
                                                                  "hosts, else 1)")
     parser.add_argument("--seed", type=int, default=7)
     add_database_options(parser)
+    add_change_log_option(parser)
     args = parser.parse_args(argv)
     rows = []
-    with private_database("itam-agents-bench", args.heap_mb, args.pagecache_mb) as db:
+    with private_database("itam-agents-bench", args.heap_mb, args.pagecache_mb, args.change_log) as db:
         print_machine(db)
         for hosts in host_counts(args.hosts):
             rows += measure(hosts, args.repeat or (3 if hosts <= 10000 else 1), args.seed, db)

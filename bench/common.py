@@ -35,9 +35,10 @@ class BenchDatabase:
 
 
 @contextmanager
-def private_database(prefix: str, heap_mb: int = HEAP_MB,
-                     pagecache_mb: int = PAGECACHE_MB) -> Iterator[BenchDatabase]:
-    """Start a throw-away Neo4j on a free port in a temporary directory; always stop and delete it."""
+def private_database(prefix: str, heap_mb: int = HEAP_MB, pagecache_mb: int = PAGECACHE_MB,
+                     change_log: bool = True) -> Iterator[BenchDatabase]:
+    """Start a throw-away Neo4j on a free port in a temporary directory; always stop and delete it.
+    `change_log=False` ingests as ITAM_CHANGE_LOG=0 does (to measure what the log costs)."""
     # a benchmark is one caller sending thousands of requests: no rate limit, no access log
     os.environ.setdefault("ITAM_ACCESS_LOG", "off")
     os.environ.setdefault("ITAM_RATE_PER_MINUTE", str(10**9))
@@ -49,7 +50,7 @@ def private_database(prefix: str, heap_mb: int = HEAP_MB,
         neo4j.start()
         print(f"Neo4j started on {neo4j.uri} in {time.perf_counter() - started:.1f} s (data dir {home})")
         # benchmarks time ingest alone; the findings evaluation after a run is measured by findings_bench
-        settings = Settings(neo4j_uri=neo4j.uri, home=home, evaluate_findings=False)
+        settings = Settings(neo4j_uri=neo4j.uri, home=home, evaluate_findings=False, change_log=change_log)
         store = Store.from_settings(settings)
         store.apply_schema()
         yield BenchDatabase(neo4j, settings, store)
@@ -116,6 +117,11 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
                         help=f"Neo4j page cache (default {PAGECACHE_MB})")
 
 
+def add_change_log_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-change-log", dest="change_log", action="store_false",
+                        help="ingest with the change log off (ITAM_CHANGE_LOG=0): what the log costs")
+
+
 def print_machine(db: BenchDatabase) -> None:
     """The machine and code the figures belong to."""
     print("Machine")
@@ -126,6 +132,8 @@ def print_machine(db: BenchDatabase) -> None:
     print(f"  Neo4j    {neo4j_version(db.store)} (embedded, heap {db.neo4j.heap_mb} MB, "
           f"page cache {db.neo4j.pagecache_mb} MB)")
     print(f"  Code     git {code_version()}")
+    if not db.settings.change_log:
+        print("  Ingest   change log off (--no-change-log)")
     print(f"  Load     {load_average()} (1/5/15 min, at start)")
     print()
 

@@ -28,8 +28,8 @@ from typing import cast
 from neo4j import Driver, Transaction
 from neo4j.exceptions import DriverError, Neo4jError
 
-from bench.common import (BenchDatabase, add_database_options, host_counts, load_average, median, print_machine,
-                          private_database, refresh_statistics, verdict)
+from bench.common import (BenchDatabase, add_change_log_option, add_database_options, host_counts, load_average,
+                          median, print_machine, private_database, refresh_statistics, verdict)
 from graph.config import Settings
 from graph.store import BATCH_SIZE, Store
 from ingest.catalog import all_writes
@@ -426,11 +426,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="resample indexes and clear cached plans (untimed) before each product connector "
                              "run: throughput without plans made while the graph was empty (docs/PERFORMANCE.md)")
     add_database_options(parser)
+    add_change_log_option(parser)
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="itam-ingest-bench-"))
     try:
-        with private_database("itam-ingest-bench", args.heap_mb, args.pagecache_mb) as db:
+        with private_database("itam-ingest-bench", args.heap_mb, args.pagecache_mb, args.change_log) as db:
             print_machine(db)
             if args.fresh_plans:
                 print("--fresh-plans: indexes resampled and plans cleared before each product connector run\n")
