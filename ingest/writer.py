@@ -332,25 +332,23 @@ MATCH (a:Asset {id: row.asset})-[i:INSTALLED {source: row.source}]->(s:Software)
 WHERE row.reported[s.key] IS NULL  // a map: one lookup per installed package, not a list scan
 DELETE i
 """)
-SOFTWARE_PRODUCTS = write(
-    'upsert-software',
-    "Software products by key, once per batch however many assets report them; a field's first known value stays.",
-    """
-UNWIND $rows AS sw
-MERGE (s:Software {key: sw.key})
-ON CREATE SET s.first_seen = sw.first_seen, s.name = sw.name
-SET s.vendor = coalesce(s.vendor, sw.vendor), s.purl = coalesce(s.purl, sw.purl), s.cpe = coalesce(s.cpe, sw.cpe),
-    s.package_type = coalesce(s.package_type, sw.package_type),
-    s.last_seen = CASE WHEN s.last_seen > sw.last_seen THEN s.last_seen ELSE sw.last_seen END
-""")
+# A product installed on many assets of a batch takes its fields once, from the batch's first install of
+# it (`product`, merged over the batch: first known name, vendor, purl, CPE and type; first and last seen, in
+# epoch milliseconds: the driver packs a nested datetime slowly, see graph/store.py `_epoch_millis`).
 SOFTWARE_ADD = write(
     'add-installed-software',
-    'INSTALLED {version, licences} from the asset to each product it reports (the products are written first).',
+    'Software products by key (their fields once per batch) and INSTALLED {version, licences} from the asset.',
     """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 UNWIND row.software AS sw
-MATCH (s:Software {key: sw.key}) USING INDEX SEEK s:Software(key)
+MERGE (s:Software {key: sw.key})
+ON CREATE SET s.first_seen = datetime({epochMillis: sw.product.first_seen}), s.name = sw.product.name
+FOREACH (p IN CASE WHEN sw.product IS NULL THEN [] ELSE [sw.product] END |
+  SET s.vendor = coalesce(s.vendor, p.vendor), s.purl = coalesce(s.purl, p.purl), s.cpe = coalesce(s.cpe, p.cpe),
+      s.package_type = coalesce(s.package_type, p.package_type),
+      s.last_seen = CASE WHEN s.last_seen > datetime({epochMillis: p.last_seen}) THEN s.last_seen
+                         ELSE datetime({epochMillis: p.last_seen}) END)
 MERGE (a)-[i:INSTALLED {source: row.source}]->(s)
 ON CREATE SET i.first_seen = row.at
 SET i.version = sw.version, i.licenses = sw.licenses, i.last_seen = row.at
@@ -493,24 +491,28 @@ class HostRows:
 
     def _software_row(self, asset: str, items, at, installed: bool = True) -> dict:
         unique = {sw.key: sw for sw in items}
-        if installed:
-            for key, sw in unique.items():
-                self._product(key, sw, at)
-        return {"asset": asset, "at": at, "source": self.source, "reported": dict.fromkeys(unique, True), "software": [
-            {"key": key, "version": sw.version, "licenses": list(sw.licenses)} for key, sw in sorted(unique.items())]}
+        installs = []
+        for key, sw in sorted(unique.items()):
+            install = {"key": key, "version": sw.version, "licenses": list(sw.licenses), "product": None}
+            if installed:
+                self._product(key, sw, at, install)
+            installs.append(install)
+        return {"asset": asset, "at": at, "source": self.source, "reported": dict.fromkeys(unique, True),
+                "software": installs}
 
-    def _product(self, key: str, sw, at) -> None:
-        """One row per product for the batch: its first known name, vendor, purl, CPE and type, and when it
-        was first and last seen."""
-        product = self.products.get(key)
+    def _product(self, key: str, sw, at, install: dict) -> None:
+        """The product's fields for the batch, merged over its installs (first known name, vendor, purl, CPE
+        and type; first and last seen) and carried by its first install, which the statement meets first."""
+        product, millis = self.products.get(key), int(at.timestamp() * 1000)
         if product is None:
-            self.products[key] = {"key": key, "name": sw.name, "vendor": sw.vendor, "purl": sw.purl, "cpe": sw.cpe,
-                                  "package_type": sw.package_type, "first_seen": at, "last_seen": at}
+            self.products[key] = install["product"] = {
+                "name": sw.name, "vendor": sw.vendor, "purl": sw.purl, "cpe": sw.cpe, "package_type": sw.package_type,
+                "first_seen": millis, "last_seen": millis}
             return
         for name in ("vendor", "purl", "cpe", "package_type"):
             if product[name] is None:
                 product[name] = getattr(sw, name)
-        product["first_seen"], product["last_seen"] = min(product["first_seen"], at), max(product["last_seen"], at)
+        product["first_seen"], product["last_seen"] = min(product["first_seen"], millis), max(product["last_seen"], millis)
 
 
 def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
@@ -540,7 +542,6 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     # a new asset without a conflict has an id minted in this batch: nothing is installed on it to prune
     minted = {res.asset_id for res in resolutions if res.is_new and not res.conflict}
     write_batches(tx, SOFTWARE_PRUNE, [r for r in rows.software if not r.get("keep") and r["asset"] not in minted])
-    write_batches(tx, SOFTWARE_PRODUCTS, _sorted(list(rows.products.values()), "key"))
     write_batches(tx, SOFTWARE_ADD, rows.software)
     write_batches(tx, SOFTWARE_REMOVE, rows.removed)
     for control_verb, control_rows in sorted(rows.controls.items()):
