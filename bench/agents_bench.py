@@ -8,7 +8,7 @@ group memberships with plain `UNWIND ... MERGE` in transactions of the product's
 started (the floor excludes parsing).
 Medians of --repeat runs.
 
-    python -m bench.agents_bench --hosts 10000,100000 [--repeat N]
+    python -m bench.agents_bench --hosts 10000,100000 [--repeat N] [--statements] [--no-change-log]
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bench.common import (add_change_log_option, add_database_options, host_counts, load_average, median,
                           print_machine, private_database, verdict)
+from bench.ingest_bench import TimedStore, print_breakdown, run_product as staged_run
 from graph.models import Batch
 from graph.store import BATCH_SIZE, Store
 from demo import generate_org
@@ -91,7 +92,15 @@ def run_product(store: Store, settings, source: str, paths: list[Path]) -> Timin
     return Timing(summary.created + summary.updated + summary.unchanged, time.perf_counter() - started)
 
 
-def measure(hosts: int, repeat: int, seed: int, db) -> list[dict]:
+def statement_breakdown(db, source: str, paths: list[Path]) -> None:
+    """One extra, unreported product run on a wiped graph with every statement and the commit timed
+    (timing each statement slows the run: read the shares, not the total)."""
+    db.store.wipe()
+    timed = TimedStore(db.store)
+    print_breakdown(source, staged_run(timed, db.settings, source, paths), timed.totals)
+
+
+def measure(hosts: int, repeat: int, seed: int, db, statements: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="itam-agents-bench-") as tmp:
         started = time.perf_counter()
         org = generate_org(Path(tmp), hosts=hosts, seed=seed, sources={"hr", "snipeit", "nmap", "osquery", "aws"})
@@ -109,6 +118,8 @@ def measure(hosts: int, repeat: int, seed: int, db) -> list[dict]:
                 print(f"  run {run}/{repeat} {source:<8} product {product[-1].seconds:7.2f} s "
                       f"({product[-1].records} records incl. credentials)   floor {floor[-1].seconds:7.2f} s "
                       f"({len(rows['assets'])} assets)")
+            if statements:
+                statement_breakdown(db, source, paths)
             p, f = median([t.seconds for t in product]), median([t.seconds for t in floor])
             assets = len(rows["assets"])  # the same work on both sides: the hosts the files describe
             lines.append({"hosts": hosts, "source": source, "assets": assets, "runs": repeat, "product_s": p,
@@ -125,12 +136,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     add_database_options(parser)
     add_change_log_option(parser)
+    parser.add_argument("--statements", action="store_true",
+                        help="also time each statement of the write stage in one extra, unreported product run")
     args = parser.parse_args(argv)
     rows = []
     with private_database("itam-agents-bench", args.heap_mb, args.pagecache_mb, args.change_log) as db:
         print_machine(db)
         for hosts in host_counts(args.hosts):
-            rows += measure(hosts, args.repeat or (3 if hosts <= 10000 else 1), args.seed, db)
+            rows += measure(hosts, args.repeat or (3 if hosts <= 10000 else 1), args.seed, db, args.statements)
     print("\nIngest throughput, medians (target: product/floor >= 0.5)")
     print(f"{'hosts':>7} {'connector':<9} {'assets':>7} {'runs':>4} {'product s':>10} {'assets/s':>9} "
           f"{'floor s':>8} {'assets/s':>9} {'ratio':>6}  target")

@@ -349,13 +349,18 @@ def statement_breakdown(db: BenchDatabase, org: Org, fresh_plans: bool = False) 
         if not outcome.attempt(lambda: run_product(timed, db.settings, source, org.paths(source))):
             print(f"  {source}: {outcome.error}")
             break
-        timing = outcome.timings[0]
-        python = timing.stages["write"] - sum(timed.totals.values())
-        parts = ", ".join(f"{name} {secs:.2f}" for name, secs in
-                          sorted(timed.totals.items(), key=lambda kv: -kv[1]) if secs >= 0.005)
-        print(f"  {source}: parse {timing.stages['parse']:.2f} s, "
-              f"resolve + write {timing.stages['write']:.2f} s = Python {python:.2f} + statements (s): {parts}")
+        print_breakdown(source, outcome.timings[0], timed.totals)
     db.store.wipe()
+
+
+def print_breakdown(source: str, timing: Timing, totals: dict[str, float]) -> None:
+    """A timed run's parse, then its write split into the Python around the statements and each statement
+    (and the commits), largest first."""
+    python = timing.stages["write"] - sum(totals.values())
+    parts = ", ".join(f"{name} {secs:.2f}" for name, secs in sorted(totals.items(), key=lambda kv: -kv[1])
+                      if secs >= 0.005)
+    print(f"  {source}: parse {timing.stages['parse']:.2f} s, "
+          f"resolve + write {timing.stages['write']:.2f} s = Python {python:.2f} + statements (s): {parts}")
 
 
 def summarise(hosts: int, results: Results, floor_rows: dict[str, FloorRows]) -> list[dict]:
