@@ -3,8 +3,9 @@
 For each host count: ingest the demo org with the product (HR, Snipe-IT, nmap), pick identifiers as
 bench.query_bench does, then for each server configuration (uvicorn workers, ITAM_READS_PER_REQUEST)
 start `itam serve` on a free port and alternate, `--rounds` times and in a random order each round,
-(a) `--clients` closed-loop HTTP clients (bench.live.LeanClient, light enough not to starve the server) sending the host query `asset(identifier)` (query_bench's
-`asset` variant: identifiers, owner, team, ports, sightings, verdict) and (b) as the floor, as many
+(a) `--clients` closed-loop HTTP clients (bench.live.LeanClient, light enough not to starve the server)
+sending the host query `asset(identifier)` (query_bench's `asset` variant: identifiers, owner, team,
+ports, sightings, verdict) and (b) as the floor, as many
 concurrent coroutines on one raw async driver running the same named Cypher (FIND_BY_IDENTIFIER, then
 ASSET_CONTEXT), one session each, for `--seconds` each. Both sides are warmed up first. Throughput is
 answers per second of wall time; percentiles are of per-request wall time over all rounds.
@@ -158,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
                     rows.append((hosts, config, sides))
             print_table(rows, args.clients, args.seconds, args.rounds)
             print("\nProduct: `itam serve --workers W` (uvicorn, real HTTP on loopback), access log off, clients in "
-                  "this process (bench.live.LeanClient: one keep-alive connection each, httptools' parser).\nFloor: the same named Cypher on one raw "
+                  "this process (bench.live.LeanClient: one keep-alive connection each, httptools' parser).\n"
+                  "Floor: the same named Cypher on one raw "
                   "async driver (default pool), one session per statement; no HTTP, GraphQL or result shaping.")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -91,11 +91,13 @@ class FloorRows:
 
 @dataclass
 class Timing:
-    """One timed ingest of one connector: records and wall seconds (plus the product's stages)."""
+    """One timed ingest of one connector: records and wall seconds (plus the product's stages, and what it
+    wrote: created, updated and unchanged, credentials found on hosts included)."""
 
     records: int
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)
+    written: int = 0
 
     @property
     def rate(self) -> float:
@@ -126,7 +128,8 @@ def run_product(store: Store, settings: Settings, source: str, paths: list[Path]
     if summary.status != "succeeded":
         raise RuntimeError(f"{source} ingest ended {summary.status}: {summary.error}")
     stages = {"parse": marks["read"] - started, "write": finished - marks["read"]}  # write: resolve + write
-    return Timing(summary.records, finished - started, stages)
+    return Timing(summary.records, finished - started, stages,
+                  written=summary.created + summary.updated + summary.unchanged)
 
 
 # graph.store.write_batches may rewrite `UNWIND $rows AS row` to convert values on the server.

@@ -43,7 +43,7 @@ from ingest.license_matching import relink_licences
 from ingest.reconcile import Resolver
 from ingest.registry import BY_SOURCE
 from ingest.software_table import current_table
-from ingest.writer import PERSON_DIGESTS, UPSERT_SOURCE, HostRows, existing_digests, write_hosts, write_people
+from ingest.writer import PERSON_DIGESTS, UPSERT_SOURCE, HostRows, sighting_digests, write_hosts, write_people
 from ingest.catalog import write
 
 Progress = Callable[[str, int, int], None]
@@ -505,7 +505,7 @@ def _write_hosts(run: _Run, hosts: list[HostObservation], tx: Transaction) -> No
     summary.conflicts = len(run.conflicts)
     summary.conflict_details += [f"{c.record}: {c.reason}" for c in conflicts]
     known = {r.asset_id: r.observation.scope or "" for r in resolutions if r.asset_id and not r.is_new}
-    sightings = existing_digests(tx, summary.source, known)
+    sightings = sighting_digests(tx, summary.source, known)
     before = {aid: digest for aid, (digest, _) in sightings.items()}
     new_ids = {r.asset_id for r in resolutions if r.is_new}
     rows = HostRows.of(summary.source, SOURCES[summary.source], summary.run_id, resolutions)

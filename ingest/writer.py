@@ -316,7 +316,7 @@ def subnet_of(address: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def existing_digests(tx: Transaction, source: str, sightings: dict[str, str]) -> dict[str, tuple[str, bool]]:
+def sighting_digests(tx: Transaction, source: str, sightings: dict[str, str]) -> dict[str, tuple[str, bool]]:
     """{asset id: (digest, current)} of this source's sighting of each asset in the given scope ({id: scope})."""
     rows = [{"id": asset, "scope": scope} for asset, scope in sorted(sightings.items())]
     return {row["id"]: (row["digest"], row["current"]) for row in tx.run(EXISTING_DIGESTS, rows=rows, source=source)}
@@ -512,7 +512,8 @@ class HostRows:
         for name in ("vendor", "purl", "cpe", "package_type"):
             if product[name] is None:
                 product[name] = getattr(sw, name)
-        product["first_seen"], product["last_seen"] = min(product["first_seen"], millis), max(product["last_seen"], millis)
+        product["first_seen"] = min(product["first_seen"], millis)
+        product["last_seen"] = max(product["last_seen"], millis)
 
 
 def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
