@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from bench.common import (add_change_log_option, add_database_options, host_counts, load_average, median,
-                          print_machine, private_database, verdict)
-from bench.ingest_bench import TimedStore, Timing, print_breakdown, run_product
+                          median_cpu, print_cpu_table, print_machine, private_database, verdict)
+from bench.ingest_bench import TimedStore, Timing, print_breakdown, run_product, timed_with_cpu
 from graph.models import Batch
 from graph.store import BATCH_SIZE, Store
 from demo import generate_org
@@ -99,9 +99,10 @@ def measure(hosts: int, repeat: int, seed: int, db, statements: bool = False) ->
             product, floor = [], []
             for run in range(1, repeat + 1):
                 db.store.wipe()
-                product.append(run_product(db.store, db.settings, source, paths))
+                product.append(timed_with_cpu(db, lambda: run_product(db.store, db.settings, source, paths)))
                 db.store.wipe()
-                floor.append(run_floor(db.store, rows, len(rows["assets"]), db.settings.ingest_batch_rows))
+                floor.append(timed_with_cpu(db, lambda: run_floor(db.store, rows, len(rows["assets"]),
+                                                                  db.settings.ingest_batch_rows)))
                 print(f"  run {run}/{repeat} {source:<8} product {product[-1].seconds:7.2f} s "
                       f"({product[-1].written} records incl. credentials)   floor {floor[-1].seconds:7.2f} s "
                       f"({len(rows['assets'])} assets)")
@@ -109,8 +110,10 @@ def measure(hosts: int, repeat: int, seed: int, db, statements: bool = False) ->
                 statement_breakdown(db, source, paths)
             p, f = median([t.seconds for t in product]), median([t.seconds for t in floor])
             assets = len(rows["assets"])  # the same work on both sides: the hosts the files describe
-            lines.append({"hosts": hosts, "source": source, "assets": assets, "runs": repeat, "product_s": p,
-                          "product_rate": assets / p, "floor_s": f, "floor_rate": assets / f})
+            lines.append({"hosts": hosts, "connector": source, "assets": assets, "runs": repeat,
+                          "product_s": p, "product_rate": assets / p, "floor_s": f, "floor_rate": assets / f,
+                          "product_cpu": median_cpu([t.cpu for t in product if t.cpu]),
+                          "floor_cpu": median_cpu([t.cpu for t in floor if t.cpu])})
         print(f"  load average now {load_average()}")
         return lines
 
@@ -136,9 +139,11 @@ def main(argv: list[str] | None = None) -> None:
           f"{'floor s':>8} {'assets/s':>9} {'ratio':>6}  target")
     for r in rows:
         ratio = r["product_rate"] / r["floor_rate"]
-        print(f"{r['hosts']:>7} {r['source']:<9} {r['assets']:>7} {r['runs']:>4} {r['product_s']:>10.2f} "
+        print(f"{r['hosts']:>7} {r['connector']:<9} {r['assets']:>7} {r['runs']:>4} {r['product_s']:>10.2f} "
               f"{r['product_rate']:>9.0f} {r['floor_s']:>8.2f} {r['floor_rate']:>9.0f} {ratio:>6.2f}  "
               f"{verdict(ratio >= TARGET_RATIO)}")
+    print()
+    print_cpu_table(rows)
     print("\nFloor: raw driver, UNWIND/MERGE of the same assets, identifiers, IPs, installed software and security "
           "group memberships from rows the connector's parser prepared before timing: parsing, identity resolution, "
           "provenance, claims, controls, credentials, reachability and the run record are NOT in the floor.")

@@ -10,10 +10,11 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from graph.config import Settings
 from graph.local import LocalNeo4j, free_port
@@ -23,6 +24,7 @@ from ingest.pipeline import ingest_files
 
 HEAP_MB = 4096
 PAGECACHE_MB = 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -59,6 +61,60 @@ def private_database(prefix: str, heap_mb: int = HEAP_MB, pagecache_mb: int = PA
             store.close()
         neo4j.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds one timed run used: the Neo4j process's (every thread: queries, commits, the garbage
+    collector, the JIT) and this Python process's (every thread: parsing, the read-ahead, the driver)."""
+
+    neo4j: float
+    python: float
+
+
+def _process_cpu(pid: int) -> float:
+    """User plus system CPU seconds of a process so far, from /proc/<pid>/stat (fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(db: BenchDatabase, run: Callable[[], T]) -> tuple[T, Cpu]:
+    """`run()` and the CPU it made Neo4j and this process use."""
+    pid = db.neo4j.pid()
+    if pid is None:
+        raise RuntimeError("the bench's Neo4j is not running")
+    neo4j, python = _process_cpu(pid), time.process_time()
+    result = run()
+    return result, Cpu(_process_cpu(pid) - neo4j, time.process_time() - python)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def print_cpu_table(rows: list[dict]) -> None:
+    """Per row (hosts, connector, floor_s, and product_cpu and floor_cpu as median Cpu): where the CPU went,
+    and the best ratio the product's work allows: the floor's time against the product's CPU spread over
+    every core for the whole run (Neo4j and Python never waiting for each other)."""
+    print(f"CPU seconds, medians: Neo4j's process and the bench's Python process (/proc), and the ratio the "
+          f"product's work allows with all {cores()} cores busy for the whole run = floor s / (product CPU / "
+          f"{cores()})")
+    header = (f"{'hosts':>7}  {'connector':<9}  {'product Neo4j':>13} {'Python':>7}  {'floor Neo4j':>11} "
+              f"{'Python':>7}  {'Neo4j x floor':>13}  {'ratio bound':>11}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        product, floor = r.get("product_cpu"), r.get("floor_cpu")
+        if product is None or floor is None or "floor_s" not in r:
+            continue
+        bound = r["floor_s"] / ((product.neo4j + product.python) / cores())
+        times = product.neo4j / floor.neo4j if floor.neo4j else float("nan")
+        print(f"{r['hosts']:>7}  {r['connector']:<9}  {product.neo4j:>13.2f} {product.python:>7.2f}  "
+              f"{floor.neo4j:>11.2f} {floor.python:>7.2f}  {times:>13.1f}  {bound:>11.2f}")
+
+
+def median_cpu(cpus: list[Cpu]) -> Cpu | None:
+    return Cpu(median([c.neo4j for c in cpus]), median([c.python for c in cpus])) if cpus else None
 
 
 def refresh_statistics(store: Store) -> None:
@@ -125,7 +181,7 @@ def add_change_log_option(parser: argparse.ArgumentParser) -> None:
 def print_machine(db: BenchDatabase) -> None:
     """The machine and code the figures belong to."""
     print("Machine")
-    print(f"  nproc    {len(os.sched_getaffinity(0))}")
+    print(f"  nproc    {cores()}")
     print(f"  CPU      {_cpu_model()}")
     print(f"  RAM      {_ram_gib():.1f} GiB")
     print(f"  Python   {platform.python_version()} ({platform.python_implementation()})")

@@ -28,8 +28,9 @@ from typing import cast
 from neo4j import Driver, Transaction
 from neo4j.exceptions import DriverError, Neo4jError
 
-from bench.common import (BenchDatabase, add_change_log_option, add_database_options, host_counts, load_average,
-                          median, print_machine, private_database, refresh_statistics, verdict)
+from bench.common import (BenchDatabase, Cpu, add_change_log_option, add_database_options, host_counts,
+                          load_average, median, median_cpu, print_cpu_table, print_machine, private_database,
+                          refresh_statistics, verdict, with_cpu)
 from graph.config import Settings
 from graph.store import BATCH_SIZE, Store
 from ingest.catalog import all_writes
@@ -91,17 +92,25 @@ class FloorRows:
 
 @dataclass
 class Timing:
-    """One timed ingest of one connector: records and wall seconds (plus the product's stages, and what it
-    wrote: created, updated and unchanged, credentials found on hosts included)."""
+    """One timed ingest of one connector: records and wall seconds (plus the product's stages, what it
+    wrote: created, updated and unchanged, credentials found on hosts included; and the CPU it used)."""
 
     records: int
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)
     written: int = 0
+    cpu: Cpu | None = None
 
     @property
     def rate(self) -> float:
         return self.records / self.seconds
+
+
+def timed_with_cpu(db: BenchDatabase, run: Callable[[], Timing]) -> Timing:
+    """`run()`'s Timing with the CPU Neo4j and this process used during it."""
+    timing, cpu = with_cpu(db, run)
+    timing.cpu = cpu
+    return timing
 
 
 def generate(out_dir: Path, hosts: int, seed: int) -> Org:
@@ -319,10 +328,10 @@ def measure(db: BenchDatabase, org: Org, floor_rows: dict[str, FloorRows], repea
     def product(source: str) -> Timing:
         if fresh_plans:
             refresh_statistics(db.store)
-        return run_product(db.store, db.settings, source, org.paths(source))
+        return timed_with_cpu(db, lambda: run_product(db.store, db.settings, source, org.paths(source)))
 
     def floor(source: str) -> Timing:
-        return run_floor(driver, database, floor_rows[source])
+        return timed_with_cpu(db, lambda: run_floor(driver, database, floor_rows[source]))
 
     sides = {"product": product, "floor": floor}
     for run in range(1, repeat + 1):
@@ -377,9 +386,11 @@ def summarise(hosts: int, results: Results, floor_rows: dict[str, FloorRows]) ->
             row["product_s"] = median([t.seconds for t in product.timings])
             row["product_rate"] = median([t.rate for t in product.timings])
             row["stages"] = {k: median([t.stages[k] for t in product.timings]) for k in ("parse", "write")}
+            row["product_cpu"] = median_cpu([t.cpu for t in product.timings if t.cpu])
         if floor.timings:
             row["floor_s"] = median([t.seconds for t in floor.timings])
             row["floor_rate"] = median([t.rate for t in floor.timings])
+            row["floor_cpu"] = median_cpu([t.cpu for t in floor.timings if t.cpu])
         rows.append(row)
     return rows
 
@@ -417,6 +428,8 @@ def print_table(rows: list[dict]) -> None:
         total = sum(s.values())
         print(f"{r['hosts']:>7}  {r['connector']:<9} parse {s['parse']:7.2f} ({s['parse'] / total:4.0%})  "
               f"write {s['write']:7.2f} ({s['write'] / total:4.0%})")
+    print()
+    print_cpu_table(rows)
 
 
 def default_repeat(hosts: int) -> int:
