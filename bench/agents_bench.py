@@ -8,7 +8,7 @@ group memberships with plain `UNWIND ... MERGE` in transactions of the product's
 started (the floor excludes parsing).
 Medians of --repeat runs.
 
-    python -m bench.agents_bench --hosts 10000,100000 [--repeat N] [--statements] [--no-change-log]
+    python -m bench.agents_bench --hosts 10000,100000 [--repeat N] [--statements] [--same-graph] [--no-change-log]
 """
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import same_graph
 from bench.common import (add_change_log_option, add_database_options, host_counts, load_average, median,
-                          median_cpu, print_cpu_table, print_machine, private_database, verdict)
+                          median_cpu, print_cpu_table, print_machine, private_database, verdict,
+                          write_in_transactions)
 from bench.ingest_bench import TimedStore, Timing, print_breakdown, run_product, timed_with_cpu
 from graph.models import Batch
-from graph.store import BATCH_SIZE, Store
+from graph.store import Store
 from demo import generate_org
 from ingest.pipeline import read_batch
 
@@ -65,17 +67,7 @@ def run_floor(store: Store, rows: dict[str, list[dict]], records: int, tx_rows: 
     """The floor's statements in transactions of about `tx_rows` rows, the product's batch size (one
     transaction for 100k agents held 3.7 million commands, which a 4 GB heap could not commit)."""
     started = time.perf_counter()
-    with store.driver.session(database=store.database) as session:
-        tx, in_tx = session.begin_transaction(), 0
-        for name, cypher in FLOOR.items():
-            for start in range(0, len(rows[name]), BATCH_SIZE):
-                if in_tx >= tx_rows:
-                    tx.commit()
-                    tx, in_tx = session.begin_transaction(), 0
-                chunk = rows[name][start:start + BATCH_SIZE]
-                tx.run(cypher, rows=chunk).consume()
-                in_tx += len(chunk)
-        tx.commit()
+    write_in_transactions(store, [(cypher, rows[name]) for name, cypher in FLOOR.items()], tx_rows)
     return Timing(records, time.perf_counter() - started)
 
 
@@ -87,7 +79,7 @@ def statement_breakdown(db, source: str, paths: list[Path]) -> None:
     print_breakdown(source, run_product(timed, db.settings, source, paths), timed.totals)
 
 
-def measure(hosts: int, repeat: int, seed: int, db, statements: bool = False) -> list[dict]:
+def measure(hosts: int, repeat: int, seed: int, db, statements: bool = False, same: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="itam-agents-bench-") as tmp:
         started = time.perf_counter()
         org = generate_org(Path(tmp), hosts=hosts, seed=seed, sources={"hr", "snipeit", "nmap", "osquery", "aws"})
@@ -114,6 +106,10 @@ def measure(hosts: int, repeat: int, seed: int, db, statements: bool = False) ->
                           "product_s": p, "product_rate": assets / p, "floor_s": f, "floor_rate": assets / f,
                           "product_cpu": median_cpu([t.cpu for t in product if t.cpu]),
                           "floor_cpu": median_cpu([t.cpu for t in floor if t.cpu])})
+            if same:
+                lines[-1]["same"] = same_graph.measure(
+                    db.store, lambda: run_product(db.store, db.settings, source, paths), repeat,
+                    db.settings.ingest_batch_rows)
         print(f"  load average now {load_average()}")
         return lines
 
@@ -128,12 +124,16 @@ def main(argv: list[str] | None = None) -> None:
     add_change_log_option(parser)
     parser.add_argument("--statements", action="store_true",
                         help="also time each statement of the write stage in one extra, unreported product run")
+    parser.add_argument("--same-graph", action="store_true",
+                        help="also time the raw driver writing exactly the graph one extra product run left "
+                             "(bench/same_graph.py)")
     args = parser.parse_args(argv)
     rows = []
     with private_database("itam-agents-bench", args.heap_mb, args.pagecache_mb, args.change_log) as db:
         print_machine(db)
         for hosts in host_counts(args.hosts):
-            rows += measure(hosts, args.repeat or (3 if hosts <= 10000 else 1), args.seed, db, args.statements)
+            rows += measure(hosts, args.repeat or (3 if hosts <= 10000 else 1), args.seed, db, args.statements,
+                            args.same_graph)
     print("\nIngest throughput, medians (target: product/floor >= 0.5)")
     print(f"{'hosts':>7} {'connector':<9} {'assets':>7} {'runs':>4} {'product s':>10} {'assets/s':>9} "
           f"{'floor s':>8} {'assets/s':>9} {'ratio':>6}  target")
@@ -144,6 +144,10 @@ def main(argv: list[str] | None = None) -> None:
               f"{verdict(ratio >= TARGET_RATIO)}")
     print()
     print_cpu_table(rows)
+    if args.same_graph:
+        print()
+        same_graph.print_table([{**r["same"], "hosts": r["hosts"], "connector": r["connector"],
+                                 "product_s": r["product_s"]} for r in rows if "same" in r])
     print("\nFloor: raw driver, UNWIND/MERGE of the same assets, identifiers, IPs, installed software and security "
           "group memberships from rows the connector's parser prepared before timing: parsing, identity resolution, "
           "provenance, claims, controls, credentials, reachability and the run record are NOT in the floor.")

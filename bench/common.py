@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from graph.config import Settings
 from graph.local import LocalNeo4j, free_port
-from graph.store import Store
+from graph.store import BATCH_SIZE, Store
 from demo import generate_org
 from ingest.pipeline import ingest_files
 
@@ -115,6 +115,22 @@ def print_cpu_table(rows: list[dict]) -> None:
 
 def median_cpu(cpus: list[Cpu]) -> Cpu | None:
     return Cpu(median([c.neo4j for c in cpus]), median([c.python for c in cpus])) if cpus else None
+
+
+def write_in_transactions(store: Store, work: list[tuple[str, list[dict]]], tx_rows: int) -> None:
+    """Each (Cypher, rows) in order, in chunks of BATCH_SIZE rows, in transactions of about `tx_rows` rows
+    (the product's batch size): the raw driver's way of writing what one transaction could not hold."""
+    with store.driver.session(database=store.database) as session:
+        tx, in_tx = session.begin_transaction(), 0
+        for cypher, rows in work:
+            for start in range(0, len(rows), BATCH_SIZE):
+                if in_tx >= tx_rows:
+                    tx.commit()
+                    tx, in_tx = session.begin_transaction(), 0
+                chunk = rows[start:start + BATCH_SIZE]
+                tx.run(cypher, rows=chunk).consume()
+                in_tx += len(chunk)
+        tx.commit()
 
 
 def refresh_statistics(store: Store) -> None:

@@ -6,7 +6,7 @@ resolve, write), and time the floor: the raw driver writing the same assets, ide
 addresses and ports with plain `UNWIND ... MERGE` in batches of 5000 in one transaction,
 from rows prepared beforehand (so the floor excludes parsing). Medians of --repeat runs.
 
-    python -m bench.ingest_bench --hosts 10000,100000 [--repeat N] [--statements]
+    python -m bench.ingest_bench --hosts 10000,100000 [--repeat N] [--statements] [--same-graph]
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from typing import cast
 from neo4j import Driver, Transaction
 from neo4j.exceptions import DriverError, Neo4jError
 
+from bench import same_graph
 from bench.common import (BenchDatabase, Cpu, add_change_log_option, add_database_options, host_counts,
                           load_average, median, median_cpu, print_cpu_table, print_machine, private_database,
                           refresh_statistics, verdict, with_cpu)
@@ -443,6 +444,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7, help="demo org seed (default 7)")
     parser.add_argument("--statements", action="store_true",
                         help="also time each statement of the write stage in one extra, unreported product run")
+    parser.add_argument("--same-graph", action="store_true",
+                        help="also time the raw driver writing exactly the graph one extra product run left "
+                             "(bench/same_graph.py)")
     parser.add_argument("--fresh-plans", action="store_true",
                         help="resample indexes and clear cached plans (untimed) before each product connector "
                              "run: throughput without plans made while the graph was empty (docs/PERFORMANCE.md)")
@@ -458,7 +462,7 @@ def main(argv: list[str] | None = None) -> None:
                 print("--fresh-plans: indexes resampled and plans cleared before each product connector run\n")
             warm = generate(work / "warmup", WARMUP_HOSTS, args.seed)
             measure(db, warm, prepare_floor(warm, db.settings.max_file_bytes), repeat=1, quiet=True)
-            rows = []
+            rows, same_rows = [], []
             for hosts in args.hosts:
                 org = generate(work / str(hosts), hosts, args.seed)
                 print(f"{hosts} hosts: generated in {org.generated_s:.1f} s (not timed): "
@@ -469,14 +473,26 @@ def main(argv: list[str] | None = None) -> None:
                                       seed=args.seed)
                     if args.statements:
                         statement_breakdown(db, org, args.fresh_plans)
+                    if args.same_graph:
+                        same = same_graph.measure(
+                            db.store, lambda: [run_product(db.store, db.settings, source, org.paths(source))
+                                               for source in CONNECTORS],
+                            args.repeat or default_repeat(hosts), db.settings.ingest_batch_rows)
                 except (Neo4jError, DriverError) as exc:  # the database itself gave out (wipe, counts)
                     print(f"  stopped at {hosts} hosts: {type(exc).__name__}: {exc}")
                     break
                 finally:
                     shutil.rmtree(work / str(hosts), ignore_errors=True)
-                rows += summarise(hosts, results, floor_rows)
+                summary = summarise(hosts, results, floor_rows)
+                rows += summary
+                if args.same_graph and all("product_s" in r for r in summary):
+                    same_rows.append({**same, "hosts": hosts, "connector": "+".join(CONNECTORS),
+                                      "product_s": sum(r["product_s"] for r in summary)})
                 print(f"  load average now {load_average()}\n")
             print_table(rows)
+            if same_rows:
+                print()
+                same_graph.print_table(same_rows)
             print("\nFloor: raw driver, UNWIND/MERGE of the same assets, identifiers, IPs and ports from rows "
                   "prepared before timing (CSV via csv.DictReader, nmap via ingest.nmap.parse_nmap): "
                   "parsing, resolution, SEEN_BY, subnets, owners, reachability and the run record are "

@@ -1,0 +1,123 @@
+"""The same-graph floor: the raw driver writing exactly the graph a product run left.
+
+The raw-driver floor of ingest_bench and agents_bench writes the core facts only (assets,
+identifiers, addresses, ports, software); the product also writes sightings, owners, people,
+subnets, reach, the change log and the run record. This floor takes the graph a product run
+built (every node with its labels and properties, every relationship with its properties) and
+times the raw driver writing it again on an empty graph: `UNWIND ... MERGE` per node label by
+its key, then `UNWIND ... CREATE` per relationship type between nodes found by their keys, in
+transactions of the product's batch size. Against it, the product's time is what its logic
+(parsing, identity resolution, reads, diffs, statement shapes) adds to writing its own graph.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.common import write_in_transactions
+from graph.schema import ASSET_KINDS, NODES, RELS
+from graph.store import Store
+
+# What a node is found by: its one vocabulary label (kind labels ride along) and that label's key.
+NodeRef = tuple[str, object]
+
+
+@dataclass
+class SameGraph:
+    """A captured graph as the rows that write it again: nodes grouped by label set, relationships by
+    (type, start label, end label)."""
+
+    nodes: dict[tuple[str, ...], list[dict]] = field(default_factory=lambda: defaultdict(list))
+    rels: dict[tuple[str, str, str], list[dict]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return sum(map(len, self.nodes.values())), sum(map(len, self.rels.values()))
+
+    def statements(self) -> list[tuple[str, list[dict]]]:
+        """(Cypher, rows) in order: every node group, then every relationship group. Labels and types
+        come from graph.schema, checked against it."""
+        work = []
+        for labels, rows in sorted(self.nodes.items()):
+            main, *extra = labels
+            key = NODES[main].key
+            kinds = "".join(f" SET n:{label}" for label in extra)
+            work.append((f"UNWIND $rows AS row MERGE (n:{main} {{{key}: row.key}}){kinds} SET n += row.props",
+                         rows))
+        for (verb, start, end), rows in sorted(self.rels.items()):
+            work.append((f"UNWIND $rows AS row MATCH (a:{start} {{{NODES[start].key}: row.start}}) "
+                         f"MATCH (b:{end} {{{NODES[end].key}: row.end}}) "
+                         f"CREATE (a)-[r:{verb}]->(b) SET r = row.props", rows))
+        return work
+
+
+def _labels(found: list[str]) -> tuple[str, ...]:
+    """The node's vocabulary label first, then its kind labels; anything else is refused."""
+    main = [label for label in found if label in NODES]
+    extra = sorted(label for label in found if label not in NODES)
+    if len(main) != 1 or any(label not in ASSET_KINDS for label in extra):
+        raise ValueError(f"a node with labels {found} is outside graph.schema's vocabulary")
+    return (main[0], *extra)
+
+
+def capture(store: Store) -> SameGraph:
+    """Every node and relationship of the graph, as rows (untimed setup: reads the whole graph)."""
+    graph = SameGraph()
+    refs: dict[str, NodeRef] = {}
+    with store.driver.session(database=store.database) as session:
+        for row in session.run("MATCH (n) RETURN elementId(n) AS id, labels(n) AS labels, properties(n) AS props"):
+            labels = _labels(row["labels"])
+            props = dict(row["props"])
+            key = props.pop(NODES[labels[0]].key)
+            refs[row["id"]] = (labels[0], key)
+            graph.nodes[labels].append({"key": key, "props": props})
+        for row in session.run("MATCH (a)-[r]->(b) RETURN elementId(a) AS a, type(r) AS verb, "
+                               "properties(r) AS props, elementId(b) AS b"):
+            if row["verb"] not in RELS:
+                raise ValueError(f"a relationship of type {row['verb']} is outside graph.schema's vocabulary")
+            (start, start_key), (end, end_key) = refs[row["a"]], refs[row["b"]]
+            graph.rels[(row["verb"], start, end)].append({"start": start_key, "end": end_key,
+                                                          "props": dict(row["props"])})
+    return graph
+
+
+def write(store: Store, graph: SameGraph, tx_rows: int) -> float:
+    """Write the captured graph with the raw driver in transactions of about `tx_rows` rows; returns the
+    seconds it took."""
+    started = time.perf_counter()
+    write_in_transactions(store, graph.statements(), tx_rows)
+    return time.perf_counter() - started
+
+
+def measure(store: Store, build: Callable[[], object], repeat: int, tx_rows: int) -> dict:
+    """Build the graph with the product (`build`, untimed), capture it, then time writing it again on a
+    wiped graph `repeat` times; the written graph must count the same nodes and relationships."""
+    store.wipe()
+    build()
+    expected = store.counts()
+    graph = capture(store)
+    seconds = []
+    for _ in range(repeat):
+        store.wipe()
+        seconds.append(write(store, graph, tx_rows))
+        if store.counts() != expected:
+            raise RuntimeError(f"the same-graph floor wrote {store.counts()}, not the product's {expected}")
+    store.wipe()
+    nodes, rels = graph.size
+    return {"same_s": statistics.median(seconds), "nodes": nodes, "rels": rels, "runs": repeat}
+
+
+def print_table(rows: list[dict]) -> None:
+    """Rows of hosts, connector, product_s (the product's median) and what `measure` returned."""
+    print("Same graph, medians: the raw driver writing exactly the graph the product's run left (MERGE per "
+          "node by its key, CREATE per relationship; bench/same_graph.py) against the product's median above")
+    header = (f"{'hosts':>7}  {'connector':<13} {'nodes':>9} {'rels':>9} {'runs':>4}  {'product s':>9}  "
+              f"{'same graph s':>12}  {'ratio':>5}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['hosts']:>7}  {r['connector']:<13} {r['nodes']:>9} {r['rels']:>9} {r['runs']:>4}  "
+              f"{r['product_s']:>9.2f}  {r['same_s']:>12.2f}  {r['same_s'] / r['product_s']:>5.2f}")
