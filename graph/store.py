@@ -115,3 +115,13 @@ def write_batches(tx: Transaction, cypher: str, rows: Sequence[Any],
         tx.run(statement, rows=batch).consume()
     return len(rows)
 
+
+def count_batches(tx: Transaction, cypher: str, rows: Sequence[Any], column: str, **params: Any) -> int:
+    """Like `write_batches`, for a statement that returns one row with a count: the sum of `column`."""
+    total = 0
+    for start in range(0, len(rows), BATCH_SIZE):
+        statement, batch = _epoch_millis(rows[start:start + BATCH_SIZE], cypher)
+        record = tx.run(statement, rows=batch, **params).single()
+        total += record[column] if record else 0
+    return total
+

@@ -13,7 +13,7 @@ from graph.identifiers import x509_identity
 from graph.models import ContractObservation, CredentialKind, CredentialObservation, LicenseObservation, ReachRule
 from graph.networks import includes_public_addresses
 from graph.schema import INTERNET, NODES, IdentifierKind
-from graph.store import BATCH_SIZE, write_batches
+from graph.store import BATCH_SIZE, count_batches, write_batches
 from ingest.catalog import control_verbs, write
 from ingest.digest import digest
 
@@ -24,8 +24,14 @@ UPSERT_CREDENTIALS = write(
 UNWIND $rows AS row
 MERGE (c:Credential {fingerprint: row.fingerprint})
 ON CREATE SET c.first_seen = row.at
-SET c += row.props, c.last_seen = row.at, c.digest = row.digest, c.source = row.source
+SET c += row.props, c.last_seen = row.at, c.digest = row.digest, c.source = row.source,
+    c.not_before = coalesce(row.not_before, c.not_before), c.not_after = coalesce(row.not_after, c.not_after),
+    c.last_used = coalesce(row.last_used, c.last_used), c.last_rotated = coalesce(row.last_rotated, c.last_rotated)
 """)
+# A credential's times ride at the top of its row, where write_batches sends them as epoch milliseconds
+# (the driver packs a datetime nested in `props` in ~25 µs); an absent one leaves the stored value, as
+# `+=` does.
+CREDENTIAL_TIMES = ("not_before", "not_after", "last_used", "last_rotated")
 # Each link statement returns how many rows found their target, so the rest are reported.
 # An e-mail names a person (created if the directory has not yet); a bare user name must match
 # exactly one person's e-mail local part, or the link is reported as unmatched.
@@ -271,11 +277,7 @@ RETURN a.id AS asset, c.name AS tool, c.category AS category, type(r) AS verb
 
 
 def _run_count(tx: Transaction, cypher: str, rows: list[dict], **params: Any) -> int:
-    linked = 0
-    for start in range(0, len(rows), BATCH_SIZE):
-        record = tx.run(cypher, rows=rows[start:start + BATCH_SIZE], **params).single()
-        linked += record["linked"] if record else 0
-    return linked
+    return count_batches(tx, cypher, rows, "linked", **params)
 
 
 def _existing(label: str) -> str:
@@ -362,8 +364,9 @@ def write_credentials(tx: Transaction, source: str, credentials: list[Credential
                  for k, v in props.items()}
         props["x509_identity"] = x509_identity(cred.subject, cred.issuer, cred.not_before, cred.not_after)
         digests[fingerprint] = digest(props)
+        times = {name: props.pop(name) for name in CREDENTIAL_TIMES if name in props}
         rows.append({"fingerprint": fingerprint, "props": props, "digest": digests[fingerprint], "at": now,
-                     "source": source})
+                     "source": source, **times})
         if cred.issued_to_email or (cred.issued_to_user and cred.issued_to_user != "<root_account>"):
             person_rows.append({"fingerprint": fingerprint, "email": cred.issued_to_email,
                                 "user": cred.issued_to_user, "at": now})

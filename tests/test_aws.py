@@ -18,6 +18,7 @@ from ingest.errors import IngestError
 from ingest.pipeline import ingest_files
 from queries.catalog import GraphReader
 from queries.host import reachable
+from tests.builders import stored_times
 from tests.conftest import FIXTURES
 
 AWS = FIXTURES / "aws"
@@ -482,6 +483,16 @@ def test_cloudmapper_account_in_one_run(store, settings):
                       "r.ports AS ports ORDER BY cidr") == [
         {"cidr": "1.1.1.1/32", "host": "Bastion", "ports": ["tcp/22"]},
         {"cidr": "2.2.2.0/28", "host": "Bastion", "ports": ["tcp/22"]}]
+
+
+def test_a_credentials_times_are_stored_as_the_report_gives_them(store, settings):
+    report = AWS / "iam-get-credential-report.json"
+    ingest_files(store, "aws", [report], settings)
+    names = ("last_used", "last_rotated")
+    parsed = {c.fingerprint: {name: getattr(c, name) for name in names}
+              for c in parse_batch(report, LIMIT).credentials}
+    assert any(t["last_used"] for t in parsed.values()) and any(t["last_rotated"] for t in parsed.values())
+    assert stored_times(store, names) == parsed
 
 
 def test_credential_report_is_issued_to_people(store, settings, tmp_path):

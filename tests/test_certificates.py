@@ -13,7 +13,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ingest.certificates import parse_batch
 from ingest.errors import IngestError
-from tests.builders import nmap_xml
+from tests.builders import nmap_xml, stored_times
 
 LIMIT = 8 * 1024 * 1024
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -264,6 +264,15 @@ def test_certificates_link_to_people_and_hosts(store, settings, pki, org):
                                "RETURN DISTINCT c.fingerprint AS f, a.name AS host ORDER BY host")
     assert authenticates == [{"f": PKI.fingerprint(pki.server), "host": "web"}]
     assert store.read("MATCH (a:Asset) RETURN count(a) AS n") == [{"n": 2}]   # certificates create no hosts
+
+
+def test_a_certificates_validity_is_stored_as_the_file_gives_it(store, settings, pki, org):
+    ingest_files = org
+    ingest_files(store, "certificates", [pki.folder], settings)
+    names = ("not_before", "not_after")
+    parsed = {c.fingerprint: {name: getattr(c, name) for name in names} for c in parse_batch(pki.folder, LIMIT).credentials}
+    assert len(parsed) == 3 and all(t["not_after"] for t in parsed.values())
+    assert stored_times(store, names) == parsed
 
 
 def test_reingesting_certificates_changes_nothing(store, settings, pki, org):
