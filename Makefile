@@ -39,8 +39,8 @@ fuzz: jars
 	HYPOTHESIS_PROFILE=long $(VENV)/bin/pytest tests/test_hostile_input.py
 
 bench: jars
-	$(PY) -m bench.ingest_bench --hosts 10000,100000 --heap-mb 4096
-	$(PY) -m bench.agents_bench --hosts 10000,100000 --heap-mb 4096
+	$(PY) -m bench.ingest_bench --hosts 10000,100000 --same-graph --heap-mb 4096
+	$(PY) -m bench.agents_bench --hosts 10000,100000 --same-graph --heap-mb 4096
 	$(PY) -m bench.query_bench --hosts 10000,100000 --heap-mb 4096
 	$(PY) -m bench.findings_bench --hosts 10000,100000 --heap-mb 4096
 	$(PY) -m bench.itam_bench --hosts 10000,100000 --heap-mb 4096
