@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from neo4j import AsyncDriver, AsyncGraphDatabase, Driver, GraphDatabase, ManagedTransaction, Session, Transaction
@@ -93,35 +93,42 @@ _UNWIND_ROWS = "UNWIND $rows AS row"
 
 
 def _epoch_millis(rows: Sequence[dict[str, Any]], cypher: str) -> tuple[str, list[dict[str, Any]]]:
-    """Send top-level datetimes as epoch milliseconds and rebuild them in Cypher: the driver packs a
-    Python datetime in ~90 µs, which made timestamps a fifth of an ingest's time."""
+    """Send top-level datetimes as epoch milliseconds and rebuild them in Cypher (UTC, to the millisecond;
+    a naive datetime is taken as UTC): the driver packs a Python datetime in ~25 µs against ~1.6 µs for
+    an integer, which once made timestamps a fifth of an ingest's time."""
     if not rows or not isinstance(rows[0], dict) or not cypher.lstrip().startswith(_UNWIND_ROWS):
         return cypher, list(rows)
     keys = sorted({k for row in rows for k, v in row.items() if isinstance(v, datetime)})
     if not keys:
         return cypher, list(rows)
-    converted = [{**row, **{k: int(row[k].timestamp() * 1000) for k in keys if isinstance(row.get(k), datetime)}}
-                 for row in rows]
+    converted = [{**row, **{k: _millis(row[k]) for k in keys if isinstance(row.get(k), datetime)}} for row in rows]
     rebuilt = ", ".join(f"{k}: CASE WHEN _r.{k} IS NULL THEN null ELSE datetime({{epochMillis: _r.{k}}}) END"
                         for k in keys)
     return cypher.replace(_UNWIND_ROWS, f"UNWIND $rows AS _r WITH _r{{.*, {rebuilt}}} AS row", 1), converted
 
 
+def _millis(value: datetime) -> int:
+    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def _batches(cypher: str, rows: Sequence[Any], batch_size: int) -> Iterator[tuple[str, list]]:
+    for start in range(0, len(rows), batch_size):
+        yield _epoch_millis(rows[start:start + batch_size], cypher)
+
+
 def write_batches(tx: Transaction, cypher: str, rows: Sequence[Any],
                   batch_size: int = BATCH_SIZE) -> int:
     """Run `UNWIND $rows AS row ...` over rows in batches inside the caller's transaction."""
-    for start in range(0, len(rows), batch_size):
-        statement, batch = _epoch_millis(rows[start:start + batch_size], cypher)
+    for statement, batch in _batches(cypher, rows, batch_size):
         tx.run(statement, rows=batch).consume()
     return len(rows)
 
 
-def count_batches(tx: Transaction, cypher: str, rows: Sequence[Any], column: str, **params: Any) -> int:
+def count_batches(tx: Transaction, cypher: str, rows: Sequence[Any], column: str,
+                  batch_size: int = BATCH_SIZE, **params: Any) -> int:
     """Like `write_batches`, for a statement that returns one row with a count: the sum of `column`."""
     total = 0
-    for start in range(0, len(rows), BATCH_SIZE):
-        statement, batch = _epoch_millis(rows[start:start + BATCH_SIZE], cypher)
+    for statement, batch in _batches(cypher, rows, batch_size):
         record = tx.run(statement, rows=batch, **params).single()
         total += record[column] if record else 0
     return total
-

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
 
 from neo4j import Transaction
 
@@ -17,6 +16,10 @@ from graph.store import BATCH_SIZE, count_batches, write_batches
 from ingest.catalog import control_verbs, write
 from ingest.digest import digest
 
+# A credential's times ride at the top of its row, where write_batches sends them as epoch milliseconds
+# (UTC, to the millisecond; the driver packs a datetime nested in `props` slowly, graph/store.py); an
+# absent one leaves the stored value, as `+=` does.
+CREDENTIAL_TIMES = ("not_before", "not_after", "last_used", "last_rotated")
 UPSERT_CREDENTIALS = write(
     'upsert-credentials',
     'Credentials by fingerprint (never the secret itself).',
@@ -24,14 +27,8 @@ UPSERT_CREDENTIALS = write(
 UNWIND $rows AS row
 MERGE (c:Credential {fingerprint: row.fingerprint})
 ON CREATE SET c.first_seen = row.at
-SET c += row.props, c.last_seen = row.at, c.digest = row.digest, c.source = row.source,
-    c.not_before = coalesce(row.not_before, c.not_before), c.not_after = coalesce(row.not_after, c.not_after),
-    c.last_used = coalesce(row.last_used, c.last_used), c.last_rotated = coalesce(row.last_rotated, c.last_rotated)
-""")
-# A credential's times ride at the top of its row, where write_batches sends them as epoch milliseconds
-# (the driver packs a datetime nested in `props` in ~25 µs); an absent one leaves the stored value, as
-# `+=` does.
-CREDENTIAL_TIMES = ("not_before", "not_after", "last_used", "last_rotated")
+SET c += row.props, c.last_seen = row.at, c.digest = row.digest, c.source = row.source""" +
+    "".join(f",\n    c.{name} = coalesce(row.{name}, c.{name})" for name in CREDENTIAL_TIMES) + "\n")
 # Each link statement returns how many rows found their target, so the rest are reported.
 # An e-mail names a person (created if the directory has not yet); a bare user name must match
 # exactly one person's e-mail local part, or the link is reported as unmatched.
@@ -276,10 +273,6 @@ RETURN a.id AS asset, c.name AS tool, c.category AS category, type(r) AS verb
 """, scans='a pass over every control check-in (Control nodes are few tools)')
 
 
-def _run_count(tx: Transaction, cypher: str, rows: list[dict], **params: Any) -> int:
-    return count_batches(tx, cypher, rows, "linked", **params)
-
-
 def _existing(label: str) -> str:
     """The read of which `label` nodes exist already, by the label's key, with their digest."""
     key = NODES[label].key
@@ -379,10 +372,10 @@ def write_credentials(tx: Transaction, source: str, credentials: list[Credential
             asset_rows["GRANTS_ACCESS_TO"].append({"fingerprint": fingerprint, "key": key, "at": now})
     write_batches(tx, UPSERT_CREDENTIALS, rows)
     write_batches(tx, LINK_STORED_ON, stored)
-    unmatched = len(person_rows) - _run_count(tx, LINK_CREDENTIAL_PERSON, person_rows)
+    unmatched = len(person_rows) - count_batches(tx, LINK_CREDENTIAL_PERSON, person_rows, "linked")
     write_batches(tx, LINK_NAMES, name_rows)
     access = asset_rows["GRANTS_ACCESS_TO"]
-    unmatched += len(access) - _run_count(tx, LINK_CREDENTIAL_ASSET % "GRANTS_ACCESS_TO", access)
+    unmatched += len(access) - count_batches(tx, LINK_CREDENTIAL_ASSET % "GRANTS_ACCESS_TO", access, "linked")
     return digests, unmatched
 
 
@@ -395,8 +388,8 @@ def write_licenses(tx: Transaction, licenses: list[LicenseObservation], now: dat
         asset_rows += [{"id": lic.id, "key": f"asset_tag:{tag.strip().upper()}"} for tag in lic.assigned_asset_tags]
         person_rows += [{"id": lic.id, "email": email.strip().lower()} for email in lic.assigned_emails]
     write_batches(tx, UPSERT_LICENSES, rows)
-    unmatched = len(asset_rows) - _run_count(tx, ASSIGN_LICENSE_ASSET, asset_rows)
-    unmatched += len(person_rows) - _run_count(tx, ASSIGN_LICENSE_PERSON, person_rows)
+    unmatched = len(asset_rows) - count_batches(tx, ASSIGN_LICENSE_ASSET, asset_rows, "linked")
+    unmatched += len(person_rows) - count_batches(tx, ASSIGN_LICENSE_PERSON, person_rows, "linked")
     return digests, unmatched
 
 
@@ -411,8 +404,8 @@ def write_contracts(tx: Transaction, contracts: list[ContractObservation], now: 
                        for t in contract.asset_tags]
         license_rows += [{"reference": contract.reference, "name": n} for n in contract.license_names]
     write_batches(tx, UPSERT_CONTRACTS, rows)
-    unmatched = len(asset_rows) - _run_count(tx, CONTRACT_COVERS_ASSET, asset_rows)
-    unmatched += len(license_rows) - _run_count(tx, CONTRACT_COVERS_LICENSE, license_rows)
+    unmatched = len(asset_rows) - count_batches(tx, CONTRACT_COVERS_ASSET, asset_rows, "linked")
+    unmatched += len(license_rows) - count_batches(tx, CONTRACT_COVERS_LICENSE, license_rows, "linked")
     return digests, unmatched
 
 

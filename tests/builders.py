@@ -78,10 +78,3 @@ def osquery_log(path: Path, hosts: list[dict], unix_time: int = 1795478400) -> P
             snapshot("authorized_keys", host["keys"])
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def stored_times(store, names: tuple[str, ...]) -> dict[str, dict]:
-    """Each credential's stored times by fingerprint, as Python datetimes (None where absent)."""
-    rows = store.read("MATCH (c:Credential) RETURN c.fingerprint AS f, properties(c) AS p")
-    return {row["f"]: {name: row["p"][name].to_native() if name in row["p"] else None for name in names}
-            for row in rows}

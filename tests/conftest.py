@@ -92,3 +92,10 @@ def api(settings, store):
 
 def nmap_fixture(name: str) -> Path:
     return FIXTURES / "nmap" / name
+
+
+def stored_times(store: Store, names: tuple[str, ...]) -> dict[str, dict]:
+    """Each credential's stored times by fingerprint, as Python datetimes (None where absent)."""
+    rows = store.read("MATCH (c:Credential) RETURN c.fingerprint AS f, properties(c) AS p")
+    return {row["f"]: {name: row["p"][name].to_native() if name in row["p"] else None for name in names}
+            for row in rows}

@@ -18,8 +18,7 @@ from ingest.errors import IngestError
 from ingest.pipeline import ingest_files
 from queries.catalog import GraphReader
 from queries.host import reachable
-from tests.builders import stored_times
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, stored_times
 
 AWS = FIXTURES / "aws"
 ACME = AWS / "acme"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from neo4j.exceptions import Neo4jError, TransientError
@@ -17,6 +18,7 @@ from ingest.pipeline import batch_rows, ingest_files, read_batch, reap_abandoned
 from ingest.reconcile import Resolver
 from graph.models import HostObservation, Identifier
 from graph.schema import IdentifierKind
+from graph.store import write_batches
 from tests.builders import nmap_xml, snipeit_csv
 from tests.graph_compare import picture
 
@@ -357,3 +359,24 @@ def test_a_streamed_run_of_whole_files_parses_its_last_file_once(store, small_ba
     assert streamed.batches_total > 5
     assert parsed == ["s0.xml", "s1.xml", "s2.xml", "s0.xml", "s1.xml"]
     assert picture(store) == at_once
+
+
+@pytest.fixture
+def new_york_clock(monkeypatch):
+    """The process's local time zone is not UTC for the test (this machine's is)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_datetimes_go_as_instants_to_the_millisecond_and_a_naive_one_is_utc(store, new_york_clock):
+    aware = datetime(2026, 11, 30, 12, 0, 0, 250_000, tzinfo=timezone(timedelta(hours=2)))
+    naive = datetime(2026, 11, 30, 12, 0, 0)
+    with store.transaction() as tx:
+        write_batches(tx, "UNWIND $rows AS row CREATE (:Source {name: row.name, at: row.at})",
+                      [{"name": "aware", "at": aware}, {"name": "naive", "at": naive}])
+    stored = {row["name"]: row["at"].to_native() for row in store.read(
+        "MATCH (s:Source) WHERE s.name IN ['aware', 'naive'] RETURN s.name AS name, s.at AS at")}
+    assert stored == {"aware": aware, "naive": naive.replace(tzinfo=UTC)}

@@ -13,7 +13,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ingest.certificates import parse_batch
 from ingest.errors import IngestError
-from tests.builders import nmap_xml, stored_times
+from tests.builders import nmap_xml
+from tests.conftest import stored_times
 
 LIMIT = 8 * 1024 * 1024
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
