@@ -20,8 +20,8 @@ from pathlib import Path
 from bench import same_graph
 from bench.common import (add_change_log_option, add_database_options, host_counts, load_average, median,
                           median_cpu, print_cpu_table, print_machine, private_database, verdict,
-                          write_in_transactions)
-from bench.ingest_bench import TimedStore, Timing, print_breakdown, run_product, timed_with_cpu
+                          with_cpu, write_in_transactions)
+from bench.ingest_bench import TimedStore, Timing, print_breakdown, run_product
 from graph.models import Batch
 from graph.store import Store
 from demo import generate_org
@@ -91,9 +91,9 @@ def measure(hosts: int, repeat: int, seed: int, db, statements: bool = False, sa
             product, floor = [], []
             for run in range(1, repeat + 1):
                 db.store.wipe()
-                product.append(timed_with_cpu(db, lambda: run_product(db.store, db.settings, source, paths)))
+                product.append(with_cpu(db, lambda: run_product(db.store, db.settings, source, paths)))
                 db.store.wipe()
-                floor.append(timed_with_cpu(db, lambda: run_floor(db.store, rows, len(rows["assets"]),
+                floor.append(with_cpu(db, lambda: run_floor(db.store, rows, len(rows["assets"]),
                                                                   db.settings.ingest_batch_rows)))
                 print(f"  run {run}/{repeat} {source:<8} product {product[-1].seconds:7.2f} s "
                       f"({product[-1].written} records incl. credentials)   floor {floor[-1].seconds:7.2f} s "
@@ -107,7 +107,7 @@ def measure(hosts: int, repeat: int, seed: int, db, statements: bool = False, sa
                           "product_cpu": median_cpu([t.cpu for t in product if t.cpu]),
                           "floor_cpu": median_cpu([t.cpu for t in floor if t.cpu])})
             if same:
-                lines[-1]["same"] = same_graph.measure(
+                lines[-1]["same"] = same_graph.try_measure(
                     db.store, lambda: run_product(db.store, db.settings, source, paths), repeat,
                     db.settings.ingest_batch_rows)
         print(f"  load average now {load_average()}")
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.same_graph:
         print()
         same_graph.print_table([{**r["same"], "hosts": r["hosts"], "connector": r["connector"],
-                                 "product_s": r["product_s"]} for r in rows if "same" in r])
+                                 "product_s": r["product_s"]} for r in rows if r.get("same")])
     print("\nFloor: raw driver, UNWIND/MERGE of the same assets, identifiers, IPs, installed software and security "
           "group memberships from rows the connector's parser prepared before timing: parsing, identity resolution, "
           "provenance, claims, controls, credentials, reachability and the run record are NOT in the floor.")

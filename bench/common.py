@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from graph.config import Settings
 from graph.local import LocalNeo4j, free_port
@@ -24,7 +24,7 @@ from ingest.pipeline import ingest_files
 
 HEAP_MB = 4096
 PAGECACHE_MB = 1024
-T = TypeVar("T")
+M = TypeVar("M", bound="Measured")
 
 
 @dataclass
@@ -78,14 +78,19 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def with_cpu(db: BenchDatabase, run: Callable[[], T]) -> tuple[T, Cpu]:
-    """`run()` and the CPU it made Neo4j and this process use."""
+class Measured(Protocol):
+    cpu: Cpu | None
+
+
+def with_cpu(db: BenchDatabase, run: Callable[[], M]) -> M:
+    """`run()`'s result (a timing) with `cpu` set: what Neo4j and this process used during it."""
     pid = db.neo4j.pid()
     if pid is None:
         raise RuntimeError("the bench's Neo4j is not running")
     neo4j, python = _process_cpu(pid), time.process_time()
     result = run()
-    return result, Cpu(_process_cpu(pid) - neo4j, time.process_time() - python)
+    result.cpu = Cpu(_process_cpu(pid) - neo4j, time.process_time() - python)
+    return result
 
 
 def cores() -> int:

@@ -107,13 +107,6 @@ class Timing:
         return self.records / self.seconds
 
 
-def timed_with_cpu(db: BenchDatabase, run: Callable[[], Timing]) -> Timing:
-    """`run()`'s Timing with the CPU Neo4j and this process used during it."""
-    timing, cpu = with_cpu(db, run)
-    timing.cpu = cpu
-    return timing
-
-
 def generate(out_dir: Path, hosts: int, seed: int) -> Org:
     started = time.perf_counter()
     manifest = generate_org(out_dir, hosts=hosts, seed=seed, sources=set(CONNECTORS))
@@ -329,10 +322,10 @@ def measure(db: BenchDatabase, org: Org, floor_rows: dict[str, FloorRows], repea
     def product(source: str) -> Timing:
         if fresh_plans:
             refresh_statistics(db.store)
-        return timed_with_cpu(db, lambda: run_product(db.store, db.settings, source, org.paths(source)))
+        return with_cpu(db, lambda: run_product(db.store, db.settings, source, org.paths(source)))
 
     def floor(source: str) -> Timing:
-        return timed_with_cpu(db, lambda: run_floor(driver, database, floor_rows[source]))
+        return with_cpu(db, lambda: run_floor(driver, database, floor_rows[source]))
 
     sides = {"product": product, "floor": floor}
     for run in range(1, repeat + 1):
@@ -473,8 +466,9 @@ def main(argv: list[str] | None = None) -> None:
                                       seed=args.seed)
                     if args.statements:
                         statement_breakdown(db, org, args.fresh_plans)
+                    same = None
                     if args.same_graph:
-                        same = same_graph.measure(
+                        same = same_graph.try_measure(
                             db.store, lambda: [run_product(db.store, db.settings, source, org.paths(source))
                                                for source in CONNECTORS],
                             args.repeat or default_repeat(hosts), db.settings.ingest_batch_rows)
@@ -485,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
                     shutil.rmtree(work / str(hosts), ignore_errors=True)
                 summary = summarise(hosts, results, floor_rows)
                 rows += summary
-                if args.same_graph and all("product_s" in r for r in summary):
+                if same and all("product_s" in r for r in summary):
                     same_rows.append({**same, "hosts": hosts, "connector": "+".join(CONNECTORS),
                                       "product_s": sum(r["product_s"] for r in summary)})
                 print(f"  load average now {load_average()}\n")
