@@ -122,14 +122,15 @@ def median_cpu(cpus: list[Cpu]) -> Cpu | None:
     return Cpu(median([c.neo4j for c in cpus]), median([c.python for c in cpus])) if cpus else None
 
 
-def write_in_transactions(store: Store, work: list[tuple[str, list[dict]]], tx_rows: int) -> None:
-    """Each (Cypher, rows) in order, in chunks of BATCH_SIZE rows, in transactions of about `tx_rows` rows
-    (the product's batch size): the raw driver's way of writing what one transaction could not hold."""
+def write_in_transactions(store: Store, work: list[tuple[str, list[dict]]], tx_rows: int | None = None) -> None:
+    """Each (Cypher, rows) in order, in chunks of BATCH_SIZE rows: in one transaction, or in transactions
+    of about `tx_rows` rows (the product's batch size: the raw driver's way of writing what one
+    transaction could not hold)."""
     with store.driver.session(database=store.database) as session:
         tx, in_tx = session.begin_transaction(), 0
         for cypher, rows in work:
             for start in range(0, len(rows), BATCH_SIZE):
-                if in_tx >= tx_rows:
+                if tx_rows is not None and in_tx >= tx_rows:
                     tx.commit()
                     tx, in_tx = session.begin_transaction(), 0
                 chunk = rows[start:start + BATCH_SIZE]

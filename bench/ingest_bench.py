@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from neo4j import Driver, Transaction
+from neo4j import Transaction
 from neo4j.exceptions import DriverError, Neo4jError
 
 from bench import same_graph
 from bench.common import (BenchDatabase, Cpu, add_change_log_option, add_database_options, host_counts,
                           load_average, median, median_cpu, print_cpu_table, print_machine, private_database,
-                          refresh_statistics, verdict, with_cpu)
+                          refresh_statistics, verdict, with_cpu, write_in_transactions)
 from graph.config import Settings
-from graph.store import BATCH_SIZE, Store
+from graph.store import Store
 from ingest.catalog import all_writes
 from demo import generate_org
 from ingest.nmap import parse_nmap
@@ -244,15 +244,11 @@ def nmap_floor_rows(paths: list[Path], by_mac: dict[str, str], by_name: dict[str
     return rows
 
 
-def run_floor(driver: Driver, database: str, rows: FloorRows) -> Timing:
+def run_floor(store: Store, rows: FloorRows) -> Timing:
     """Write prepared rows with the raw driver: batches of BATCH_SIZE, one transaction."""
     started = time.perf_counter()
-    with driver.session(database=database) as session, session.begin_transaction() as tx:
-        for cypher, batch_rows in ((FLOOR_ASSETS, rows.assets), (FLOOR_IDENTIFIERS, rows.identifiers),
-                                   (FLOOR_IPS, rows.ips), (FLOOR_PORTS, rows.ports)):
-            for start in range(0, len(batch_rows), BATCH_SIZE):
-                tx.run(cypher, rows=batch_rows[start:start + BATCH_SIZE]).consume()
-        tx.commit()
+    write_in_transactions(store, [(FLOOR_ASSETS, rows.assets), (FLOOR_IDENTIFIERS, rows.identifiers),
+                                  (FLOOR_IPS, rows.ips), (FLOOR_PORTS, rows.ports)])
     return Timing(rows.records, time.perf_counter() - started)
 
 
@@ -316,7 +312,6 @@ def measure(db: BenchDatabase, org: Org, floor_rows: dict[str, FloorRows], repea
     """repeat x (wipe, one side's snipeit then nmap, wipe, the other side's): the sides interleave and
     which goes first is drawn at random each time, so neither always meets the warmer database."""
     results: Results = {}
-    driver, database = db.store.driver, db.store.database
     order = random.Random(seed)
 
     def product(source: str) -> Timing:
@@ -325,7 +320,7 @@ def measure(db: BenchDatabase, org: Org, floor_rows: dict[str, FloorRows], repea
         return with_cpu(db, lambda: run_product(db.store, db.settings, source, org.paths(source)))
 
     def floor(source: str) -> Timing:
-        return with_cpu(db, lambda: run_floor(driver, database, floor_rows[source]))
+        return with_cpu(db, lambda: run_floor(db.store, floor_rows[source]))
 
     sides = {"product": product, "floor": floor}
     for run in range(1, repeat + 1):

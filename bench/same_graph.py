@@ -23,7 +23,7 @@ from neo4j.time import DateTime
 
 from bench.common import write_in_transactions
 from graph.schema import ASSET_KINDS, NODES, RELS
-from graph.store import Store, delete_everything
+from graph.store import Store, delete_everything, epoch_millis, from_epoch_millis
 
 # What a node is found by: its one vocabulary label (kind labels ride along) and that label's key.
 NodeRef = tuple[str, object]
@@ -61,12 +61,11 @@ class SameGraph:
         return work
 
     def _times(self, var: str, group: tuple) -> str:
-        return "".join(f", {var}.`{k}` = CASE WHEN row.t.`{k}` IS NULL THEN null ELSE datetime({{epochMillis: "
-                       f"row.t.`{k}`}}) END" for k in sorted(self.times[group]))
+        return "".join(f", {var}.`{k}` = {from_epoch_millis(f'row.t.`{k}`')}" for k in sorted(self.times[group]))
 
     def _split(self, group: tuple, props: dict) -> tuple[dict, dict]:
         """(properties as they are, zoned datetimes as epoch milliseconds)."""
-        times = {k: int(v.to_native().timestamp() * 1000) for k, v in props.items()
+        times = {k: epoch_millis(v.to_native()) for k, v in props.items()
                  if isinstance(v, DateTime) and v.tzinfo is not None}
         for k in times:
             if not _NAME.fullmatch(k):

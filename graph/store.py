@@ -101,14 +101,20 @@ def _epoch_millis(rows: Sequence[dict[str, Any]], cypher: str) -> tuple[str, lis
     keys = sorted({k for row in rows for k, v in row.items() if isinstance(v, datetime)})
     if not keys:
         return cypher, list(rows)
-    converted = [{**row, **{k: _millis(row[k]) for k in keys if isinstance(row.get(k), datetime)}} for row in rows]
-    rebuilt = ", ".join(f"{k}: CASE WHEN _r.{k} IS NULL THEN null ELSE datetime({{epochMillis: _r.{k}}}) END"
-                        for k in keys)
+    converted = [{**row, **{k: epoch_millis(row[k]) for k in keys if isinstance(row.get(k), datetime)}}
+                 for row in rows]
+    rebuilt = ", ".join(f"{k}: {from_epoch_millis(f'_r.{k}')}" for k in keys)
     return cypher.replace(_UNWIND_ROWS, f"UNWIND $rows AS _r WITH _r{{.*, {rebuilt}}} AS row", 1), converted
 
 
-def _millis(value: datetime) -> int:
+def epoch_millis(value: datetime) -> int:
+    """A datetime as epoch milliseconds, the cheap way to send it (a naive one is taken as UTC)."""
     return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def from_epoch_millis(expression: str) -> str:
+    """Cypher for the datetime (UTC) an epoch-milliseconds expression holds, null staying null."""
+    return f"CASE WHEN {expression} IS NULL THEN null ELSE datetime({{epochMillis: {expression}}}) END"
 
 
 def _batches(cypher: str, rows: Sequence[Any], batch_size: int) -> Iterator[tuple[str, list]]:

@@ -11,7 +11,7 @@ from neo4j import Transaction
 
 from graph.models import HostObservation, PersonObservation
 from graph.schema import CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, TIME_BOUND_KINDS, SourceRole, label, verb
-from graph.store import BATCH_SIZE, write_batches
+from graph.store import BATCH_SIZE, epoch_millis, write_batches
 from ingest import links
 from ingest.digest import digest
 from ingest.reconcile import Resolution
@@ -503,7 +503,7 @@ class HostRows:
     def _product(self, key: str, sw, at, install: dict) -> None:
         """The product's fields for the batch, merged over its installs (first known name, vendor, purl, CPE
         and type; first and last seen) and carried by its first install, which the statement meets first."""
-        product, millis = self.products.get(key), int(at.timestamp() * 1000)
+        product, millis = self.products.get(key), epoch_millis(at)
         if product is None:
             self.products[key] = install["product"] = {
                 "name": sw.name, "vendor": sw.vendor, "purl": sw.purl, "cpe": sw.cpe, "package_type": sw.package_type,
