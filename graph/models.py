@@ -128,6 +128,9 @@ class CredentialKind(StrEnum):
     AWS_PASSWORD = "aws_password"
 
 
+CredentialTime = Literal["not_before", "not_after", "last_used", "last_rotated"]
+
+
 class CredentialObservation(Frozen):
     """A certificate, key or account secret's public facts; the secret itself is never carried."""
 
@@ -149,6 +152,9 @@ class CredentialObservation(Frozen):
     active: bool | None = None
     last_used: datetime | None = None
     last_rotated: datetime | None = None
+    # Times the source states outright, so that its None means none (the IAM report's N/A: never used,
+    # never rotated) and clears a stored value; any other time left out keeps what is stored.
+    stated_times: tuple[CredentialTime, ...] = ()
     issued_to_email: str | None = None        # links ISSUED_TO a person by e-mail
     issued_to_user: str | None = None         # or by user name (the e-mail's local part)
     grants_access_to: tuple[Identifier, ...] = ()   # hosts it opens (an SSH key's host, ...)

@@ -41,8 +41,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from graph.identifiers import canonical_ip, canonical_mac
-from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObservation, HostObservation,
-                          HostType, Identifier, OwnerRef, ReachRule, check_email)
+from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObservation, CredentialTime,
+                          HostObservation, HostType, Identifier, OwnerRef, ReachRule, check_email)
 from graph.schema import IdentifierKind, LifecycleStage
 from ingest.dates import file_observed_at
 from ingest.errors import IngestError, ProblemList, load_json
@@ -414,6 +414,9 @@ def _vpcs(document: dict, reader: JsonFields) -> Batch:
 
 # ---------------------------------------------------------------- IAM credential report
 
+# The report gives every slot's times, N/A where there are none, so N/A clears a stored time: a rotated key
+# keeps the slot's fingerprint but has not been used until a report says it has.
+REPORT_TIMES: tuple[CredentialTime, ...] = ("last_used", "last_rotated")
 REPORT_COLUMNS = ("user", "arn", "password_enabled", "password_last_used", "password_last_changed",
                   "access_key_1_active", "access_key_1_last_rotated", "access_key_1_last_used_date",
                   "access_key_2_active", "access_key_2_last_rotated", "access_key_2_last_used_date")
@@ -547,12 +550,13 @@ def _report_row(path: Path, line: int, row: dict[str, str], seen: dict[str, int]
         found = [CredentialObservation(
             record=record, kind=CredentialKind.AWS_PASSWORD, fingerprint=f"aws:{arn}:password",
             name=f"{user} console password", active=password[0], last_used=password[1],
-            last_rotated=password[2], **issued)]
+            last_rotated=password[2], stated_times=REPORT_TIMES, **issued)]
         for n, active, used, rotated, has_rotation in keys:
             if active or has_rotation:
                 found.append(CredentialObservation(
                     record=record, kind=CredentialKind.AWS_ACCESS_KEY, fingerprint=f"aws:{arn}:access_key_{n}",
-                    name=f"{user} access key {n}", active=active, last_used=used, last_rotated=rotated, **issued))
+                    name=f"{user} access key {n}", active=active, last_used=used, last_rotated=rotated,
+                    stated_times=REPORT_TIMES, **issued))
     except ValidationError as exc:
         error = exc.errors()[0]
         bad(line, "arn" if error["loc"] == ("fingerprint",) else None, error["msg"])

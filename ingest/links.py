@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from datetime import datetime
+from typing import get_args
 
 from neo4j import Transaction
 
 from graph.identifiers import x509_identity
-from graph.models import ContractObservation, CredentialKind, CredentialObservation, LicenseObservation, ReachRule
+from graph.models import (ContractObservation, CredentialKind, CredentialObservation, CredentialTime,
+                          LicenseObservation, ReachRule)
 from graph.networks import includes_public_addresses
 from graph.schema import INTERNET, NODES, IdentifierKind
 from graph.store import BATCH_SIZE, count_batches, write_batches
@@ -17,9 +19,10 @@ from ingest.catalog import control_verbs, write
 from ingest.digest import digest
 
 # A credential's times ride at the top of its row, where write_batches sends them as epoch milliseconds
-# (UTC, to the millisecond; the driver packs a datetime nested in `props` slowly, graph/store.py); an
-# absent one leaves the stored value, as `+=` does.
-CREDENTIAL_TIMES = ("not_before", "not_after", "last_used", "last_rotated")
+# (UTC, to the millisecond; the driver packs a datetime nested in `props` slowly, graph/store.py). An
+# absent one leaves the stored value, as `+=` does, unless the source states it (`row.stated`): then
+# absent means none, and the stored value goes (a rotated AWS key is not used until the report says so).
+CREDENTIAL_TIMES: tuple[CredentialTime, ...] = get_args(CredentialTime)
 UPSERT_CREDENTIALS = write(
     'upsert-credentials',
     'Credentials by fingerprint (never the secret itself).',
@@ -28,7 +31,8 @@ UNWIND $rows AS row
 MERGE (c:Credential {fingerprint: row.fingerprint})
 ON CREATE SET c.first_seen = row.at
 SET c += row.props, c.last_seen = row.at, c.digest = row.digest, c.source = row.source""" +
-    "".join(f",\n    c.{name} = coalesce(row.{name}, c.{name})" for name in CREDENTIAL_TIMES) + "\n")
+    "".join(f",\n    c.{name} = CASE WHEN '{name}' IN row.stated THEN row.{name} ELSE coalesce(row.{name}, c.{name}) END"
+            for name in CREDENTIAL_TIMES) + "\n")
 # Each link statement returns how many rows found their target, so the rest are reported.
 # An e-mail names a person (created if the directory has not yet); a bare user name must match
 # exactly one person's e-mail local part, or the link is reported as unmatched.
@@ -352,14 +356,14 @@ def write_credentials(tx: Transaction, source: str, credentials: list[Credential
     digests = {}
     for fingerprint, cred in sorted(unique.items()):
         props = cred.model_dump(exclude={"record", "fingerprint", "grants_access_to", "issued_to_email",
-                                         "issued_to_user"}, exclude_none=True, mode="python")
+                                         "issued_to_user", "stated_times"}, exclude_none=True, mode="python")
         props = {k: (v.value if hasattr(v, "value") else list(v) if isinstance(v, tuple) else v)
                  for k, v in props.items()}
         props["x509_identity"] = x509_identity(cred.subject, cred.issuer, cred.not_before, cred.not_after)
         digests[fingerprint] = digest(props)
-        times = {name: props.pop(name) for name in CREDENTIAL_TIMES if name in props}
+        times: dict[str, datetime] = {name: props.pop(name) for name in CREDENTIAL_TIMES if name in props}
         rows.append({"fingerprint": fingerprint, "props": props, "digest": digests[fingerprint], "at": now,
-                     "source": source, **times})
+                     "source": source, "stated": list(cred.stated_times), **times})
         if cred.issued_to_email or (cred.issued_to_user and cred.issued_to_user != "<root_account>"):
             person_rows.append({"fingerprint": fingerprint, "email": cred.issued_to_email,
                                 "user": cred.issued_to_user, "at": now})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ from ingest.aws import WRONG_FORMAT, parse_batch
 from ingest.errors import IngestError
 from ingest.pipeline import ingest_files
 from queries.catalog import GraphReader
+from queries.findings import run_rule
 from queries.host import reachable
+from queries.rules import RULES
 from tests.conftest import FIXTURES, stored_times
 
 AWS = FIXTURES / "aws"
@@ -550,3 +553,29 @@ def test_bad_input_leaves_the_graph_unchanged(store, settings, tmp_path):
             ingest_files(store, "aws", files, settings)
         assert message in str(caught.value)
         assert asset_graph(store) == before
+
+
+def test_a_rotated_key_the_report_calls_unused_loses_its_predecessors_last_use(store, settings, tmp_path):
+    hr = tmp_path / "hr.csv"
+    hr.write_text("email,name,employee_id,department,manager_email,start_date,end_date\n"
+                  "grace@example.com,Grace Hopper,E2,Engineering,,2021-01-01,2025-11-30\n")
+    ingest_files(store, "aws", [ACME / "iam-get-credential-report.json"], settings)
+    ingest_files(store, "hr", [hr], settings)
+    key = "aws:arn:aws:iam::210987654321:user/grace:access_key_1"
+    names = ("last_used", "last_rotated")
+    assert stored_times(store, names)[key] == {"last_used": datetime(2025, 11, 18, 11, 45, tzinfo=timezone.utc),
+                                               "last_rotated": datetime(2024, 3, 1, 9, 10, tzinfo=timezone.utc)}
+    report = load(ACME / "iam-get-credential-report.json")
+    text = base64.b64decode(report["Content"]).decode()
+    used = "true,2024-03-01T09:10:00+00:00,2025-11-18T11:45:00+00:00,eu-west-1,s3,"
+    assert text.count(used) == 1
+    rotated = write_json(tmp_path / "rotated.json", {**report, "Content": base64.b64encode(
+        text.replace(used, "true,2025-12-01T08:00:00+00:00,N/A,N/A,N/A,").encode()).decode()})
+    ingest_files(store, "aws", [rotated], settings)
+    times = stored_times(store, names)
+    assert times[key] == {"last_used": None, "last_rotated": datetime(2025, 12, 1, 8, tzinfo=timezone.utc)}
+    # the slots the report did not change keep their times
+    assert times["aws:arn:aws:iam::210987654321:user/grace:access_key_2"]["last_used"] == datetime(
+        2024, 10, 1, 9, tzinfo=timezone.utc)
+    orphaned = {f.identity[0]: f.evidence for f in run_rule(store, RULES["orphaned-credential"], date(2025, 12, 2))}
+    assert orphaned[key][-1] == "never used"

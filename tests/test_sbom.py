@@ -11,7 +11,7 @@ import pytest
 from ingest.errors import IngestError
 from ingest.pipeline import ingest_files
 from ingest.sbom import parse_batch
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, stored_times
 
 SBOM = FIXTURES / "sbom"
 JUICE_SHOP, LARAVEL, CBOM = SBOM / "juice-shop.cdx.json", SBOM / "laravel.cdx.json", SBOM / "certificate.cbom.json"
@@ -297,6 +297,18 @@ def test_crypto_bom_certificate_is_stored_on_the_application(store, settings):
         MATCH (c:Credential)-[:STORED_ON]->(a:Asset:Application)
         RETURN c.fingerprint AS fingerprint, c.kind AS kind, c.name AS name, a.name AS app""")
     assert rows == [{"fingerprint": f"cbom:{CBOM_REF}", "kind": "x509", "name": "google.com", "app": "my application"}]
+
+
+def test_a_later_bom_without_the_validity_keeps_the_stored_one(store, settings, tmp_path):
+    ingest_files(store, "sbom", [CBOM], settings)
+    doc = json.loads(CBOM.read_text())
+    validity = doc["components"][0]["cryptoProperties"]["certificateProperties"]
+    del validity["notValidBefore"], validity["notValidAfter"]
+    [cert] = parse_batch(write_json(tmp_path / "later.cbom.json", doc), LIMIT).credentials
+    assert (cert.fingerprint, cert.not_before, cert.not_after) == (f"cbom:{CBOM_REF}", None, None)
+    ingest_files(store, "sbom", [tmp_path / "later.cbom.json"], settings)
+    stored = stored_times(store, ("not_before", "not_after"))[f"cbom:{CBOM_REF}"]
+    assert [t.isoformat() for t in stored.values()] == ["2016-11-21T08:00:00+00:00", "2017-11-22T07:59:59+00:00"]
 
 
 def test_spdx_sbom_into_the_graph(store, settings):
