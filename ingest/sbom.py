@@ -1,9 +1,13 @@
-"""SBOMs: CycloneDX JSON (1.2 to 1.6, crypto BOM certificates too) and SPDX 2.3 JSON.
+"""SBOMs: CycloneDX JSON (1.2 to 1.7, crypto BOM certificates too) and SPDX 2.3 JSON.
 
 The component an SBOM describes becomes an Application asset (a Host for a CycloneDX `device`)
-with every listed package as installed software. Applications are identified by the asset tag
-`APP:<ref>`, where ref is the CycloneDX bom-ref (unless it is a random UUID), else the purl,
-else the name. CycloneDX 1.6 certificates become x509 credentials stored on the application.
+with every listed package as installed software. An application is identified by what stays the same
+from one build to the next, as the asset tag `APP:<identity>`: its purl without version, qualifiers and
+subpath (an OCI image keeps its repository_url), else its group/name (a container's name without its
+tag or digest). A bom-ref is never an identity: it is unique only inside its own BOM (syft writes a
+content hash, trivy a UUID). A name that is a path (`trivy fs .` writes ".") names nothing, and an SBOM
+with nothing else naming its application is refused. CycloneDX 1.7 external components (provided by the
+environment, not bundled) are skipped and counted. Certificates become x509 credentials on the application.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from packageurl import PackageURL
 from pydantic import ValidationError
 
 from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObservation, HostObservation,
@@ -24,14 +29,16 @@ from ingest.purls import purl_type
 from ingest.hostnames import host_name_identifiers
 
 SOURCE = "sbom"
-CYCLONEDX_VERSIONS = ("1.2", "1.3", "1.4", "1.5", "1.6")
+CYCLONEDX_VERSIONS = ("1.2", "1.3", "1.4", "1.5", "1.6", "1.7")
 SPDX_VERSIONS = ("SPDX-2.2", "SPDX-2.3")
 NOT_AN_SBOM = "not a CycloneDX or SPDX 2.3 JSON SBOM"
 SPDX3 = "SPDX 3 (JSON-LD) is not supported; export SPDX 2.3 JSON"
 MAX_DEPTH = 32                       # nesting of CycloneDX components
 HOST_TYPES = ("device",)             # CycloneDX metadata.component types that are hosts, not applications
 NO_VALUE = ("NOASSERTION", "NONE")   # SPDX placeholders
-_UUID = re.compile(r"^(urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+IDENTITY_QUALIFIERS = {"oci": ("repository_url",)}   # qualifiers that name the package, not one build of it
+# '.', '..', './x', '../x', '/x', '~/x', 'C:\\x', or any backslash: where a scan ran, not what it scanned
+_PATH = re.compile(r"^(\.{1,2}|~)([/\\]|$)|^[/\\]|^[A-Za-z]:[/\\]|\\")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -69,6 +76,45 @@ def _observed_at(path: Path, stated: datetime | None) -> datetime:
     if stated is not None:
         return stated
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+
+
+def stable_purl(text: str) -> str | None:
+    """The purl of the package whatever its build: no version, subpath or qualifiers (but an OCI image's
+    repository_url, which says whose image it is). None if ``text`` is not a package URL."""
+    try:
+        purl = PackageURL.from_string(text)
+    except ValueError:
+        return None
+    kept = {k: v for k, v in (purl.qualifiers or {}).items() if k in IDENTITY_QUALIFIERS.get(purl.type, ())}
+    return PackageURL(type=purl.type, namespace=purl.namespace, name=purl.name, qualifiers=kept).to_string()
+
+
+def _image_repository(reference: str) -> str:
+    """'bitnami/elasticsearch:8.7.1-debian-11-r7' -> 'bitnami/elasticsearch': tags and digests change per build."""
+    head, _, last = reference.split("@", 1)[0].rpartition("/")
+    last = last.split(":", 1)[0]
+    return (f"{head}/{last}" if head else last) or reference
+
+
+def _identity(fields: JsonFields, field: str, name: str | None, purl: str | None, purl_field: str,
+              group: str | None = None, container: bool = False) -> tuple[str, str] | None:
+    """(identity, display name) of the described application, or None (and a problem) if nothing names it."""
+    if purl:
+        identity = stable_purl(purl)
+        if identity is None:
+            fields.add(f"{purl!r} is not a package URL (pkg:type/name@version)", f"{field}.purl")
+            return None
+        parsed = PackageURL.from_string(identity)
+        usable = name if name and not _PATH.search(name) else None
+        return identity, usable or "/".join(p for p in (parsed.namespace, parsed.name) if p)
+    if name is None:
+        return None                                         # already a problem: name is required
+    if _PATH.search(name):
+        fields.add(f"{name!r} is the scanned path (`trivy fs .` writes '.'), not the application's name, and nothing "
+                   f"else names it: set {field}.name to the application's name or give it {purl_field}", f"{field}.name")
+        return None
+    base = _image_repository(name) if container else name
+    return (f"{group}/{base}" if group else base), name
 
 
 def _asset(path: Path, fields: JsonFields, record: str, field: str, component_type: str | None, name: str | None,
@@ -126,13 +172,15 @@ class _CycloneDX:
             fields.add("missing", "metadata.component")
         app_type = name = ref = None
         if app is not None:
-            app_type = fields.text(app, "type", "metadata.component", required=True)
-            name = fields.text(app, "name", "metadata.component", required=True)
-            bom_ref = fields.text(app, "bom-ref", "metadata.component")
-            purl = fields.text(app, "purl", "metadata.component")
-            if bom_ref and _UUID.match(bom_ref):
-                bom_ref = None                              # regenerated on every run: not an identity
-            ref = bom_ref or purl or name
+            where = "metadata.component"
+            app_type = fields.text(app, "type", where, required=True)
+            name = fields.text(app, "name", where, required=True)
+            if app_type in HOST_TYPES:
+                ref = name                                  # a device is named by its host name
+            else:
+                found = _identity(fields, where, name, fields.text(app, "purl", where), f"a {where}.purl",
+                                  fields.text(app, "group", where), container=app_type == "container")
+                ref, name = found if found else (None, name)
         for index, component in enumerate(fields.array(doc, "components", "")):
             self._component(component, f"components[{index}]", 1)
         credentials = self._credentials(ref or "")
@@ -153,7 +201,9 @@ class _CycloneDX:
             fields.add(f"components nested more than {MAX_DEPTH} deep", path)
             return
         component_type = fields.text(component, "type", path, required=True)
-        if component_type == "cryptographic-asset":
+        if fields.get(component, "isExternal", path, bool):
+            self.skipped += 1                               # CycloneDX 1.7: provided by the environment, not bundled
+        elif component_type == "cryptographic-asset":
             crypto = fields.object(component, "cryptoProperties", path) or {}
             if crypto.get("assetType") == "certificate":
                 self.certificates.append((path, component))
@@ -222,6 +272,7 @@ class _CycloneDX:
             fingerprint = self._fingerprint(component, path, app_ref, name)
             values: dict[str, Any] = dict(subject=fields.text(props, "subjectName", where),
                           issuer=fields.text(props, "issuerName", where),
+                          serial_number=fields.text(props, "serialNumber", where),     # CycloneDX 1.7
                           not_before=fields.moment(props, "notValidBefore", where),
                           not_after=fields.moment(props, "notValidAfter", where))
             if len(self.problems.problems) > before or fingerprint is None:
@@ -308,10 +359,12 @@ class _SPDX:
             else:
                 software.append(parsed)
         observation, ref = None, None
-        if app is not None:
-            ref = app.purl or app.name
-            observation = _asset(self.path, fields, f"{self.path.name} packages[{described}]", f"packages[{described}]",
-                                 None, app.name, ref, _observed_at(self.path, stated), software, [])
+        where = f"packages[{described}]"
+        found = _identity(fields, where, app.name, app.purl, f"a purl in {where}.externalRefs") if app else None
+        if found is not None:
+            ref, name = found
+            observation = _asset(self.path, fields, f"{self.path.name} {where}", where, None, name, ref,
+                                 _observed_at(self.path, stated), software, [])
         self.problems.raise_if_any()
         if observation is None:
             raise IngestError.one(self.path, "no described package", field="documentDescribes")

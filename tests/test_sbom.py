@@ -1,5 +1,5 @@
-"""SBOM ingest: real CycloneDX 1.4 SBOMs and a 1.6 crypto BOM (CycloneDX/bom-examples), SPDX 2.3 JSON,
-and wrong-format, malformed and hostile input."""
+"""SBOM ingest: real CycloneDX 1.4 SBOMs and a 1.6 crypto BOM (CycloneDX/bom-examples), trivy's and syft's
+CycloneDX 1.5-1.7 output (aquasecurity/trivy testdata), SPDX 2.3 JSON, and wrong-format, malformed and hostile input."""
 from __future__ import annotations
 
 import copy
@@ -16,6 +16,8 @@ from tests.conftest import FIXTURES, stored_times
 SBOM = FIXTURES / "sbom"
 JUICE_SHOP, LARAVEL, CBOM = SBOM / "juice-shop.cdx.json", SBOM / "laravel.cdx.json", SBOM / "certificate.cbom.json"
 SPDX23, SPDX3 = SBOM / "spdx23.spdx.json", SBOM / "spdx3.jsonld"
+TRIVY_IMAGE, TRIVY_FS = SBOM / "trivy-image.cdx17.json", SBOM / "trivy-fs-npm.cdx17.json"     # CycloneDX 1.7
+TRIVY_OCI, SYFT_FILE = SBOM / "trivy-oci-digest.cdx.json", SBOM / "syft-file-hash-ref.cdx.json"
 LIMIT = 8 * 1024 * 1024
 CBOM_REF = ("crypto/certificate/google.com@sha256:1e15e0fbd3ce95bde5945633ae96add551341b11e5bae7bba12e98ad84a5beb4")
 
@@ -41,9 +43,9 @@ def test_juice_shop_is_an_application_with_its_npm_packages():
     batch = parse_batch(JUICE_SHOP, LIMIT)
     [app] = batch.hosts
     assert app.kind == "Application"
-    assert [i.key for i in app.identifiers] == ["asset_tag:APP:JUICE-SHOP@14.1.1"]
+    assert [i.key for i in app.identifiers] == ["asset_tag:APP:PKG:NPM/JUICE-SHOP"]     # the purl, not this build
     assert app.properties.name == "juice-shop"
-    assert batch.scopes == ["sbom:juice-shop@14.1.1"]
+    assert batch.scopes == ["sbom:pkg:npm/juice-shop"]
     doc = json.loads(JUICE_SHOP.read_text())
     assert len(doc["components"]) == 1115
     assert len(app.software) == len({c["purl"] for c in doc["components"]}) == 978    # repeated entries once
@@ -57,7 +59,7 @@ def test_juice_shop_is_an_application_with_its_npm_packages():
 
 def test_laravel_composer_packages_with_vendor_from_group():
     [app] = parse_batch(LARAVEL, LIMIT).hosts
-    assert [i.value for i in app.identifiers] == ["APP:CYCLONEDX/CYCLONEDX-PHP-COMPOSER-DEMO-DEV-MASTER"]
+    assert [i.value for i in app.identifiers] == ["APP:PKG:COMPOSER/CYCLONEDX/CYCLONEDX-PHP-COMPOSER-DEMO"]
     assert len(app.software) == 62
     framework = next(s for s in app.software if s.name == "framework" and s.vendor == "laravel")
     assert (framework.package_type, framework.version) == ("composer", framework.purl.rsplit("@", 1)[1])
@@ -96,7 +98,7 @@ def test_nested_components_and_uuid_bom_ref(tmp_path):
                                            "licenses": [{"license": {"name": "Custom"}}], "cpe": "cpe:2.3:a:x:inner:1"}]
     batch = parse_batch(write_json(tmp_path / "bom.json", doc), LIMIT)
     [app] = batch.hosts
-    assert [i.value for i in app.identifiers] == ["APP:PKG:DOCKER/SHOP@3.1"]    # random bom-refs are no identity
+    assert [i.value for i in app.identifiers] == ["APP:PKG:DOCKER/SHOP"]    # random bom-refs are no identity
     inner = app.software[1]
     assert (inner.name, inner.vendor, inner.licenses, inner.cpe, inner.purl) == (
         "inner", "Inner Publishing", ("Custom",), "cpe:2.3:a:x:inner:1", None)
@@ -116,17 +118,155 @@ def test_device_sbom_is_a_host_named_by_host_name(tmp_path):
         parse_batch(write_json(tmp_path / "fw.json", doc), LIMIT)
 
 
-@pytest.mark.parametrize("version", ["1.2", "1.3", "1.4", "1.5", "1.6"])
+@pytest.mark.parametrize("version", ["1.2", "1.3", "1.4", "1.5", "1.6", "1.7"])
 def test_every_supported_cyclonedx_version(tmp_path, version):
     batch = parse_batch(write_json(tmp_path / "bom.json", cyclonedx(specVersion=version)), LIMIT)
     assert batch.hosts[0].software[0].name == "lodash"
+
+
+def test_trivy_cyclonedx_17_image_sbom_loads_its_components():
+    """trivy's default output is CycloneDX 1.7; its own golden image SBOM loads like any other."""
+    batch = parse_batch(TRIVY_IMAGE, LIMIT)
+    [app] = batch.hosts
+    assert json.loads(TRIVY_IMAGE.read_text())["specVersion"] == "1.7"
+    assert (app.kind, app.properties.name, [i.value for i in app.identifiers]) == (
+        "Application", "maven-test-project", ["APP:MAVEN-TEST-PROJECT"])      # its bom-ref is a UUID: no identity
+    software = {s.name: s for s in app.software}
+    assert len(app.software) == 11
+    assert (software["musl"].key, software["musl"].version, software["musl"].licenses) == (
+        "pkg:apk/alpine/musl", "1.2.3-r0", ("MIT",))
+    assert (software["child-project"].vendor, software["child-project"].package_type) == ("org.codehaus.mojo", "maven")
+    assert software["github.com/package-url/packageurl-go"].key == "pkg:golang/github.com/package-url/packageurl-go"
+    assert (batch.skipped, batch.scopes) == (0, ["sbom:maven-test-project"])
+
+
+def test_cyclonedx_17_external_components_are_skipped_and_counted(tmp_path):
+    """1.7's isExternal: provided by the environment, not bundled, so not installed with the application."""
+    doc = cyclonedx(specVersion="1.7")
+    doc["components"] += [{"type": "library", "name": "glibc", "isExternal": True, "versionRange": "vers:deb/>=2.31"},
+                          {"type": "library", "name": "zlib", "version": "1.3", "isExternal": False,
+                           "licenses": [{"expression": "Zlib"}, {"expression": "MIT OR Apache-2.0"},
+                                        {"license": {"id": "BSD-3-Clause"}}]}]      # 1.7: several expressions
+    batch = parse_batch(write_json(tmp_path / "bom.json", doc), LIMIT)
+    assert [(s.name, s.licenses) for s in batch.hosts[0].software] == [
+        ("lodash", ()), ("zlib", ("Zlib", "MIT OR Apache-2.0", "BSD-3-Clause"))]
+    assert batch.skipped == 1
+    doc["components"][1]["isExternal"] = "yes"
+    with pytest.raises(IngestError, match=r"field 'components\[1\].isExternal': expected a boolean, found a string"):
+        parse_batch(write_json(tmp_path / "bom.json", doc), LIMIT)
+
+
+def test_cyclonedx_17_certificate_serial_number(tmp_path):
+    doc = json.loads(CBOM.read_text())
+    doc["specVersion"] = "1.7"
+    doc["components"][0]["cryptoProperties"]["certificateProperties"]["serialNumber"] = "0a:1b:2c"
+    [cert] = parse_batch(write_json(tmp_path / "cbom.json", doc), LIMIT).credentials
+    assert cert.serial_number == "0a:1b:2c"
+
+
+# --- an application is the same application in its next build ---------------------------------------
+
+def test_an_image_pinned_by_digest_is_identified_by_its_repository_not_the_digest(tmp_path):
+    batch = parse_batch(TRIVY_OCI, LIMIT)
+    [app] = batch.hosts
+    assert [i.value for i in app.identifiers] == [
+        "APP:PKG:OCI/ELASTICSEARCH?REPOSITORY_URL=INDEX.DOCKER.IO/BITNAMI/ELASTICSEARCH"]   # no digest, no arch
+    assert batch.scopes == ["sbom:pkg:oci/elasticsearch?repository_url=index.docker.io/bitnami/elasticsearch"]
+    assert app.properties.name == "bitnami/elasticsearch:8.7.1-debian-11-r7"
+    doc = json.loads(TRIVY_OCI.read_text())
+    rebuilt = doc["metadata"]["component"]
+    rebuilt["purl"] = rebuilt["bom-ref"] = ("pkg:oci/elasticsearch@sha256:" + "0" * 64 +
+                                            "?repository_url=index.docker.io%2Fbitnami%2Felasticsearch&arch=amd64")
+    assert parse_batch(write_json(tmp_path / "next.json", doc), LIMIT).hosts[0].identifiers == app.identifiers
+    rebuilt["purl"] = "pkg:oci/elasticsearch@sha256:" + "0" * 64 + "?repository_url=index.docker.io%2Flibrary%2Felasticsearch"
+    other = parse_batch(write_json(tmp_path / "other.json", doc), LIMIT).hosts[0]
+    assert other.identifiers != app.identifiers                   # someone else's elasticsearch image
+
+
+def test_an_image_without_a_purl_is_identified_by_its_name_without_tag_or_digest(tmp_path):
+    doc = json.loads(TRIVY_OCI.read_text())
+    component = doc["metadata"]["component"]
+    del component["purl"], component["bom-ref"]
+    for reference in ("bitnami/elasticsearch:8.7.1-debian-11-r7", "bitnami/elasticsearch:8.8.0",
+                      "bitnami/elasticsearch@sha256:" + "d4" * 32):
+        component["name"] = reference
+        [app] = parse_batch(write_json(tmp_path / "image.json", doc), LIMIT).hosts
+        assert ([i.value for i in app.identifiers], app.properties.name) == (["APP:BITNAMI/ELASTICSEARCH"], reference)
+    component["name"] = "registry.example:5000/team/api:2.1"              # a registry port is not a tag
+    assert parse_batch(write_json(tmp_path / "image.json", doc), LIMIT).hosts[0].identifiers[0].value == (
+        "APP:REGISTRY.EXAMPLE:5000/TEAM/API")
+
+
+def test_a_name_is_identified_with_its_group_and_without_the_version(tmp_path):
+    doc = cyclonedx()
+    doc["metadata"]["component"] = {"type": "application", "group": "com.acme", "name": "billing",
+                                    "version": "3.1", "bom-ref": "billing@3.1"}
+    [app] = parse_batch(write_json(tmp_path / "bom.json", doc), LIMIT).hosts
+    assert ([i.value for i in app.identifiers], app.properties.name) == (["APP:COM.ACME/BILLING"], "billing")
+
+
+def test_a_syft_content_hash_bom_ref_is_no_identity_and_a_scanned_path_is_no_name(tmp_path):
+    doc = json.loads(SYFT_FILE.read_text())
+    component = doc["metadata"]["component"]
+    assert (component["bom-ref"], component["name"]) == (
+        "64c458de142e8a93", r"C:\dev\IdeaProjects\sample-spring-boot\target\demo-0.0.1-SNAPSHOT.jar")
+    with pytest.raises(IngestError) as caught:
+        parse_batch(SYFT_FILE, LIMIT)
+    assert str(caught.value) == (
+        f"{SYFT_FILE}, field 'metadata.component.name': {component['name']!r} is the scanned path "
+        "(`trivy fs .` writes '.'), not the application's name, and nothing else names it: "
+        "set metadata.component.name to the application's name or give it a metadata.component.purl")
+    component["name"] = "sample-spring-boot"
+    batch = parse_batch(write_json(tmp_path / "named.json", doc), LIMIT)
+    assert ([i.value for i in batch.hosts[0].identifiers], batch.scopes) == (
+        ["APP:SAMPLE-SPRING-BOOT"], ["sbom:sample-spring-boot"])
+
+
+@pytest.mark.parametrize("path", [".", "..", "./services/billing", "../billing", "/builds/4711/billing", "~",
+                                  "C:/Users/dev/billing", "target\\billing.jar"])
+def test_trivy_fs_of_a_path_without_a_purl_is_refused_naming_the_field(tmp_path, path):
+    doc = json.loads(TRIVY_FS.read_text())
+    doc["metadata"]["component"]["name"] = path                  # `trivy fs .` writes "."
+    with pytest.raises(IngestError, match=r"field 'metadata.component.name': .* is the scanned path .*"
+                                          r"set metadata.component.name to the application's name"):
+        parse_batch(write_json(tmp_path / "fs.json", doc), LIMIT)
+    doc["metadata"]["component"]["purl"] = "pkg:npm/billing@1.4.0"   # ...unless something else names it
+    [app] = parse_batch(write_json(tmp_path / "fs.json", doc), LIMIT).hosts
+    assert ([i.value for i in app.identifiers], app.properties.name) == (["APP:PKG:NPM/BILLING"], "billing")
+
+
+def test_trivy_fs_of_a_relative_directory_is_named_by_it():
+    """A bare relative name ('services/billing') cannot be told from a Go module or image name: it is kept."""
+    [app] = parse_batch(TRIVY_FS, LIMIT).hosts
+    assert [i.value for i in app.identifiers] == ["APP:TESTDATA/FIXTURES/REPO/NPM"]
+    assert len(app.software) == 13
+
+
+def test_spdx_described_package_named_by_a_path_without_a_purl_is_refused(tmp_path):
+    doc = json.loads(SPDX23.read_text())
+    described = next(i for i, p in enumerate(doc["packages"]) if p["name"] == "billing-api")
+    doc["packages"][described]["name"] = "."
+    assert parse_batch(write_json(tmp_path / "dot.spdx.json", doc), LIMIT).hosts[0].properties.name == "billing-api"
+    doc["packages"][described]["externalRefs"] = []
+    with pytest.raises(IngestError, match=rf"field 'packages\[{described}\].name': '.' is the scanned path .* "
+                                          rf"or give it a purl in packages\[{described}\].externalRefs"):
+        parse_batch(write_json(tmp_path / "dot.spdx.json", doc), LIMIT)
+
+
+def test_every_version_of_a_package_in_one_sbom_is_parsed():
+    """juice-shop bundles ansi-regex 2.1.1, 4.1.1 and 5.0.1: the parser keeps all three (one product, three
+    versions); storing them as three installs is the writer's part."""
+    [app] = parse_batch(JUICE_SHOP, LIMIT).hosts
+    versions = sorted(s.version for s in app.software if s.name == "ansi-regex")
+    assert versions == ["2.1.1", "4.1.1", "5.0.1"]
+    assert {s.key for s in app.software if s.name == "ansi-regex"} == {"pkg:npm/ansi-regex"}
 
 
 def test_spdx_23_described_package_is_the_application():
     batch = parse_batch(SPDX23, LIMIT)
     [app] = batch.hosts
     assert (app.kind, app.properties.name) == ("Application", "billing-api")
-    assert [i.value for i in app.identifiers] == ["APP:PKG:PYPI/BILLING-API@2.4.0"]
+    assert [i.value for i in app.identifiers] == ["APP:PKG:PYPI/BILLING-API"]
     assert app.observed_at.isoformat() == "2026-03-02T09:30:00+00:00"
     software = {s.name: s for s in app.software}
     assert sorted(software) == ["internal-utils", "openssl", "requests"]
@@ -198,7 +338,7 @@ def test_cyclonedx_xml_and_other_files_are_not_sboms(tmp_path):
         parse_batch(binary, LIMIT)
 
 
-@pytest.mark.parametrize("version", ["1.1", "1.7", 1.4, None])
+@pytest.mark.parametrize("version", ["1.1", "1.8", "2.0", 1.4, None])
 def test_unsupported_cyclonedx_versions(tmp_path, version):
     with pytest.raises(IngestError, match="field 'specVersion': CycloneDX specVersion .* is not supported"):
         parse_batch(write_json(tmp_path / "bom.json", cyclonedx(specVersion=version)), LIMIT)
@@ -280,14 +420,31 @@ def test_sbom_becomes_an_application_with_installed_software(store, settings):
     juice = parse_batch(JUICE_SHOP, LIMIT).hosts[0]
     assert apps == [
         {"name": "cyclonedx-php-composer-demo", "kind": "Application",
-         "tag": "APP:CYCLONEDX/CYCLONEDX-PHP-COMPOSER-DEMO-DEV-MASTER", "installed": 62},
-        {"name": "juice-shop", "kind": "Application", "tag": "APP:JUICE-SHOP@14.1.1",
+         "tag": "APP:PKG:COMPOSER/CYCLONEDX/CYCLONEDX-PHP-COMPOSER-DEMO", "installed": 62},
+        {"name": "juice-shop", "kind": "Application", "tag": "APP:PKG:NPM/JUICE-SHOP",
          "installed": len({s.key for s in juice.software})},
     ]
     express = store.read("""
         MATCH (:Asset {name: 'juice-shop'})-[i:INSTALLED]->(s:Software {key: 'pkg:npm/express'})
         RETURN s.name AS name, s.package_type AS type, i.version AS version, i.licenses AS licenses, i.source AS source""")
     assert express == [{"name": "express", "type": "npm", "version": "4.18.2", "licenses": ["MIT"], "source": "sbom"}]
+
+
+def test_the_next_build_of_an_application_updates_it_and_drops_what_it_no_longer_bundles(store, settings, tmp_path):
+    doc = json.loads(TRIVY_OCI.read_text())
+    first = ingest_files(store, "sbom", [TRIVY_OCI], settings)
+    component = doc["metadata"]["component"]
+    component["name"] = "bitnami/elasticsearch:8.8.0-debian-11-r0"
+    component["purl"] = component["bom-ref"] = ("pkg:oci/elasticsearch@sha256:" + "e5" * 32 +
+                                                "?repository_url=index.docker.io%2Fbitnami%2Felasticsearch&arch=arm64")
+    doc["metadata"]["timestamp"] = "2023-07-01T10:00:00+00:00"
+    del doc["components"][1]
+    ingest_files(store, "sbom", [write_json(tmp_path / "next.cdx.json", doc)], settings)
+    rows = store.read("""
+        MATCH (a:Asset:Application)
+        RETURN a.name AS name, [(a)-[:INSTALLED]->(s:Software) | s.key] AS installed""")
+    assert first.created == 1
+    assert rows == [{"name": "bitnami/elasticsearch:8.8.0-debian-11-r0", "installed": ["pkg:maven/co.elastic.apm/apm-agent"]}]
 
 
 def test_crypto_bom_certificate_is_stored_on_the_application(store, settings):
