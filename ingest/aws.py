@@ -5,13 +5,20 @@ and the IAM credential report. One file per call, recognised by its shape:
   by its instance id (cloud_id), the MACs of its network interfaces, its private DNS name
   (fqdn + hostname) and every private and public address. Its security groups are the union of
   the instance's `SecurityGroups` and every interface's `Groups` (reachability is per interface).
-  A file covers its account and region completely: scope `aws:<account>:<region>`.
+  A file covers its account and region completely: scope `aws:<account>:<region>`, unless it is one
+  page of several (a top-level `NextToken`, as `--max-items` or `--no-paginate` print it): a page
+  claims no scope, so its instances are written and nothing goes stale (the pages after it hold the rest).
+  An owner tag (`Owner`, `OwnerEmail`, `Contact` ...) links the person by e-mail; an instance whose owner
+  tags hold no e-mail (a team name) gets no owner, and that owner is counted as skipped.
   A MAC that two instances of one file share (anonymised samples do this) identifies neither:
   it is dropped from both rather than merging two machines.
 - `aws ec2 describe-network-interfaces`: the interfaces attached to an instance, gathered per
   instance into one observation (cloud_id, MACs, addresses, groups) so interface-level groups join
-  the instance. Interfaces not attached to an instance (Lambda, ECS, endpoints, unattached) are
-  skipped and counted.
+  the instance. Interfaces not attached to an instance are skipped and counted: unattached ones and
+  those AWS services manage (load balancers, NAT gateways, VPC endpoints, Lambda, ECS tasks), whose
+  attachment has no `InstanceId` and as `InstanceOwnerId` the service ('amazon-elb', 'amazon-aws') or its account.
+- Interface and security-group files claim no scope, so a page of them (`NextToken`) is read as it is:
+  each group listed replaces its own rules, groups not listed keep theirs.
 - `aws ec2 describe-security-groups`: one `ReachRule` per ingress permission and source: CIDRs
   (IPv4 and IPv6; any CIDR holding a public address means the internet, see graph/networks.py), source groups (group-to-group), and
   managed prefix lists, which become a rule with no CIDR and the pseudo group
@@ -68,6 +75,7 @@ _SUBNET_ID = re.compile(r"^subnet-[0-9A-Za-z_-]{1,64}$")
 _VPC_ID = re.compile(r"^vpc-[0-9A-Za-z_-]{1,64}$")
 _ENI_ID = re.compile(r"^eni-[0-9A-Za-z_-]{1,64}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_SERVICE = re.compile(r"^amazon(?:-[a-z0-9]+)*$")     # an AWS service as owner: amazon-elb, amazon-aws, ...
 # us-east-1a -> us-east-1; local and wavelength zones (us-west-2-lax-1a) belong to their parent region.
 _REGION_OF_ZONE = re.compile(r"^([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)(?:[a-z]|-.+)$")
 _PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
@@ -94,8 +102,10 @@ def parse_batch(path: Path, limit_bytes: int) -> Batch:
         raise IngestError.one(path, WRONG_FORMAT)
     problems = ProblemList(path)
     reader = JsonFields(problems)
+    # one page of several (--max-items, --no-paginate): the pages after it hold the rest
+    more_pages = reader.text(document, "NextToken", "") is not None
     if "Reservations" in document:
-        batch = _instances(path, document, reader)
+        batch = _instances(path, document, reader, complete=not more_pages)
     elif "NetworkInterfaces" in document:
         batch = _interfaces(path, document, reader)
     elif "SecurityGroups" in document:
@@ -134,15 +144,18 @@ def _tags(reader: JsonFields, obj: dict, key: str, path: str) -> dict[str, str]:
     return tags
 
 
-def _owner(tags: dict[str, str]) -> OwnerRef | None:
+def _owner(tags: dict[str, str]) -> tuple[OwnerRef | None, bool]:
+    """The first owner tag holding an e-mail address, and whether owner tags were given but none held
+    one (Owner=platform-team): no person can be linked, so the caller counts that owner as skipped."""
+    unusable = False
     for name in OWNER_TAGS:
         value = tags.get(name, "").strip()
         if value:
             try:
-                return OwnerRef(email=check_email(value))
+                return OwnerRef(email=check_email(value)), False
             except ValueError:
-                continue
-    return None
+                unusable = True
+    return None, unusable
 
 
 def _names(reader: JsonFields, obj: dict, path: str) -> list[Identifier]:
@@ -192,7 +205,9 @@ def _scope(account: str | None, region: str | None) -> str | None:
     return f"aws:{account}:{region}" if account and region else None
 
 
-def _instances(path: Path, document: dict, reader: JsonFields) -> Batch:
+def _instances(path: Path, document: dict, reader: JsonFields, complete: bool) -> Batch:
+    """One host per instance. `complete`: the file is not one page of several, so it claims the scopes
+    (account and region) of its instances; a page claims none, its hosts still carry their own."""
     at = file_observed_at(path)
     seen: dict[str, str] = {}
     drafts: list[dict] = []
@@ -212,7 +227,7 @@ def _instances(path: Path, document: dict, reader: JsonFields) -> Batch:
     for draft in drafts:
         for mac in set(draft["macs"]):
             mac_count[mac] = mac_count.get(mac, 0) + 1
-    hosts, scopes = [], []
+    hosts, scopes, skipped = [], [], 0
     for draft in drafts:
         macs = [m for m in draft["macs"] if mac_count[m] == 1]
         identifiers = [Identifier(kind=IdentifierKind.CLOUD_ID, value=draft["id"])]
@@ -224,15 +239,16 @@ def _instances(path: Path, document: dict, reader: JsonFields) -> Batch:
         try:
             hosts.append(HostObservation(
                 record=f"{path.name} {draft['path']} ({draft['id']})", observed_at=at,
-                identifiers=tuple(dict.fromkeys(identifiers)), properties=props, owner=draft["owner"],
+                identifiers=tuple(dict.fromkeys(identifiers)), properties=props, owner=draft["owner"][0],
                 ips=tuple(dict.fromkeys(draft["ips"])), security_groups=tuple(dict.fromkeys(draft["groups"])),
                 scope=scope))
         except ValidationError as exc:
             reader.add(f"invalid instance: {exc.errors()[0]['msg']}", draft["path"])
             continue
-        if scope:
+        skipped += draft["owner"][1]
+        if scope and complete:
             scopes.append(scope)
-    return Batch(hosts=hosts, scopes=list(dict.fromkeys(scopes)))
+    return Batch(hosts=hosts, skipped=skipped, scopes=list(dict.fromkeys(scopes)))
 
 
 def _instance(reader: JsonFields, instance: dict, path: str, account: str | None) -> dict | None:
@@ -276,6 +292,13 @@ def _instance(reader: JsonFields, instance: dict, path: str, account: str | None
             "names": names, "properties": properties, "owner": _owner(tags)}
 
 
+def _instance_owner(text: str) -> str:
+    """An attachment's InstanceOwnerId: an account id, or the AWS service that attached the interface."""
+    if _ACCOUNT.match(text) or _SERVICE.match(text):
+        return text
+    raise ValueError(f"{text[:80]!r} is neither an account id (12 digits) nor an AWS service ('amazon-...')")
+
+
 def _interfaces(path: Path, document: dict, reader: JsonFields) -> Batch:
     """Attached interfaces, gathered per instance: one observation carries all its interfaces' groups,
     so no interface's groups replace another's. The file covers no scope completely (it may be
@@ -295,9 +318,11 @@ def _interfaces(path: Path, document: dict, reader: JsonFields) -> Batch:
         zone = reader.text(eni, "AvailabilityZone", epath)
         region = _zone_region(reader, zone, f"{epath}.AvailabilityZone")
         vpc = reader.text(eni, "VpcId", epath, pattern=_VPC_ID)
-        account = ((reader.text(attachment, "InstanceOwnerId", f"{epath}.Attachment", pattern=_ACCOUNT)
-                    if attachment is not None else None)
-                   or reader.text(eni, "OwnerId", epath, pattern=_ACCOUNT))
+        owner = (reader.check(attachment, "InstanceOwnerId", f"{epath}.Attachment", _instance_owner)
+                 if attachment is not None else None)
+        # the instance's account; an interface a service attached names the service: the interface's account
+        account = (owner if owner is not None and _ACCOUNT.match(owner)
+                   else reader.text(eni, "OwnerId", epath, pattern=_ACCOUNT))
         if len(reader.problems.problems) > before:
             continue
         if instance_id is None:

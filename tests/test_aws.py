@@ -157,6 +157,58 @@ def test_instance_groups_are_the_union_of_instance_and_interface_groups(tmp_path
     assert "10.0.0.9" in host.ips
 
 
+def test_interfaces_aws_services_attached_are_skipped_and_counted(tmp_path):
+    # load balancers, a NAT gateway, a VPC endpoint and Lambda: attached, but by a service, to no instance
+    batch = parse_batch(ACME / "ec2-describe-network-interfaces.json", LIMIT)
+    assert batch.skipped == 6 and batch.scopes == []                       # five services and a spare
+    [bastion] = batch.hosts
+    assert ids(bastion)["cloud_id"] == [BASTION] and bastion.security_groups == ("sg-bastion",)
+    assert (bastion.properties.cloud_account, bastion.scope) == ("210987654321", "aws:210987654321:eu-west-1")
+    # an instance's interface a service attached names the service: the account is the interface's owner
+    document = load(ACME / "ec2-describe-network-interfaces.json")
+    document["NetworkInterfaces"][0]["Attachment"]["InstanceOwnerId"] = "amazon-aws"
+    [host] = parse_batch(write_json(tmp_path / "enis.json", document), LIMIT).hosts
+    assert (host.properties.cloud_account, host.scope) == ("210987654321", "aws:210987654321:eu-west-1")
+
+
+@pytest.mark.parametrize("owner, expected", [
+    ("amazon elb", "'amazon elb' is neither an account id (12 digits) nor an AWS service ('amazon-...')"),
+    ("21098765432", "'21098765432' is neither an account id (12 digits) nor an AWS service ('amazon-...')"),
+    (210987654321, "expected a string, found a number"),
+])
+def test_a_malformed_instance_owner_is_still_refused(tmp_path, owner, expected):
+    document = load(ACME / "ec2-describe-network-interfaces.json")
+    document["NetworkInterfaces"][2]["Attachment"]["InstanceOwnerId"] = owner
+    path = write_json(tmp_path / "enis.json", document)
+    with pytest.raises(IngestError) as caught:
+        parse_batch(path, LIMIT)
+    assert str(caught.value).splitlines() == [
+        f"{path}, field 'NetworkInterfaces[2].Attachment.InstanceOwnerId': {expected}"]
+
+
+def test_a_page_of_instances_claims_no_scope(tmp_path):
+    page = parse_batch(AWS / "ec2-describe-instances-page1.json", LIMIT)      # --max-items 3: NextToken
+    assert page.scopes == []
+    assert [h.scope for h in page.hosts] == ["aws:123456789012:us-east-1"] * 3   # each still in its scope
+    document = load(AWS / "ec2-describe-instances-page1.json")
+    for token in (None, ""):                       # no further page: the file is the whole region
+        last = write_json(tmp_path / "last.json", {**document, "NextToken": token})
+        assert parse_batch(last, LIMIT).scopes == ["aws:123456789012:us-east-1"]
+    # interface and security-group files claim no scope anyway: a page of them reads as the whole file does
+    for fixture in (ACME / "ec2-describe-network-interfaces.json", AWS / "ec2-describe-security-groups.json"):
+        paged = parse_batch(write_json(tmp_path / fixture.name, {**load(fixture), "NextToken": "eyJ0b2tlbiI6IDF9"}),
+                            LIMIT)
+        whole = parse_batch(fixture, LIMIT)
+        assert (paged.scopes, paged.skipped, [ids(h) for h in paged.hosts], [h.scope for h in paged.hosts]) == (
+            [], whole.skipped, [ids(h) for h in whole.hosts], [h.scope for h in whole.hosts])
+        assert [r.model_copy(update={"record": ""}) for r in paged.reach] == [
+            r.model_copy(update={"record": ""}) for r in whole.reach]
+    bad = write_json(tmp_path / "bad.json", {**document, "NextToken": 3})
+    with pytest.raises(IngestError) as caught:
+        parse_batch(bad, LIMIT)
+    assert str(caught.value).splitlines() == [f"{bad}, field 'NextToken': expected a string, found a number"]
+
+
 def test_subnets_and_vpcs_are_checked_but_make_no_assets(tmp_path):
     for name in ("ec2-describe-subnets.json", "ec2-describe-vpcs.json"):
         batch = parse_batch(AWS / name, LIMIT)
@@ -215,11 +267,13 @@ def test_base64_credential_report_links_by_email_or_user_name():
 
 
 def test_acme_account_parses():
-    hosts = parse_batch(ACME / "ec2-describe-instances.json", LIMIT).hosts
+    batch = parse_batch(ACME / "ec2-describe-instances.json", LIMIT)
+    hosts = batch.hosts
     by_id = {ids(h)["cloud_id"][0]: h for h in hosts}
     assert by_id[BASTION].owner.email == "ada@example.com"          # tag Owner
     assert by_id[APP].owner.email == "grace@example.com"            # tag OwnerEmail
     assert by_id[DB].owner is None                                  # "Data Platform team" is no e-mail
+    assert batch.skipped == 1                                       # ... so that owner is counted as skipped
     assert by_id[BASTION].ips == ("10.20.0.10", "203.0.113.10")
     assert ids(by_id[BASTION])["mac"] == ["06:1a:2b:3c:4d:01"]
     assert (by_id[BASTION].properties.imds_v2_required, by_id[DB].properties.imds_v2_required) == (True, False)
@@ -253,6 +307,18 @@ def test_state_platform_and_zone_variants(tmp_path):
     assert terminated.owner.email == "ops@example.com"
     assert stopped.properties.lifecycle_stage == LifecycleStage.DEPLOYMENT
     assert batch.scopes == ["aws:210987654321:eu-west-1", "aws:210987654321:us-west-2"]
+
+
+def test_an_owner_tag_that_is_no_email_is_counted_unless_another_gives_one(tmp_path):
+    document = load(ACME / "ec2-describe-instances.json")
+    bastion = document["Reservations"][0]["Instances"][0]
+    bastion["Tags"] = [{"Key": "Owner", "Value": "platform-team"}, {"Key": "OwnerEmail", "Value": "ada@example.com"}]
+    batch = parse_batch(write_json(tmp_path / "instances.json", document), LIMIT)
+    assert batch.hosts[0].owner.email == "ada@example.com"
+    assert batch.skipped == 1                                       # db-01's "Data Platform team" only
+    bastion["Tags"] = [{"Key": "Owner", "Value": "platform-team"}]
+    batch = parse_batch(write_json(tmp_path / "instances.json", document), LIMIT)
+    assert (batch.hosts[0].owner, batch.skipped, len(batch.hosts)) == (None, 2, 3)   # no host is dropped
 
 
 def test_rule_protocols_ports_and_sources(tmp_path):
@@ -395,7 +461,7 @@ def test_malformed_wrong_format_oversized_and_hostile_files(tmp_path):
 def test_bastion_app_database_reachability(store, settings):
     summary = ingest_files(store, "aws", [ACME / "ec2-describe-instances.json",
                                           ACME / "ec2-describe-security-groups.json"], settings)
-    assert (summary.created, summary.conflicts, summary.skipped) == (3, 0, 0)
+    assert (summary.created, summary.conflicts, summary.skipped) == (3, 0, 1)   # db-01's owner is no e-mail
     bastion, app, db = (asset_id(store, i) for i in (BASTION, APP, DB))
     rows = store.read("""
         MATCH (o)-[r:CAN_REACH]->(a:Asset)
@@ -470,6 +536,39 @@ def test_reingesting_changes_nothing_and_a_missing_instance_goes_stale(store, se
     assert rows == [{"name": "app-01", "current": True, "scope": "aws:210987654321:eu-west-1"},
                     {"name": "bastion-01", "current": True, "scope": "aws:210987654321:eu-west-1"},
                     {"name": "db-01", "current": False, "scope": "aws:210987654321:eu-west-1"}]
+
+
+def test_interfaces_of_load_balancers_and_gateways_make_no_assets(store, settings):
+    summary = ingest_files(store, "aws", [ACME / "ec2-describe-instances.json",
+                                          ACME / "ec2-describe-network-interfaces.json"], settings)
+    assert (summary.created, summary.conflicts, summary.skipped) == (3, 0, 1 + 6)   # db-01's owner, 6 interfaces
+    assert store.counts()["Host"] == 3
+    assert store.read("MATCH (i:Identifier) WHERE i.key IN $keys RETURN i.key AS key",
+                      keys=["ip:10.20.0.40", "ip:203.0.113.40", "mac:0a:5c:11:22:33:01"]) == []
+
+
+def test_a_page_of_instances_marks_nothing_stale(store, settings, tmp_path):
+    ingest_files(store, "aws", [ACME / "ec2-describe-instances.json", ACME / "ec2-describe-security-groups.json"],
+                 settings)
+    before = asset_graph(store)
+    reach = store.read("MATCH ()-[r:CAN_REACH]->(a:Asset) RETURN count(r) AS n")
+    instances = load(ACME / "ec2-describe-instances.json")
+    instances["Reservations"][1]["Instances"].pop()                       # db-01 is on the next page
+    groups = load(ACME / "ec2-describe-security-groups.json")
+    groups["SecurityGroups"] = groups["SecurityGroups"][:1]               # sg-bastion only
+    token = {"NextToken": "eyJOZXh0VG9rZW4iOiBudWxsLCAiYm90b190cnVuY2F0ZV9hbW91bnQiOiAyfQ=="}
+    page = ingest_files(store, "aws", [write_json(tmp_path / "instances.json", {**instances, **token}),
+                                       write_json(tmp_path / "groups.json", {**groups, **token})], settings)
+    assert (page.retired, page.scopes, page.unchanged) == (0, [], 2)
+    assert asset_graph(store) == before
+    assert store.read("MATCH ()-[r:CAN_REACH]->(a:Asset) RETURN count(r) AS n") == reach
+    rows = store.read("MATCH (a:Asset)-[s:SEEN_BY]->(:Source {name: 'aws'}) "
+                      "RETURN a.name AS name, s.current AS current, s.scope AS scope ORDER BY name")
+    assert rows == [{"name": n, "current": True, "scope": "aws:210987654321:eu-west-1"}
+                    for n in ("app-01", "bastion-01", "db-01")]
+    # the same file without NextToken is the whole region: db-01 is gone
+    whole = ingest_files(store, "aws", [write_json(tmp_path / "instances.json", instances)], settings)
+    assert (whole.retired, whole.scopes) == (1, ["aws:210987654321:eu-west-1"])
 
 
 def test_cloudmapper_account_in_one_run(store, settings):
