@@ -22,6 +22,7 @@ class MintedCert:
     common_name: str
     subject: str                 # osquery's /C=../O=../CN=.. form
     issuer: str
+    not_before: datetime
     not_after: datetime
     sha1: str
     validity: str                # 'valid' | 'expiring' | 'expired' | 'ca'
@@ -84,7 +85,8 @@ def mint_certificates(seed: int, scan_date: date, plan: Plan) -> Certificates:
             pem=cert.public_bytes(serialization.Encoding.PEM) + chain,
             common_name=str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value),
             subject=slash(cert.subject), issuer=slash(cert.issuer),
-            not_after=cert.not_valid_after_utc, sha1=cert.fingerprint(hashes.SHA1()).hex(),
+            not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+            sha1=cert.fingerprint(hashes.SHA1()).hex(),
             validity=validity, holder=holder,
         )
 

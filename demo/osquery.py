@@ -249,6 +249,7 @@ def _certificate_rows(certs: Certificates) -> dict[str, list[dict[str, str]]]:
 
 def _osquery_cert(cert: MintedCert, where: str) -> dict[str, str]:
     return {"common_name": cert.common_name, "subject": cert.subject, "issuer": cert.issuer,
+            "not_valid_before": str(int(cert.not_before.timestamp())),
             "not_valid_after": str(int(cert.not_after.timestamp())), "sha1": cert.sha1, "path": where}
 
 

@@ -92,22 +92,101 @@ def lookup_keys(text: str) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-_DN_ALIASES = {"commonname": "cn", "organizationname": "o", "organizationalunitname": "ou", "countryname": "c",
-               "localityname": "l", "stateorprovincename": "st", "emailaddress": "email", "e": "email"}
+# Attribute names as OpenSSL, RFC 4514, Windows and X.520 spell them, and cryptography's dotted OIDs,
+# each mapped to one short lower-case name (the ones stored identities already use).
+_DN_NAMES = {
+    "cn": "cn", "commonname": "cn", "2.5.4.3": "cn",
+    "c": "c", "countryname": "c", "2.5.4.6": "c",
+    "l": "l", "localityname": "l", "2.5.4.7": "l",
+    "st": "st", "s": "st", "stateorprovincename": "st", "2.5.4.8": "st",
+    "street": "street", "streetaddress": "street", "2.5.4.9": "street",
+    "o": "o", "organizationname": "o", "2.5.4.10": "o",
+    "ou": "ou", "organizationalunitname": "ou", "2.5.4.11": "ou",
+    "serialnumber": "serialnumber", "2.5.4.5": "serialnumber",
+    "sn": "sn", "surname": "sn", "2.5.4.4": "sn",
+    "gn": "gn", "g": "gn", "givenname": "gn", "2.5.4.42": "gn",
+    "title": "title", "t": "title", "2.5.4.12": "title",
+    "businesscategory": "businesscategory", "2.5.4.15": "businesscategory",
+    "postalcode": "postalcode", "2.5.4.17": "postalcode",
+    "organizationidentifier": "organizationidentifier", "2.5.4.97": "organizationidentifier",
+    "dc": "dc", "domaincomponent": "dc", "0.9.2342.19200300.100.1.25": "dc",
+    "uid": "uid", "userid": "uid", "0.9.2342.19200300.100.1.1": "uid",
+    "email": "email", "e": "email", "emailaddress": "email", "1.2.840.113549.1.9.1": "email",
+    "jurisdictionc": "jurisdictionc", "jurisdictioncountryname": "jurisdictionc",
+    "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionc",
+    "jurisdictionst": "jurisdictionst", "jurisdictionstateorprovincename": "jurisdictionst",
+    "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionst",
+    "jurisdictionl": "jurisdictionl", "jurisdictionlocalityname": "jurisdictionl",
+    "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionl",
+}
+# A separator splits only where an attribute name and '=' follow, so 'O=Example, Inc.' or '/O=R/D Lab'
+# written without escapes stay one value.
+_NEXT_ATTRIBUTE = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)\s*=")
+_DN_ESCAPE = re.compile(r"\\(?:[xX]([0-9A-Fa-f]{2})|([0-9A-Fa-f]{2})|(.))", re.DOTALL)
+_DER_STRINGS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1", 0x1E: "utf-16-be", 0x1C: "utf-32-be"}
+
+
+def _dn_split(text: str, separators: str) -> list[str]:
+    """Split at unescaped separators that an attribute name and '=' follow."""
+    parts, start, index = [], 0, 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char in separators and _NEXT_ATTRIBUTE.match(text, index + 1):
+            parts.append(text[start:index])
+            start = index + 1
+        index += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _dn_value(text: str, quotes: bool) -> str:
+    """One attribute value unescaped: RFC 4514 ('\\,', '\\C3\\A9', '#0C03...'), OpenSSL's one-line
+    ('\\xC3\\xA9', '\\/') and RFC 1779 quotes; the bytes escapes spell are read as UTF-8."""
+    value = text.strip()
+    if re.fullmatch(r"#(?:[0-9A-Fa-f]{2})+", value):
+        der = bytes.fromhex(value[1:])                       # a DER string (RFC 4514 2.4)
+        if len(der) >= 2 and der[0] in _DER_STRINGS and der[1] == len(der) - 2:
+            try:
+                return der[2:].decode(_DER_STRINGS[der[0]])
+            except UnicodeDecodeError:
+                pass
+        return value
+    if quotes and len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    raw, position = bytearray(), 0
+    for escape in _DN_ESCAPE.finditer(value):
+        raw += value[position:escape.start()].encode()
+        pair = escape.group(1) or escape.group(2)
+        raw += bytes.fromhex(pair) if pair else escape.group(3).encode()
+        position = escape.end()
+    raw += value[position:].encode()
+    return raw.decode("utf-8", errors="replace")
 
 
 def canonical_dn(text: str) -> str:
-    """A distinguished name in any common spelling ('/C=US/CN=x', 'CN=x,C=US', 'C = US, CN = x')
-    as sorted lower-case 'attr=value' pairs, so the same name compares equal across tools."""
+    """A distinguished name in any common spelling as its sorted lower-case 'attr=value' pairs, so the
+    same name compares equal across tools: OpenSSL's one-line '/C=US/O=Example Corp/CN=x' (osquery),
+    RFC 4514 'CN=x,O=Example Corp,C=US' (cryptography), 'C = US, O = Example Corp, CN = x' (CBOM,
+    `openssl -nameopt oneline`). Multi-valued RDNs ('CN=x+UID=y') count as their parts; long names
+    and dotted OIDs become short names. Text with no 'attr=value' in it is kept whole."""
     text = text.strip()
-    parts = text.strip("/").split("/") if text.startswith("/") else re.split(r"(?<!\\),", text)
+    quotes = not text.startswith("/")                         # OpenSSL's one-line form never quotes
+    rdns = _dn_split(text, ",;") if quotes else _dn_split(text[1:], "/")
     pairs = []
-    for part in parts:
-        key, sep, value = part.partition("=")
-        if sep:
+    for rdn in rdns:
+        for part in _dn_split(rdn, "+"):
+            key, sep, value = part.partition("=")
+            if not sep:
+                pairs.append(" ".join(part.split()).lower())
+                continue
             key = re.sub(r"\s+", "", key).lower()
-            pairs.append(f"{_DN_ALIASES.get(key, key)}={' '.join(value.split()).lower()}")
-    return ",".join(sorted(pairs))
+            value = " ".join(_dn_value(value, quotes).split()).lower()
+            value = value.replace("\\", "\\\\").replace(",", "\\,").replace("+", "\\+").replace("|", "\\|")
+            pairs.append(f"{_DN_NAMES.get(key, key)}={value}")
+    return ",".join(sorted(p for p in pairs if p))
 
 
 def x509_identity(subject: str | None, issuer: str | None, not_before, not_after) -> str | None:

@@ -1,8 +1,11 @@
-"""X.509 certificates from a file or a folder of PEM (chains too) and DER files.
+"""X.509 certificates from a file or a folder of PEM (chains too), DER and PKCS#7 (.p7b, .p7c) files.
 
 Private keys are never parsed, kept or echoed: a PEM block labelled ... PRIVATE KEY ..., a file
-named like a key store (.key, .p12, .pfx, ...) and a DER file shaped like a key (a SEQUENCE that starts
+named like a key (.key, .p8, .pk8, .ppk) and a DER file shaped like a key (a SEQUENCE that starts
 with an INTEGER, or an encrypted PKCS#8 envelope) are skipped unread and counted in `Batch.skipped`.
+Key stores (Java JKS/JCEKS by name or magic number, PKCS#12 by name or shape) hold keys too: in a
+folder they are skipped and counted like keys, so a stock /etc/ssl/certs with java/cacerts loads; a
+key store named by itself is refused with how to export its certificates, as it is not a certificate file.
 Other PEM blocks that are not certificates (requests, public keys, CRLs, parameters) are skipped too.
 In a folder, symlinked files are followed only to targets inside the folder (others are skipped and
 counted), symlinked folders are not entered, and folders may nest to any depth.
@@ -13,19 +16,28 @@ import base64
 import binascii
 import os
 import re
+import warnings
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from graph.models import Batch, CredentialKind, CredentialObservation, check_email
 from ingest.errors import IngestError, Problem, ProblemList, read_limited
 
 SOURCE = "certificates"
-NOT_A_CERTIFICATE = "not a PEM or DER X.509 certificate"
+NOT_A_CERTIFICATE = "not a PEM or DER X.509 certificate or PKCS#7 bundle"
 CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"})
-KEY_SUFFIXES = frozenset({".key", ".p12", ".pfx", ".p8", ".pk8", ".jks", ".keystore", ".ppk"})
+PKCS7_LABELS = frozenset({"PKCS7", "PKCS #7 SIGNED DATA", "CMS"})       # RFC 7468 section 8 and its legacy label
+KEY_SUFFIXES = frozenset({".key", ".p8", ".pk8", ".ppk"})
+KEY_STORE_SUFFIXES = {".p12": "PKCS#12", ".pfx": "PKCS#12", ".jks": "JKS", ".keystore": "JKS"}
+KEY_STORE_MAGIC = {b"\xfe\xed\xfe\xed": "JKS", b"\xce\xce\xce\xce": "JCEKS"}
+EXPORT_HINT = {"JKS": "keytool -list -rfc -keystore FILE > certs.pem", "JCEKS": "keytool -list -rfc -storetype JCEKS "
+               "-keystore FILE > certs.pem", "PKCS#12": "openssl pkcs12 -in FILE -nokeys -out certs.pem"}
+_PKCS7_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")     # OID 1.2.840.113549.1.7.2
+_PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")            # OID 1.2.840.113549.1.7.1
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _KEY_TEXT = re.compile(rb"^(PuTTY-User-Key-File|---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----)")
 _HEADER = re.compile(rb"^[A-Za-z-]+:.*$", re.MULTILINE)         # RFC 1421 headers (Proc-Type, DEK-Info)
@@ -77,7 +89,7 @@ def _files(path: Path, limit_bytes: int) -> tuple[list[Path], int]:
                 continue                                         # /etc/ssl/certs style hash links
             seen.add(real)
             found.append(file)
-            if not _is_key_store(file):
+            if not _skipped_by_name(file):
                 total += file.stat().st_size
         pending.extend(reversed(subfolders))                     # name order, depth first, like os.walk
     if total > limit_bytes:
@@ -86,8 +98,9 @@ def _files(path: Path, limit_bytes: int) -> tuple[list[Path], int]:
     return found, outside
 
 
-def _is_key_store(file: Path) -> bool:
-    return file.suffix.lower() in KEY_SUFFIXES
+def _skipped_by_name(file: Path) -> bool:
+    """Named like a private key or a key store: never opened."""
+    return file.suffix.lower() in KEY_SUFFIXES or file.suffix.lower() in KEY_STORE_SUFFIXES
 
 
 def _der_element(data: bytes, offset: int) -> tuple[int, int, int] | None:
@@ -124,13 +137,39 @@ def _looks_like_der_key(data: bytes) -> bool:
     return False
 
 
+def _key_store(data: bytes) -> str | None:
+    """The kind of key store the bytes are, by the Java magic number or the PKCS#12 shape
+    (SEQUENCE { INTEGER 3, SEQUENCE { OID pkcs7-data or signedData ...} ...}), else None."""
+    if data[:4] in KEY_STORE_MAGIC:
+        return KEY_STORE_MAGIC[data[:4]]
+    outer = _der_element(data, 0)
+    version = _der_element(data, outer[1]) if outer and outer[0] == 0x30 else None
+    if version is None or version[0] != 0x02 or data[version[1]:version[2]] != b"\x03":
+        return None
+    auth_safe = _der_element(data, version[2])
+    content = data[auth_safe[1]:auth_safe[1] + 11] if auth_safe and auth_safe[0] == 0x30 else b""
+    return "PKCS#12" if content in (_PKCS7_DATA, _PKCS7_SIGNED_DATA) else None
+
+
+def _key_store_problem(kind: str, file: Path) -> str:
+    what = "a PKCS#12 key store" if kind == "PKCS#12" else f"a Java key store ({kind})"
+    return (f"{what}, not a certificate file (key stores are never opened: they may hold private keys); "
+            f"export its certificates ({EXPORT_HINT[kind].replace('FILE', file.name)}) and ingest that")
+
+
+def _is_pkcs7(data: bytes) -> bool:
+    """A DER PKCS#7/CMS ContentInfo of signedData: SEQUENCE { OID 1.2.840.113549.1.7.2 ...}."""
+    outer = _der_element(data, 0)
+    return outer is not None and outer[0] == 0x30 and data[outer[1]:outer[1] + 11] == _PKCS7_SIGNED_DATA
+
+
 class _File:
     """The certificates of one file; problems name the file and the PEM block."""
 
     def __init__(self, path: Path, problems: ProblemList):
         self.path = path
         self.problems = problems
-        self.certificates: list[x509.Certificate] = []
+        self.certificates: list[x509.Certificate] = []         # in file order, PKCS#7 contents in place
         self.skipped_keys = 0
         self.skipped_other = 0
 
@@ -139,8 +178,22 @@ class _File:
             self._pem(data)
         elif _KEY_TEXT.search(data) or _looks_like_der_key(data):
             self.skipped_keys += 1                               # PuTTY, SSH2 (RFC 4716) or DER keys
+        elif _is_pkcs7(data):
+            self._pkcs7(data, "DER PKCS#7")
         else:
             self._der(data)
+
+    def _pkcs7(self, der: bytes, what: str) -> None:
+        """The certificates of a PKCS#7 bundle (.p7b, .p7c: a CA's or Windows' chain export)."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)     # set order as Windows writes it: read as BER
+                self.certificates.extend(pkcs7.load_der_pkcs7_certificates(der))
+        except ValueError as exc:
+            if "no certificate" in str(exc):
+                self.skipped_other += 1                          # a signature or CRL envelope: nothing to load
+            else:
+                self.problems.add(f"{what} is not a valid PKCS#7 certificate bundle ({exc})")
 
     def _der(self, data: bytes) -> None:
         try:
@@ -165,14 +218,18 @@ class _File:
                 self.problems.add(f"PEM block #{number} ({label}): no END line (truncated?)")
                 return
             body, position = data[begin.end():end], end + len(end_line)
-            if label not in CERTIFICATE_LABELS:
+            if label not in CERTIFICATE_LABELS | PKCS7_LABELS:
                 self.skipped_other += 1                          # requests, public keys, CRLs, parameters
                 continue
             try:
                 der = base64.b64decode(b"".join(_HEADER.sub(b"", body).split()), validate=True)
-                self.certificates.append(x509.load_der_x509_certificate(der))
+                if label in PKCS7_LABELS:
+                    self._pkcs7(der, f"PEM block #{number} ({label})")
+                else:
+                    self.certificates.append(x509.load_der_x509_certificate(der))
             except (binascii.Error, ValueError):
-                self.problems.add(f"PEM block #{number} ({label}) is not a valid X.509 certificate")
+                kind = "PKCS#7 certificate bundle" if label in PKCS7_LABELS else "X.509 certificate"
+                self.problems.add(f"PEM block #{number} ({label}) is not a valid {kind}")
 
 
 def _extension(certificate: x509.Certificate, kind):
@@ -229,24 +286,39 @@ def _observation(record: str, certificate: x509.Certificate) -> CredentialObserv
         issued_to_email=_email(emails) or _email(subject_emails))
 
 
+def _certificate_bytes(file: Path, in_folder: bool, limit_bytes: int) -> bytes | None:
+    """The bytes of a file that may hold certificates; None for a private key or key store skipped
+    (named like one: never opened). A key store named by itself is refused: it is not a certificate file."""
+    suffix = file.suffix.lower()
+    store = KEY_STORE_SUFFIXES.get(suffix)
+    if suffix in KEY_SUFFIXES or (store and in_folder):
+        return None
+    data = b"" if store else read_limited(file, limit_bytes)
+    store = store or _key_store(data)
+    if store and not in_folder:
+        raise IngestError.one(file, _key_store_problem(store, file))
+    return None if store else data
+
+
 def parse_certificates(path: Path, limit_bytes: int) -> tuple[list[CredentialObservation], int, int]:
     """(certificates, private keys skipped, other PEM blocks and links out of the folder skipped) of a
     file or folder."""
     problems: list[Problem] = []
     credentials: dict[str, CredentialObservation] = {}
     files, others = _files(path, limit_bytes)
-    keys = 0
+    in_folder, keys = path.is_dir(), 0
     for file in files:
-        if _is_key_store(file):
-            keys += 1                                           # never opened
-            continue
-        file_problems = ProblemList(file)
-        reader = _File(file, file_problems)
         try:
-            reader.read(read_limited(file, limit_bytes))
+            data = _certificate_bytes(file, in_folder, limit_bytes)
         except IngestError as exc:
             problems.extend(exc.problems)
             continue
+        if data is None:
+            keys += 1
+            continue
+        file_problems = ProblemList(file)
+        reader = _File(file, file_problems)
+        reader.read(data)
         keys += reader.skipped_keys
         others += reader.skipped_other
         for number, certificate in enumerate(reader.certificates, 1):

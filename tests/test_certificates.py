@@ -1,7 +1,13 @@
 """X.509 certificates from a folder: minted here with `cryptography` in the real PEM and DER formats."""
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
+import shutil
+import struct
+import subprocess
+import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -9,11 +15,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from graph.identifiers import canonical_dn, x509_identity
+from ingest import sbom
 from ingest.certificates import parse_batch
 from ingest.errors import IngestError
-from tests.builders import nmap_xml
+from tests.builders import nmap_xml, osquery_log
 from tests.conftest import stored_times
 
 LIMIT = 8 * 1024 * 1024
@@ -158,7 +167,7 @@ def test_not_a_certificate_names_the_file(pki):
     readme.write_text("These certificates were exported on Monday.\n")
     with pytest.raises(IngestError) as caught:
         parse_batch(pki.folder, LIMIT)
-    assert str(caught.value) == f"{readme}: not a PEM or DER X.509 certificate"
+    assert str(caught.value) == f"{readme}: not a PEM or DER X.509 certificate or PKCS#7 bundle"
 
 
 def test_corrupt_pem_block_names_file_and_block(pki):
@@ -302,3 +311,223 @@ def test_bad_folder_leaves_the_graph_unchanged(store, settings, pki, org):
     with pytest.raises(IngestError, match="notes.txt: not a PEM or DER X.509 certificate"):
         ingest_files(store, "certificates", [pki.folder], settings)
     assert graph_dump(store) == before
+
+
+# --- one certificate, however a tool spells its names -------------------------------------------------
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command writes the names other tools report")
+SPECIAL_OID = x509.ObjectIdentifier("1.3.6.1.4.1.99999.1")      # an attribute no tool has a name for
+
+
+def openssl_name(certificate: x509.Certificate, which: str, nameopt: str) -> str:
+    """The subject or issuer as `openssl x509 -nameopt` prints it: 'compat' is X509_NAME_oneline, the
+    form osquery's certificates table reports; 'oneline' the CBOM style 'C = US, O = ...'."""
+    out = subprocess.run([OPENSSL, "x509", "-noout", f"-{which}", "-nameopt", nameopt], check=True,
+                         input=certificate.public_bytes(serialization.Encoding.PEM), capture_output=True)
+    return out.stdout.decode().strip().split("=", 1)[1].strip()
+
+
+def _awkward_name(cn: str) -> x509.Name:
+    """Everything that trips a naive parser: non-ASCII, a comma, a slash and a plus in values, a
+    multi-valued RDN, an e-mail address and an OID without a short name."""
+    rdn, attribute = x509.RelativeDistinguishedName, x509.NameAttribute
+    return x509.Name([
+        rdn([attribute(NameOID.COUNTRY_NAME, "FR")]),
+        rdn([attribute(NameOID.ORGANIZATION_NAME, "Société Générale, S.A.")]),
+        rdn([attribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "R/D + Ops")]),
+        rdn([attribute(NameOID.COMMON_NAME, cn), attribute(NameOID.USER_ID, "ada")]),
+        rdn([attribute(SPECIAL_OID, "lab")]),
+        rdn([attribute(NameOID.EMAIL_ADDRESS, "ada@example.com")])])
+
+
+@pytest.fixture
+def awkward(tmp_path) -> tuple[x509.Certificate, Path]:
+    """A VPN certificate with awkward names, issued by a CA with awkward names, as a PEM file."""
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    cert = _mint(_awkward_name("vpn-ada"), key, _awkward_name("Issuing CA"), ca_key, 0x3003, [])
+    path = tmp_path / "files" / "vpn-ada.pem"
+    path.parent.mkdir()
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert, path
+
+
+@needs_openssl
+@pytest.mark.parametrize("nameopt", ["compat", "oneline", "RFC2253", "oneline,lname"])
+def test_a_name_as_openssl_writes_it_is_the_name_the_file_gives(awkward, nameopt):
+    cert, path = awkward
+    [parsed] = parse_batch(path, LIMIT).credentials
+    other = (openssl_name(cert, "subject", nameopt), openssl_name(cert, "issuer", nameopt))
+    assert other != (parsed.subject, parsed.issuer)                  # the spellings do differ
+    assert x509_identity(*other, parsed.not_before, parsed.not_after) == \
+        x509_identity(parsed.subject, parsed.issuer, parsed.not_before, parsed.not_after)
+
+
+def test_unescaped_separators_inside_values_stay_in_the_value():
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "AC/DC, Inc."),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "x")])
+    rfc4514 = name.rfc4514_string()                                   # CN=x,O=AC/DC\, Inc.,C=US
+    # OpenSSL 1.1's one-line form did not escape '/', and a CBOM writer may not quote
+    assert canonical_dn("/C=US/O=AC/DC, Inc./CN=x") == canonical_dn(rfc4514)
+    assert canonical_dn("C = US, O = AC/DC, Inc., CN = x") == canonical_dn(rfc4514)
+
+
+@pytest.mark.parametrize("one, other", [
+    ("CN=x,O=a\\,o=b", "CN=x,O=a,O=b"),                 # an escaped comma is not a second attribute
+    ("Payroll signing key", "Billing signing key"),     # free text (a CBOM's subjectName) is kept whole
+    ("CN=x,OU=R/D", "CN=x,OU=R"),
+])
+def test_names_that_differ_stay_apart(one, other):
+    assert canonical_dn(one) != canonical_dn(other)
+
+
+def _osquery_certificate_log(path: Path, host: dict, cert: x509.Certificate) -> Path:
+    """An osquery result log of one host whose certificates table reports `cert` as osquery does:
+    one-line names, SHA-1, validity in seconds."""
+    osquery_log(path, [host])
+    row = {"common_name": "vpn-ada", "subject": openssl_name(cert, "subject", "compat"),
+           "issuer": openssl_name(cert, "issuer", "compat"),
+           "not_valid_before": str(int(cert.not_valid_before_utc.timestamp())),
+           "not_valid_after": str(int(cert.not_valid_after_utc.timestamp())),
+           "sha1": cert.fingerprint(hashes.SHA1()).hex(), "serial": format(cert.serial_number, "X"),
+           "path": "/home/ada/.vpn/vpn-ada.crt"}
+    line = {"name": "pack_inventory_certificates", "hostIdentifier": host["hostname"],
+            "calendarTime": "Tue Nov 24 00:00:00 2026 UTC", "unixTime": "1795478400", "epoch": "0", "counter": "0",
+            "numerics": False, "decorations": {"host_uuid": host["uuid"]}, "action": "snapshot", "snapshot": [row]}
+    with path.open("a") as handle:
+        handle.write(json.dumps(line) + "\n")
+    return path
+
+
+def _google_certificate(folder: Path) -> x509.Certificate:
+    """The certificate tests/fixtures/sbom/certificate.cbom.json describes (its names and validity)."""
+    props = json.loads(CBOM.read_text())["components"][0]["cryptoProperties"]["certificateProperties"]
+    issuer = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Google Trust Services LLC"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, "GTS CA 1C3")])
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.google.com")]))
+            .issuer_name(issuer).public_key(key.public_key()).serial_number(0x4004)
+            .not_valid_before(datetime.fromisoformat(props["notValidBefore"]))
+            .not_valid_after(datetime.fromisoformat(props["notValidAfter"])).sign(key, hashes.SHA256()))
+    (folder / "google.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert
+
+
+CBOM = Path(__file__).parent / "fixtures" / "sbom" / "certificate.cbom.json"
+LAPTOP = {"hostname": "ada-laptop", "uuid": "5B1C6F8E-2D4A-4F0B-9C3E-7A8D9E0F1A2B", "serial": "PF3ADA01",
+          "mac": "00:14:22:0a:da:01", "ip": "10.20.0.41"}
+
+
+@needs_openssl
+@pytest.mark.parametrize("first", ["files", "osquery and cbom"])
+def test_one_certificate_from_a_file_osquery_and_a_cbom_is_one_node(store, settings, tmp_path, awkward, first):
+    from ingest.pipeline import ingest_files
+    vpn, path = awkward
+    google = _google_certificate(path.parent)
+    log = _osquery_certificate_log(tmp_path / "osqueryd.results.log", LAPTOP, vpn)
+    assert [c.fingerprint for c in sbom.parse_batch(CBOM, LIMIT).credentials] != [PKI.fingerprint(google)]
+    runs = [("certificates", path.parent), ("osquery", log), ("sbom", CBOM)]
+    for source, file in runs if first == "files" else runs[1:] + runs[:1]:
+        ingest_files(store, source, [file], settings)
+    rows = store.read("MATCH (c:Credential {kind: 'x509'}) RETURN c.fingerprint AS f, c.aliases AS aliases, "
+                      "[(c)-[:STORED_ON]->(a) | a.name] AS stored_on ORDER BY f")
+    assert sorted((r["f"], r["stored_on"]) for r in rows) == sorted([
+        (PKI.fingerprint(vpn), ["ada-laptop"]), (PKI.fingerprint(google), ["my application"])])
+    if first != "files":                       # the weaker keys seen first stay as aliases
+        aliases = {r["f"]: [a.split(":")[0] for a in r["aliases"]] for r in rows}
+        assert aliases == {PKI.fingerprint(vpn): ["sha1"], PKI.fingerprint(google): ["cbom"]}
+
+
+# --- PKCS#7 bundles ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, encoding", [("chain.p7b", serialization.Encoding.PEM),
+                                            ("chain.p7c", serialization.Encoding.DER)])
+def test_a_pkcs7_bundle_loads_each_certificate_in_it(pki, tmp_path, name, encoding):
+    bundle = tmp_path / name
+    bundle.write_bytes(pkcs7.serialize_certificates([pki.server, pki.ca], encoding))
+    batch = parse_batch(bundle, LIMIT)
+    assert {c.fingerprint for c in batch.credentials} == {PKI.fingerprint(pki.server), PKI.fingerprint(pki.ca)}
+    assert sorted(c.record for c in batch.credentials) == [f"{bundle} certificate #1", f"{bundle} certificate #2"]
+    assert batch.skipped == 0
+
+
+@needs_openssl
+def test_a_pkcs7_without_certificates_is_skipped_and_counted(pki, tmp_path):
+    empty = subprocess.run([OPENSSL, "crl2pkcs7", "-nocrl"], input=b"", capture_output=True, check=True).stdout
+    assert b"-----BEGIN PKCS7-----" in empty
+    (pki.folder / "empty.p7b").write_bytes(empty)
+    batch = parse_batch(pki.folder, LIMIT)
+    assert (len(batch.credentials), batch.skipped) == (3, 3 + 1)
+
+
+@pytest.mark.parametrize("damage, detail", [("A", r" \(.+\)"), ("!", "")])     # broken DER; not base64 at all
+def test_a_corrupt_pkcs7_names_the_file_and_the_block(pki, tmp_path, damage, detail):
+    lines = pkcs7.serialize_certificates([pki.ca], serialization.Encoding.PEM).decode().splitlines()
+    lines[3] = damage * len(lines[3])
+    bundle = tmp_path / "broken.p7b"
+    bundle.write_text("\n".join(lines) + "\n")
+    with pytest.raises(IngestError, match=rf"broken.p7b: PEM block #1 \(PKCS7\) is not a valid PKCS#7 certificate "
+                                          rf"bundle{detail}$"):
+        parse_batch(bundle, LIMIT)
+
+
+@needs_openssl
+@pytest.mark.parametrize("order", ["server first", "CA first"])
+def test_a_bundle_in_issue_order_loads_without_a_warning(pki, tmp_path, order):
+    """openssl crl2pkcs7 and Windows keep the certificates in the order given, which is not always
+    DER's sorted SET order: cryptography then falls back to BER with a warning nobody can act on."""
+    chain = [pki.server, pki.ca] if order == "server first" else [pki.ca, pki.server]
+    (tmp_path / "chain.pem").write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+    bundle = tmp_path / "chain.p7b"
+    subprocess.run([OPENSSL, "crl2pkcs7", "-nocrl", "-certfile", tmp_path / "chain.pem", "-out", bundle], check=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batch = parse_batch(bundle, LIMIT)
+    assert len(batch.credentials) == 2
+    assert [str(w.message) for w in caught if "PKCS#7" in str(w.message)] == []
+
+
+# --- key stores beside the certificates -----------------------------------------------------------------
+
+def java_key_store(entries: list[tuple[str, x509.Certificate]], magic: bytes = b"\xfe\xed\xfe\xed",
+                   password: str = "changeit") -> bytes:
+    """A JKS trust store of trusted-certificate entries as keytool writes it (version 2)."""
+    body = magic + struct.pack(">II", 2, len(entries))
+    for alias, cert in entries:
+        der = cert.public_bytes(serialization.Encoding.DER)
+        body += struct.pack(">IH", 2, len(alias)) + alias.encode() + struct.pack(">QH", 1700000000000, 5) + b"X.509"
+        body += struct.pack(">I", len(der)) + der
+    return body + hashlib.sha1(password.encode("utf-16-be") + b"Mighty Aphrodite" + body).digest()
+
+
+def _pkcs12(pki: PKI) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return pkcs12.serialize_key_and_certificates(b"ada", key, None, [pki.client, pki.ca],
+                                                 serialization.BestAvailableEncryption(b"secret"))
+
+
+def test_key_stores_in_a_folder_are_skipped_and_counted(pki):
+    """Like Debian's /etc/ssl/certs: java/cacerts is a JKS store without a .jks suffix."""
+    (pki.folder / "java").mkdir()
+    (pki.folder / "java" / "cacerts").write_bytes(java_key_store([("debian:example-root.pem", pki.ca)]))
+    (pki.folder / "java" / "legacy-store").write_bytes(java_key_store([("root", pki.ca)], b"\xce\xce\xce\xce"))
+    (pki.folder / "vpn" / "ada-identity").write_bytes(_pkcs12(pki))
+    (pki.folder / "vpn" / "ada.pfx").write_bytes(_pkcs12(pki))
+    batch = parse_batch(pki.folder, LIMIT)
+    assert sorted(by_name(batch)) == ["Ada Lovelace VPN", "Example Root CA", "web.example.com"]
+    assert batch.skipped == 3 + 4
+
+
+@pytest.mark.parametrize("name, kind", [("cacerts", "a Java key store (JKS)"), ("truststore.jks", "a Java key store (JKS)"),
+                                        ("ada-identity", "a PKCS#12 key store"), ("ada.p12", "a PKCS#12 key store")])
+def test_a_key_store_named_by_itself_is_refused_with_how_to_export_it(pki, tmp_path, name, kind):
+    store = tmp_path / name
+    store.write_bytes(_pkcs12(pki) if "PKCS#12" in kind else java_key_store([("root", pki.ca)]))
+    with pytest.raises(IngestError) as caught:
+        parse_batch(store, LIMIT)
+    tool = "openssl pkcs12 -in" if "PKCS#12" in kind else "keytool -list -rfc -keystore"
+    assert str(caught.value) == (f"{store}: {kind}, not a certificate file (key stores are never opened: they may "
+                                 f"hold private keys); export its certificates ({tool} {name} "
+                                 f"{'-nokeys -out certs.pem' if 'PKCS#12' in kind else '> certs.pem'}) and ingest that")

@@ -2,7 +2,8 @@
 
 The reference digests were computed once from ``ingest/demo_org.py`` (commit fed48c3) before the
 generator moved into the ``demo`` package, so any change to a stream's order, a format detail or a
-default shows up here as the file it changed. Regenerate them only for a deliberate format change."""
+default shows up here as the file it changed. Regenerate them only for a deliberate format change (the
+osquery log's were, when its certificate rows gained `not_valid_before`, which real osquery always reports)."""
 from __future__ import annotations
 
 import hashlib
@@ -47,7 +48,7 @@ REFERENCE = [
         'nmap-10-0-1-0.xml': 'cf076d69399eefad2a99cd2db37ed163061efca90b710eadb54e8f00789c5c54',
         'nmap-10-0-2-0.xml': '89fa77ede278e708eab2acd7f44b36ae7143c19e3546ea4594bb98d1fda518fe',
         'nmap-10-0-3-0.xml': '7a4322d05c525fdafb78f43e2d1b8437ee3ae47159606cc0637c76b71b1d32f4',
-        'osquery-results.log': 'bdb45a29602e92e1ba794540b3dea387a704e7c8da6755b2eebd943c8112c39c',
+        'osquery-results.log': 'bdb9af7be01dbc90f177788f457579b73b71363d6481f11a4627fd1503be5855',
         'sbom-customer-portal.cdx.json': 'a18b6fccc975901b2b237b9f1f685cb116731137acc1e4015cc5408746a69ba7',
         'sbom-payroll-portal.cdx.json': 'eb7b876f5034c570450e04ae0b0ab4d10f9c2ab0a541760a8a2184aad6e86c11',
         'scim-users.json': '2c7f731108cc60b2dc50b7da26cfed0c95df5df2e9631e70004a6929fd8f581e',
@@ -79,7 +80,7 @@ REFERENCE = [
         'nmap-10-0-1-0.xml': '0fe3c6f18fa0c16fd98175f4ca7b1ce36f23d503f6cfd9c8482f8009093da221',
         'nmap-10-0-2-0.xml': '4e5506ebffe92e4fedbb61d3be353de8b0409873bd1e86e28d94588dc178bf4c',
         'nmap-10-0-3-0.xml': '4a0185efe72f79dfa21727a7f5eb70dec201ce65aee9734a3f6f80af4048a9ca',
-        'osquery-results.log': '77943ec103275b56c6f98ee3e6e3f247e9823ab3ef4eed7caa283e82c7139f41',
+        'osquery-results.log': 'c3e7a35e341289e281dc16c8882a6b3e2eb70113517da61a01909334cafe3b4f',
         'sbom-customer-portal.cdx.json': '9782cb68f569a8759ba4cb6d280ee28bb3dd46e8ea7c1591ca01250353eef2fb',
         'sbom-payroll-portal.cdx.json': 'b0d881b4711bfa2dfff57e8d6a74039005c7fb87698e96c43111ba3304eb5280',
         'scim-users.json': '2e53c5552834ecbd523b1998980ee808bf5f886e9d983bf378957c23cce3ec51',
@@ -120,7 +121,7 @@ REFERENCE = [
         'nmap-10-0-7-0.xml': '3f3b8da8de04d26525c154061cad3262a70aee7f07dfddf98f4cad9d6e879a3b',
         'nmap-10-0-8-0.xml': '9f2182fbd83e2ec15bfa579e5c49252ffcf0d50e79c0fb93e2764b5a88c765bd',
         'nmap-10-0-9-0.xml': 'd4fb5d17ccd6e6ead9c23f16034c7d20cc4cfa6cf1d4809df7010562ad114df5',
-        'osquery-results.log': '764615747e3ee2b6c5deb5829beb1a9f94eb167ed25c33e62d5c62ad7b97c04e',
+        'osquery-results.log': 'c101c50c54faa764d41055ab2a578e54c518028f7c87aec8258c796501ca48ca',
         'sbom-customer-portal.cdx.json': 'ad1d354a69630ec42aee420ba07c5b0d5d952201c85abd13fc988963a2b01a73',
         'sbom-payroll-portal.cdx.json': '20c9997fe10947b89e6401e320fbf48430e218d36512d9429c66f1f306f5991f',
         'scim-users.json': '16230cc31cf3ee74465b4fadbf38f1e77fef30e0436069acd3b0855c82e212f2',

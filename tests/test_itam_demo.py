@@ -69,3 +69,12 @@ def test_a_contract_inside_its_notice_period_is_a_renewal(loaded, settings):
     rows = read(settings, lambda r: renewals(r, TODAY, 90))
     smartnet = [r for r in rows if r["vendor"] == "Cisco Systems"]
     assert smartnet and all(r["in_notice"] and r["cost"] > 0 and r["covers"] for r in smartnet)
+
+
+def test_each_demo_certificate_is_one_node_whichever_tools_saw_it(loaded, store):
+    """The certificate files and the laptops' osquery certificate stores name the same certificates (SHA-256
+    and SHA-1): one node each (README rule 7), so the expiring-certificate finding lists each once."""
+    minted = {path.name for path in loaded.files_by_source["certificates"][0].glob("*.pem")}
+    rows = store.read("MATCH (c:Credential {kind: 'x509'}) RETURN c.fingerprint AS fingerprint, c.name AS name")
+    assert len(rows) == len({row["name"] for row in rows})
+    assert len(rows) >= len(minted)
