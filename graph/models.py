@@ -5,6 +5,7 @@ Property names come from these models, never from input.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime
 from enum import StrEnum
@@ -178,6 +179,20 @@ class ControlObservation(Frozen):
     last_seen: datetime | None = None
 
 
+class ScannedPorts(Frozen):
+    """The ports a scan probed, per protocol, from its <scaninfo services="1,3-4,...">: a stored port of
+    a host outside them is neither confirmed nor refuted by the scan."""
+
+    key: str                          # the same ranges, the same key: one entry of the write's map per scan
+    ranges: dict[str, tuple[tuple[int, int], ...]]
+
+    @classmethod
+    def of(cls, ranges: dict[str, list[tuple[int, int]]]) -> ScannedPorts:
+        text = ";".join(f"{p}:{','.join(f'{lo}-{hi}' for lo, hi in r)}" for p, r in sorted(ranges.items()))
+        return cls(key=hashlib.sha256(text.encode()).hexdigest()[:16],
+                   ranges={protocol: tuple(r) for protocol, r in ranges.items()})
+
+
 class HostObservation(Frozen):
     """One source's view of one asset (a host unless `kind` says otherwise) at one moment."""
 
@@ -191,6 +206,8 @@ class HostObservation(Frozen):
     ips: tuple[str, ...] = ()
     subnet: str | None = None                     # the CIDR the source places the IPs in (cloud subnets)
     ports: tuple[PortObservation, ...] | None = None   # None: the source says nothing about ports
+    # the ports the report probed (None: every port): a stored port outside them stays; not in the digest
+    scanned_ports: ScannedPorts | None = Field(default=None, exclude=True)
     software: tuple[SoftwareObservation, ...] | None = None   # the whole installed set (replaces)
     software_added: tuple[SoftwareObservation, ...] = ()      # or a change to it (event logs)
     software_removed: tuple[SoftwareObservation, ...] = ()

@@ -123,10 +123,11 @@ def _batches(cypher: str, rows: Sequence[Any], batch_size: int) -> Iterator[tupl
 
 
 def write_batches(tx: Transaction, cypher: str, rows: Sequence[Any],
-                  batch_size: int = BATCH_SIZE) -> int:
-    """Run `UNWIND $rows AS row ...` over rows in batches inside the caller's transaction."""
+                  batch_size: int = BATCH_SIZE, **params: Any) -> int:
+    """Run `UNWIND $rows AS row ...` over rows in batches inside the caller's transaction; `params` go
+    with every batch (what the rows share, sent once per statement instead of in each row)."""
     for statement, batch in _batches(cypher, rows, batch_size):
-        tx.run(statement, rows=batch).consume()
+        tx.run(statement, rows=batch, **params).consume()
     return len(rows)
 
 

@@ -124,10 +124,14 @@ SET h.current = true, h.until = null,
     h.last_seen = CASE WHEN h.last_seen > row.at THEN h.last_seen ELSE row.at END
 """)
 
-# A scan reports every open port of a host it reached: the newest scan's list replaces the last.
+# A scan reports every open port of a host it reached, among the ports it probed: the newest scan's list
+# replaces the last within those ports (`$scanned`: {scan key: {protocol: [[low, high], ...]}}, sent once
+# per statement; a row without a scan key probed every port). Only a stored port the scan did not report
+# open is tested against the ranges.
 REPLACE_PORTS = write(
     'replace-ports',
-    "A host's open ports become the newest scan's list (an older scan changes nothing).",
+    "A host's open ports become the newest scan's list within the ports that scan probed (an older scan "
+    "changes nothing).",
     """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
@@ -136,6 +140,8 @@ SET a.ports_observed_at = row.at
 WITH a, row
 CALL (a, row) {
   MATCH (a)-[:LISTENS_ON]->(gone:Port) WHERE row.reported[gone.id] IS NULL  // a map: one lookup, not a list scan
+  WITH gone, CASE WHEN row.scan IS NULL THEN null ELSE coalesce($scanned[row.scan][gone.protocol], []) END AS probed
+  WHERE probed IS NULL OR any(r IN probed WHERE r[0] <= gone.number AND gone.number <= r[1])
   DETACH DELETE gone
 }
 CALL (a, row) {
@@ -419,6 +425,7 @@ class HostRows:
         self.identifiers: list[dict[str, Any]] = []
         self.ips: list[dict[str, Any]] = []
         self.ports: list[dict[str, Any]] = []
+        self.scanned_ports: dict[str, dict[str, list[list[int]]]] = {}   # REPLACE_PORTS' $scanned
         self.owners: list[dict[str, Any]] = []
         self.software: list[dict[str, Any]] = []
         self.products: dict[str, dict[str, Any]] = {}
@@ -467,7 +474,8 @@ class HostRows:
                              "subnet": _subnet_for(address, obs.subnet), "at": at})
         if obs.ports is not None:
             ports = [{"id": f"{asset}/{p.protocol}/{p.number}", **p.model_dump()} for p in obs.ports]
-            self.ports.append({"asset": asset, "at": at, "ports": ports, "reported": {p["id"]: True for p in ports}})
+            self.ports.append({"asset": asset, "at": at, "ports": ports, "reported": {p["id"]: True for p in ports},
+                               "scan": self._scanned_ports(obs)})
         if obs.owner is not None or self.role == SourceRole.INVENTORY:
             owner = obs.owner
             self.owners.append({"asset": asset, "email": owner.email if owner else None,
@@ -488,6 +496,17 @@ class HostRows:
             self.groups.append({"asset": asset, "groups": sorted(set(obs.security_groups)), "at": at})
         for credential in obs.credentials:
             self.stored.append({"asset": asset, "fingerprint": credential.fingerprint, "at": at, "source": source})
+
+    def _scanned_ports(self, obs: HostObservation) -> str | None:
+        """The key of the port ranges the observation's scan probed (`HostObservation.scanned_ports`),
+        kept once for the statement; None when it probed every port (its list is the whole)."""
+        scanned = obs.scanned_ports
+        if scanned is None:
+            return None
+        if scanned.key not in self.scanned_ports:      # hosts of one scan share it: built once
+            self.scanned_ports[scanned.key] = {
+                protocol: [[low, high] for low, high in ranges] for protocol, ranges in scanned.ranges.items()}
+        return scanned.key
 
     def _software_row(self, asset: str, items, at, installed: bool = True) -> dict:
         unique = {sw.key: sw for sw in items}
@@ -538,7 +557,7 @@ def write_hosts(tx: Transaction, source: str, role: SourceRole, run_id: str,
     write_batches(tx, LINK_STRONG_IDENTIFIERS, [r for r in identifiers if not r["exclusive"]])
     write_batches(tx, LINK_IDENTIFIERS, [r for r in identifiers if r["exclusive"]])
     write_batches(tx, LINK_IPS, _sorted(rows.ips, "address"))
-    write_batches(tx, REPLACE_PORTS, rows.ports)
+    write_batches(tx, REPLACE_PORTS, rows.ports, scanned=rows.scanned_ports)
     write_batches(tx, SET_OWNERS, rows.owners)
     # a new asset without a conflict has an id minted in this batch: nothing is installed on it to prune
     minted = {res.asset_id for res in resolutions if res.is_new and not res.conflict}

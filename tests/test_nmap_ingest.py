@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 
 from ingest.errors import IngestError
-from ingest.pipeline import ingest_files
+from ingest.pipeline import ingest_files, read_batch
 from tests.builders import nmap_xml
 from tests.conftest import nmap_fixture
+
+LIMIT = 8 * 1024 * 1024     # bytes per file, for tests that only read
 
 
 def asset_graph(store) -> dict[str, int]:
@@ -181,3 +183,93 @@ def test_an_address_taken_over_by_another_host_takes_its_same_subnet_reach_along
     ingest_files(store, "nmap", [later], settings, partial=True)
     assert reach() == [{"net": "10.9.0.0/24", "host": "neighbour", "ports": ["tcp/25"]},
                        {"net": "10.9.0.0/24", "host": "new-holder", "ports": ["tcp/80"]}]
+
+
+def ports_of(store, address: str) -> set[str]:
+    """The open ports of the host holding an address, as 'tcp/22'."""
+    rows = store.read("MATCH (:IPAddress {address: $address})<-[:HAS_IP]-(:Asset)-[:LISTENS_ON]->(p:Port) "
+                      "RETURN p.protocol + '/' + toString(p.number) AS port", address=address)
+    return {row["port"] for row in rows}
+
+
+def test_a_ping_scan_sees_the_host_and_keeps_its_open_ports(store, settings):
+    """`nmap -sP` writes no <ports>: it did not look at ports, which is not 'none is open'."""
+    ingest_files(store, "nmap", [nmap_fixture("dionaea_scan.xml")], settings)      # -p 1-65535, Nov 22 2020
+    known = ports_of(store, "172.28.1.3")
+    assert len(known) == 16
+    ping = ingest_files(store, "nmap", [nmap_fixture("1_host_ping.xml")], settings)  # -sP, Dec 6 2020
+    assert (ping.records, ping.created) == (1, 0)
+    assert ports_of(store, "172.28.1.3") == known
+    assert store.read("MATCH (a:Asset)-[:HAS_IP]->(:IPAddress {address: '172.28.1.3'}) "
+                      "RETURN toString(a.last_seen) AS seen") == [{"seen": "2020-12-06T19:15:35Z"}]
+
+
+def test_a_scan_replaces_a_hosts_ports_only_within_the_ports_it_probed(store, settings):
+    """<scaninfo services=...> says what a scan probed: a known port outside it, or of another protocol, stays."""
+    ingest_files(store, "nmap", [nmap_fixture("ports_full.xml")], settings)          # tcp 1-1000, udp 161
+    assert ports_of(store, "10.30.0.5") == {"tcp/22", "tcp/80", "tcp/443", "udp/161"}
+    ingest_files(store, "nmap", [nmap_fixture("ports_p22_closed.xml")], settings)    # -p 22: closed now
+    assert ports_of(store, "10.30.0.5") == {"tcp/80", "tcp/443", "udp/161"}
+    ingest_files(store, "nmap", [nmap_fixture("ports_1-200.xml")], settings)         # tcp 1-200: 22 open, 80 not
+    assert ports_of(store, "10.30.0.5") == {"tcp/22", "tcp/443", "udp/161"}
+
+
+def test_a_scan_that_names_no_ports_probed_replaces_the_whole_list(store, settings, tmp_path):
+    """Without <scaninfo> the file does not say what it probed: its open ports are the host's list."""
+    host = {"ip": "10.9.0.20", "mac": "00:14:22:00:00:20", "name": "files"}
+    first = nmap_xml(tmp_path / "first.xml", [{**host, "ports": [("tcp", 22, "ssh"), ("udp", 161, "snmp")]}])
+    later = nmap_xml(tmp_path / "later.xml", [{**host, "ports": [("tcp", 22, "ssh")], "time": 1763629200}],
+                     start=1763629200)
+    ingest_files(store, "nmap", [first], settings)
+    ingest_files(store, "nmap", [later], settings)
+    assert ports_of(store, "10.9.0.20") == {"tcp/22"}
+
+
+@pytest.mark.parametrize("bad", ["80-x", "1000-80", "65536"])
+def test_a_port_range_nmap_could_not_have_written_names_file_line_and_field(tmp_path, bad):
+    text = nmap_fixture("ports_full.xml").read_text().replace('services="1-1000"', f'services="1-1000,{bad}"')
+    scan = tmp_path / "ranges.xml"
+    scan.write_text(text)
+    with pytest.raises(IngestError) as caught:
+        read_batch("nmap", [scan], LIMIT, lambda *a: None)
+    assert str(caught.value) == (f"{scan} line 6, field 'services': "
+                                 f"<scaninfo services=...{bad!r}...> is not a port or port range (0-65535)")
+
+
+def test_pn_hosts_that_never_answered_are_skipped_and_counted(store, settings):
+    """-Pn marks every target up (reason="user-set"): a host counts only if a port answered (open or
+    closed) or its MAC shows an ARP reply."""
+    summary = ingest_files(store, "nmap", [nmap_fixture("pn_allfiltered.xml"), nmap_fixture("pn_answered.xml")],
+                           settings)
+    assert (summary.records, summary.skipped) == (3, 3)
+    rows = store.read("MATCH (:Asset)-[:HAS_IP]->(ip:IPAddress) RETURN ip.address AS ip ORDER BY ip")
+    assert [row["ip"] for row in rows] == ["10.20.0.1",     # 22 open
+                                           "10.20.1.1",     # every port closed: it sent resets
+                                           "10.20.1.2"]     # every port filtered, but its MAC answered ARP
+
+
+def test_masscan_xml_adds_the_hosts_that_answered_and_removes_no_port(store, settings):
+    """masscan writes one <host> per port found and no <status>, and does not say which ports it probed."""
+    ingest_files(store, "nmap", [nmap_fixture("ports_full.xml")], settings)
+    summary = ingest_files(store, "nmap", [nmap_fixture("masscan_web.xml")], settings)
+    assert (summary.status, summary.records, summary.created, summary.skipped) == ("succeeded", 2, 1, 0)
+    assert ports_of(store, "10.30.0.5") == {"tcp/22", "tcp/80", "tcp/443", "tcp/8080", "udp/161"}
+    assert ports_of(store, "10.30.0.7") == {"tcp/443"}
+
+
+@pytest.mark.parametrize("command, scopes", [
+    ("10.0.0.0/16", ["nmap:10.0.0.0/16"]),
+    ("--top-ports 1000 10.0.0.0/16", ["nmap:10.0.0.0/16"]),
+    ("-p 22 10.0.0.0/16", ["nmap:10.0.0.0/16"]),
+    ("-p443 10.0.0.0/16", ["nmap:10.0.0.0/16"]),
+    ("-Pn -sS 10.0.0.0/16", ["nmap:10.0.0.0/16"]),         # -sS is -s with S, not -S (spoof) wanting a value
+    ("--exclude 10.0.0.1 -S 10.0.0.9 -e eth0 10.0.0.0/16", ["nmap:10.0.0.0/16"]),
+    ("-T4 -Pn -PS22,80 --max-retries 1 -top-ports 100 --script-args=unsafe=1 -g 53 10.0.0.0/16",
+     ["nmap:10.0.0.0/16"]),
+    ("10.0.0.0/16 db01.corp.example 10.1.0.1-20", ["nmap:10.0.0.0/16 10.1.0.1-20 db01.corp.example"]),
+    ("-iL lan.txt", []),                                    # the list is not read: no targets, no scope
+    ("-iL lan.txt 10.0.0.0/16", ["nmap:10.0.0.0/16"]),      # only the targets on the command line
+])
+def test_the_scope_is_the_targets_of_the_command_line_not_its_option_values(tmp_path, command, scopes):
+    scan = nmap_xml(tmp_path / "scan.xml", [{"ip": "10.0.0.5"}], targets=command)
+    assert read_batch("nmap", [scan], LIMIT, lambda *a: None).scopes == scopes
