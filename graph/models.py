@@ -228,6 +228,10 @@ class PersonObservation(Frozen):
     manager_email: str | None = None
     start_date: date | None = None
     end_date: date | None = None
+    # A directory that gives no dates (SCIM) leaves the stored ones alone; its disabled account says only that
+    # the person had left by `departed_by` (the file's date): the end date is the earlier of the two.
+    states_dates: bool = True
+    departed_by: date | None = None
 
     _email = field_validator("email")(check_email)
     _manager = field_validator("manager_email")(lambda v: check_email(v) if v else None)

@@ -29,7 +29,7 @@ from graph.store import write_batches
 from ingest.catalog import control_verbs, write
 
 # Bookkeeping that moves on every sighting: never a change of the asset itself.
-VOLATILE = frozenset({"id", "first_seen", "last_seen", "ports_observed_at", "kind",
+VOLATILE = frozenset({"id", "first_seen", "last_seen", "ports_observed_at", "kind", "stated_end_date",
                       "audited_at", "audited_by", "audit_location", "audit_note"})
 _TIME_BOUND = frozenset(k.value for k in TIME_BOUND_KINDS)
 

@@ -207,7 +207,7 @@ def parse_scim(path: Path, limit_bytes: int) -> Batch:
         try:
             people.append(PersonObservation(
                 record=record, email=email, name=name, employee_id=employee_id, department=department,
-                manager_email=manager, end_date=None if active else departed_on))
+                manager_email=manager, states_dates=False, departed_by=None if active else departed_on))
         except ValidationError as exc:
             problems.add(exc.errors()[0]["msg"], field=where)
     problems.raise_if_any()

@@ -276,7 +276,20 @@ UPSERT_PEOPLE = write(
 UNWIND $rows AS row
 MERGE (p:Person {email: row.email})
 ON CREATE SET p.first_seen = row.at
-SET p += row.props, p.active = row.active, p.last_seen = row.at
+// end_date is the earlier of the date a dated directory (HR) states and the day an account was found disabled
+// (SCIM); a node written before the two were kept apart holds its end date as stated
+WITH p, row,
+  CASE WHEN row.states_dates THEN row.end_date
+       WHEN p.stated_end_date IS NULL AND p.disabled_on IS NULL THEN p.end_date
+       ELSE p.stated_end_date END AS stated,
+  CASE WHEN row.states_dates THEN p.disabled_on
+       WHEN row.departed_by IS NULL THEN null                               // enabled (again)
+       WHEN p.disabled_on < row.departed_by THEN p.disabled_on              // disabled since an earlier file
+       ELSE row.departed_by END AS disabled
+WITH p, row, stated, disabled,
+  CASE WHEN disabled IS NULL OR stated <= disabled THEN coalesce(stated, disabled) ELSE disabled END AS ended
+SET p += row.props, p.stated_end_date = stated, p.disabled_on = disabled, p.end_date = ended,
+    p.active = ended IS NULL OR ended > row.today, p.last_seen = row.at
 WITH p, row
 MATCH (s:Source {name: row.source}) USING INDEX SEEK s:Source(name)
 MERGE (p)-[seen:SEEN_BY]->(s)
@@ -612,9 +625,13 @@ def write_people(tx: Transaction, source: str, run_id: str, people: list[PersonO
     rows, digests = [], {}
     for person in people:
         digests[person.email] = digest(person.model_dump(mode="json", exclude={"record"}))
-        props = person.model_dump(include={"name", "employee_id", "start_date", "end_date"})
-        active = person.end_date is None or person.end_date > today
-        rows.append({"email": person.email, "props": props, "active": active, "department": person.department,
+        if person.states_dates:
+            props = person.model_dump(include={"name", "employee_id", "start_date"})
+        else:   # a directory without dates (SCIM) sets what it gives
+            props = person.model_dump(include={"name", "employee_id"}, exclude_none=True)
+        rows.append({"email": person.email, "props": props, "states_dates": person.states_dates,
+                     "end_date": person.end_date, "departed_by": person.departed_by, "today": today,
+                     "department": person.department,
                      "manager": person.manager_email, "at": now, "source": source, "run_id": run_id,
                      "digest": digests[person.email]})
     tx.run(UPSERT_SOURCE, source=source, role=SourceRole.DIRECTORY.value).consume()

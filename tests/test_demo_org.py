@@ -154,7 +154,7 @@ def test_directories_agree(org, parsed):
     for email, person in hr.items():
         assert scim[email].manager_email == person.manager_email
         assert scim[email].department == person.department and scim[email].employee_id == person.employee_id
-        assert (scim[email].end_date is None) == (person.end_date is None)
+        assert (scim[email].departed_by is None) == (person.end_date is None)
 
 
 def test_demo_laptop_is_seen_everywhere(org, parsed):

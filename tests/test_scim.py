@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+from datetime import date, datetime, time, timedelta, timezone
 from dataclasses import replace
 
 import pytest
@@ -35,13 +37,14 @@ def test_parser_reads_users_and_skips_groups():
     assert sorted(people) == ["ayoung@example.com", "bjensen@example.com", "john.smith@example.com",
                               "mpepperidge@example.com"]
     babs = people["bjensen@example.com"]     # the primary e-mail, formatted name, enterprise extension
-    assert (babs.name, babs.employee_id, babs.department, babs.manager_email, babs.end_date) == (
+    assert (babs.name, babs.employee_id, babs.department, babs.manager_email, babs.departed_by) == (
         "Ms. Barbara J Jensen, III", "701984", "Tour Operations", "john.smith@example.com", None)
     john = people["john.smith@example.com"]  # no primary: the first work e-mail; given + family name
     assert (john.name, john.manager_email) == ("John Smith", None)
     mark = people["mpepperidge@example.com"]  # no e-mails: userName; displayName; inactive
     assert (mark.name, mark.department, mark.manager_email) == ("Mark Pepperidge", "Finance", "john.smith@example.com")
-    assert mark.end_date == file_observed_at(USERS).date()
+    assert (mark.departed_by, mark.end_date) == (file_observed_at(USERS).date(), None)   # SCIM has no dates
+    assert not any(p.states_dates for p in batch.people)
     alice = people["ayoung@example.com"]      # manager not in this file: left out, said in the record
     assert alice.manager_email is None
     assert "manager id 'f1e2d3c4-0000-4000-8000-00000000abcd' not in this file" in alice.record
@@ -55,7 +58,7 @@ def test_manager_by_ref_only_and_string_active(tmp_path):
     alice[ENTERPRISE]["manager"] = {"$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"}
     people = {p.email: p for p in parse_batch(_write(tmp_path, document), LIMIT).people}
     assert people["ayoung@example.com"].manager_email == "bjensen@example.com"
-    assert people["ayoung@example.com"].end_date is not None
+    assert people["ayoung@example.com"].departed_by is not None
 
 
 def test_ingest_people_teams_managers_and_departures(store, settings):
@@ -83,6 +86,74 @@ def test_ingest_people_teams_managers_and_departures(store, settings):
     after = store.counts()
     assert after.pop("IngestRun") == before.pop("IngestRun") + 1
     assert after == before
+
+
+def _hr(tmp_path, *rows: str):
+    path = tmp_path / "hr.csv"
+    path.write_text("email,name,employee_id,department,manager_email,start_date,end_date\n" + "".join(
+        f"{row}\n" for row in rows))
+    return path
+
+
+def _people(store) -> dict[str, tuple]:
+    rows = store.read("MATCH (p:Person) RETURN p.email AS email, p.start_date AS start, p.end_date AS end, "
+                      "p.active AS active")
+    return {row["email"]: (row["start"] and row["start"].to_native(), row["end"] and row["end"].to_native(),
+                           row["active"]) for row in rows}
+
+
+def _dated(path, day: date):
+    moment = datetime.combine(day, time(12), timezone.utc).timestamp()
+    os.utime(path, (moment, moment))
+    return path
+
+
+def test_a_disabled_account_keeps_the_directorys_earlier_end_date_and_moves_a_later_one(store, settings, tmp_path):
+    today = datetime.now(timezone.utc).date()
+    left, leaving = today - timedelta(days=180), today + timedelta(days=60)
+    ingest_files(store, "hr", [_hr(tmp_path, f"emma@example.com,Emma,E1,IT,,2020-01-01,{left}",
+                                   f"cy@example.com,Cy,E2,IT,,2021-01-01,{leaving}",
+                                   "ada@example.com,Ada,E3,IT,,2019-01-01,")], settings)
+    scim = tmp_path / "scim.json"
+    scim.write_text(json.dumps(_list(_user(0, "emma@example.com", active=False),
+                                     _user(1, "cy@example.com", active=False), _user(2, "ada@example.com"))))
+    ingest_files(store, "scim", [_dated(scim, today - timedelta(days=1))], settings)
+    assert _people(store) == {
+        "emma@example.com": (date(2020, 1, 1), left, False),                         # HR's date stays
+        "cy@example.com": (date(2021, 1, 1), today - timedelta(days=1), False),      # disabled before HR's date
+        "ada@example.com": (date(2019, 1, 1), None, True),                           # HR's start date stays
+    }
+    # a disabled account dated the day after HR's end date, or that day, keeps it; the day before moves it
+    for offset, ended in ((1, left), (0, left), (-1, left - timedelta(days=1))):
+        ingest_files(store, "scim", [_dated(scim, left + timedelta(days=offset))], settings)
+        assert _people(store)["emma@example.com"][1] == ended
+    assert store.read("MATCH (p:Person {email: 'emma@example.com'}) RETURN p.name AS name") == [{"name": "Emma"}]
+    scim.write_text(json.dumps(_list(_user(0, "emma@example.com"))))      # enabled again: HR's date is back
+    ingest_files(store, "scim", [_dated(scim, today)], settings)
+    assert _people(store)["emma@example.com"] == (date(2020, 1, 1), left, False)
+
+
+def test_an_account_that_comes_back_loses_only_the_end_date_its_directory_gave(store, settings, tmp_path):
+    today = datetime.now(timezone.utc).date()
+    ingest_files(store, "hr", [_hr(tmp_path, f"emma@example.com,Emma,E1,IT,,2020-01-01,{today}")], settings)
+    scim = tmp_path / "scim.json"
+    scim.write_text(json.dumps(_list(_user(0, "emma@example.com"), _user(1, "bob@example.com", active=False))))
+    ingest_files(store, "scim", [_dated(scim, today - timedelta(days=3))], settings)
+    assert _people(store)["bob@example.com"] == (None, today - timedelta(days=3), False)
+    scim.write_text(json.dumps(_list(_user(0, "emma@example.com"), _user(1, "bob@example.com"))))
+    ingest_files(store, "scim", [_dated(scim, today)], settings)
+    people = _people(store)
+    assert people["bob@example.com"] == (None, None, True)               # re-enabled where it was disabled
+    assert people["emma@example.com"] == (date(2020, 1, 1), today, False)  # HR says she left today: SCIM cannot undo it
+
+
+def test_a_person_stored_before_disabled_accounts_were_kept_apart_keeps_the_end_date(store, settings, tmp_path):
+    left = datetime.now(timezone.utc).date() - timedelta(days=30)
+    store.execute("CREATE (:Person {email: 'emma@example.com', end_date: $left, active: false})", left=left)
+    scim = tmp_path / "scim.json"
+    scim.write_text(json.dumps(_list(_user(0, "emma@example.com"))))
+    ingest_files(store, "scim", [scim], settings)
+    assert _people(store)["emma@example.com"] == (None, left, False)
 
 
 def _user(i: int, email: str, **extra) -> dict:
