@@ -6,10 +6,13 @@ import io
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
-from ingest.errors import IngestError, ProblemList, read_limited
+from ingest.errors import MAX_PROBLEMS, IngestError, ProblemList, read_limited
 
 MAX_FIELD_CHARS = 4096
 
@@ -125,17 +128,34 @@ class FieldReader:
             return None
 
     def number(self, field: str) -> float | None:
+        """An amount written 1,234.56, 1234.56, 1.234,56, 1 234,56 or 999,00 (a leading $, € or £ is
+        dropped). A shape no convention reads is refused; 1.234 or 1,234 (either convention reads it,
+        differently) is read with a decimal point, and refused in a file whose other numbers use a
+        decimal comma."""
         value = self.text(field)
         if value is None:
             return None
         try:
-            number = float(value.replace(",", "").lstrip("$€£"))
+            amount = read_amount(value.lstrip("$€£"))
         except ValueError:
-            number = math.nan
-        if not math.isfinite(number):       # 'inf' and 'nan' parse as floats but are no quantity
             self.problems.add(f"{value!r} is not a number", self.line, field)
             return None
-        return number
+        marks = _FILE_MARKS.setdefault(self.problems, _DecimalMarks())
+        seen = NumberSeen(self.line, field, value)
+        if amount.ambiguous:
+            if marks.comma is not None:
+                self.problems.add(_ambiguous(value, marks.comma), self.line, field)
+                return None
+            marks.hold(seen)
+        elif amount.mark == "," and marks.comma is None:
+            marks.comma = seen
+            if marks.more_held:          # first, so the error's cut-off cannot hide it
+                self.problems.add(f"{len(marks.held) + marks.more_held} numbers before line {self.line} have an "
+                                  f"ambiguous shape such as {marks.held[0].value!r} and this file writes decimal "
+                                  f"commas; the first {len(marks.held)} follow")
+            for held in marks.held:      # read before this file showed its decimal comma
+                self.problems.add(_ambiguous(held.value, seen), held.line, held.field)
+        return amount.value
 
     def whole(self, field: str) -> int | None:
         value = self.number(field)
@@ -156,3 +176,102 @@ class FieldReader:
         except ValueError as exc:
             self.problems.add(str(exc), self.line, field)
             return None
+
+
+# Reading amounts. Snipe-IT writes costs with its "digit separator" setting, 1,234.56 or 1.234,56
+# (Helper::formatCurrencyOutput), and hand-made CSVs add 1 234,56 and 999,00. The shape decides: the
+# last '.' or ',' is the decimal mark unless it is followed by exactly three digits after a short
+# head, where both conventions read it, differently (1.234 is 1.234 or 1234).
+_THOUSANDS_SPACES = " \u00a0\u202f"     # French and Swiss exports group with (narrow) no-break spaces
+_EXPONENT = re.compile(r"[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+")
+_GROUPED = re.compile(r"[1-9][0-9]{0,2}(?:([^0-9])[0-9]{3})(?:\1[0-9]{3})*")
+_SHORT_HEAD = re.compile(r"[1-9][0-9]{0,2}")
+
+
+@dataclass(frozen=True)
+class Amount:
+    value: float
+    mark: str | None            # the decimal mark the shape proves: '.', ',' or None (no sign of either)
+    ambiguous: bool = False     # 1.234 or 1,234: read with a decimal point
+
+
+def _digits(head: str, separators: str) -> str | None:
+    """head's digits when it is plain digits or grouped in threes by one of separators, else None."""
+    if re.fullmatch(r"[0-9]*", head):
+        return head
+    grouped = _GROUPED.fullmatch(head)
+    if grouped and grouped[1] in separators:
+        return re.sub(r"[^0-9]", "", head)
+    return None
+
+
+def read_amount(text: str) -> Amount:
+    """An amount by its shape (see FieldReader.number); ValueError when no convention reads it or it
+    is too large for a float ('1e400')."""
+    amount = _read_amount(text)
+    if not math.isfinite(amount.value):
+        raise ValueError(text)
+    return amount
+
+
+def _read_amount(text: str) -> Amount:
+    body = text.strip()
+    sign = body[0] if body[:1] in ("+", "-") else ""
+    body = body[len(sign):]
+    if _EXPONENT.fullmatch(body):
+        return Amount(float(sign + body), "." if "." in body else None)
+    cut = max(body.rfind("."), body.rfind(","))
+    if cut < 0:
+        digits = _digits(body, _THOUSANDS_SPACES)
+        if not digits:
+            raise ValueError(text)
+        return Amount(float(sign + digits), None)
+    mark, head, tail = body[cut], body[:cut], body[cut + 1:]
+    other = "," if mark == "." else "."
+    if not re.fullmatch(r"[0-9]+", tail):
+        raise ValueError(text)
+    if len(tail) == 3 and _SHORT_HEAD.fullmatch(head):
+        return Amount(float(sign + (f"{head}.{tail}" if mark == "." else head + tail)), None, ambiguous=True)
+    if len(tail) == 3 and mark in head:             # 1.234.567 or 1,234,567: thousands only
+        digits = _digits(head, mark)
+        if digits is None:
+            raise ValueError(text)
+        return Amount(float(sign + digits + tail), other)
+    digits = _digits(head, other + _THOUSANDS_SPACES)
+    if digits is None:
+        raise ValueError(text)
+    return Amount(float(f"{sign}{digits or 0}.{tail}"), mark)
+
+
+@dataclass(frozen=True)
+class NumberSeen:
+    line: int
+    field: str
+    value: str
+
+
+@dataclass
+class _DecimalMarks:
+    """One file's evidence: its first decimal comma, and the ambiguous numbers read before it."""
+    comma: NumberSeen | None = None
+    held: list[NumberSeen] = dataclass_field(default_factory=list)
+    more_held: int = 0
+
+    def hold(self, seen: NumberSeen) -> None:
+        if len(self.held) < MAX_PROBLEMS:
+            self.held.append(seen)
+        else:
+            self.more_held += 1
+
+
+# Each connector makes one ProblemList per file, so it is the file's key; the weak reference lets the
+# evidence go with the parse.
+_FILE_MARKS: WeakKeyDictionary[ProblemList, _DecimalMarks] = WeakKeyDictionary()
+
+
+def _ambiguous(value: str, comma: NumberSeen) -> str:
+    text = value.lstrip("$€£")
+    point, decimal_comma = read_amount(text).value, float(text.replace(".", "").replace(",", "."))
+    return (f"{value!r} is ambiguous ({point:g} or {decimal_comma:g}) and this file writes decimal commas "
+            f"(line {comma.line}, field '{comma.field}': {comma.value!r}); write its decimals too, "
+            "as Snipe-IT does (1.234,00)")

@@ -1,6 +1,7 @@
 """Snipe-IT hardware export (CSV): the inventory of record, with owners and lifecycle."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,9 +22,10 @@ ALIASES = {
     "model": "asset_model", "model_name": "asset_model",
     "serial_number": "serial",
     "status_label": "status",
+    "purchased": "purchase_date",   # the custom asset report's header (admin/hardware/table.purchase_date)
     "warranty": "warranty_months", "warranty_months_": "warranty_months",
     "eol_date": "asset_eol_date", "eol": "asset_eol_date",
-    "checked_out_to": "full_name", "assigned_to": "full_name",
+    "checked_out_to": "full_name", "checked_out": "full_name", "assigned_to": "full_name",
     "user_email": "email", "username": "email",
     "last_audit": "last_audit_date",
     "mac": "mac_address",
@@ -43,6 +45,7 @@ STATUS_STAGES = {
     "broken": LifecycleStage.MAINTENANCE,
     "archived": LifecycleStage.DECOMMISSIONED, "retired": LifecycleStage.DECOMMISSIONED,
     "decommissioned": LifecycleStage.DECOMMISSIONED, "lost/stolen": LifecycleStage.DECOMMISSIONED,
+    "broken - not fixable": LifecycleStage.DECOMMISSIONED,   # out of service for good, like Lost/Stolen
     "disposed": LifecycleStage.DISPOSED, "recycled": LifecycleStage.DISPOSED,
     "sold": LifecycleStage.DISPOSED, "destroyed": LifecycleStage.DISPOSED,
 }
@@ -57,12 +60,31 @@ CATEGORY_TYPES = {
 }
 
 
-def _stage(status: str) -> LifecycleStage:
-    try:
-        return STATUS_STAGES[status.strip().lower()]
-    except KeyError:
+# Snipe-IT's status types (Statuslabel::getStatuslabelType), and "deployed" for a checked-out asset
+# (AssetPresenter::statusMeta). The custom asset report writes a status as "label (type)"; the type
+# gives the stage of a label STATUS_STAGES does not name.
+STATUS_TYPE_STAGES = {
+    "deployable": LifecycleStage.PROCUREMENT, "pending": LifecycleStage.PROCUREMENT,
+    "deployed": LifecycleStage.DEPLOYMENT, "undeployable": LifecycleStage.MAINTENANCE,
+    "archived": LifecycleStage.DECOMMISSIONED,
+}
+_LABEL_AND_TYPE = re.compile(rf"(?P<label>\S.*?) ?\((?P<type>{'|'.join(STATUS_TYPE_STAGES)})\)", re.IGNORECASE)
+
+
+def status_stage(status: str) -> tuple[str, LifecycleStage]:
+    """The status label and its lifecycle stage: a label STATUS_STAGES names decides; otherwise the
+    status type of the custom report's "label (type)" form; otherwise ValueError."""
+    text = " ".join(status.split())
+    typed = _LABEL_AND_TYPE.fullmatch(text)
+    label = typed["label"] if typed else text
+    stage = STATUS_STAGES.get(label.lower())
+    if stage is None and typed:
+        stage = STATUS_TYPE_STAGES[typed["type"].lower()]
+    if stage is None:
         known = ", ".join(sorted({s.title() for s in STATUS_STAGES}))
-        raise ValueError(f"unknown status {status!r}; known: {known}") from None
+        raise ValueError(f"unknown status {status!r}; known: {known}; another label needs its Snipe-IT "
+                         f"status type, as the custom asset report writes it: 'label ({'|'.join(STATUS_TYPE_STAGES)})'")
+    return label, stage
 
 
 def parse_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | None = None) -> list[HostObservation]:
@@ -83,7 +105,7 @@ def iter_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | No
         before = len(problems.problems)
         tag = field.required("asset_tag")
         status = field.required("status")
-        stage = field.check("status", _stage) if status else None
+        label, stage = (field.check("status", status_stage) if status else None) or (None, None)
         serial = field.text("serial")
         name = field.text("item_name")
         mac = field.check("mac_address", canonical_mac)
@@ -119,7 +141,7 @@ def iter_snipeit_assets(path: Path, limit_bytes: int, observed_at: datetime | No
         props = AssetProperties(
             name=name or tag,
             host_type=CATEGORY_TYPES.get((category or "").lower(), HostType.OTHER if category else None),
-            lifecycle_stage=stage, status_label=status, asset_tag=tag.upper(),
+            lifecycle_stage=stage, status_label=label, asset_tag=tag.upper(),
             serial=serial.upper() if serial else None, model=field.text("asset_model"),
             manufacturer=field.text("manufacturer"), category=category, location=field.text("location"),
             purchase_date=purchase, purchase_cost=cost, order_number=field.text("order_number"),

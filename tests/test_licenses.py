@@ -224,3 +224,17 @@ def test_one_row_may_assign_several_seats(tmp_path):
     (acrobat,) = parse_licenses(path, LIMIT).licenses
     assert acrobat.assigned_emails == ("ada@example.com", "grace@example.com")
     assert acrobat.assigned_asset_tags == ("ITAM-1", "ITAM-2")
+
+
+def test_licence_costs_in_the_decimal_comma_convention(tmp_path):
+    path = _write(tmp_path, LICENSE_HEADER + "Acrobat,K-1,5,2026-12-31,\"1.234,56\",,\nOffice,K-2,5,2026-12-31,\"999,00\",,\n")
+    assert [lic.purchase_cost for lic in parse_licenses(path, LIMIT).licenses] == [1234.56, 999.0]
+
+
+def test_an_ambiguous_contract_cost_beside_decimal_commas_is_refused(tmp_path):
+    path = _write(tmp_path, "vendor,reference,cost\nDell,DELL-1,\"1.200\"\nDell,DELL-2,\"99,50\"\n", "contracts.csv")
+    with pytest.raises(IngestError) as caught:
+        parse_contracts(path, LIMIT)
+    assert str(caught.value).startswith(
+        f"{path} line 2, field 'cost': '1.200' is ambiguous (1.2 or 1200) and this file writes decimal commas "
+        "(line 3, field 'cost': '99,50')")
