@@ -409,7 +409,7 @@ def queries_cmd() -> None:
 # ----------------------------------------------------------------- findings and rules
 
 RuleOpt = Annotated[Optional[str], typer.Option("--rule", help="Only this rule id (see `itam rules`)")]
-SeverityOpt = Annotated[Optional[str], typer.Option("--severity", help="critical, high, medium, low or info")]
+SeverityOpt = Annotated[Optional[str], typer.Option("--severity", help="critical, high, medium, low, info; any case")]
 StatusOpt = Annotated[str, typer.Option("--status", help="OPEN, RESOLVED, SUPPRESSED or ALL")]
 
 
@@ -433,6 +433,7 @@ def rules_cmd(as_json: AsJson = False) -> None:
 def _findings(rule: str | None, severity: str | None, status: str) -> list[dict]:
     from queries.findings import all_findings, check_filters
     wanted = None if status.upper() == "ALL" else status.upper()
+    severity = severity.lower() if severity else None      # GraphQL spells them CRITICAL, rules critical
     try:
         check_filters(rule, severity, wanted)
     except ValueError as exc:

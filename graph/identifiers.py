@@ -12,6 +12,9 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
 
 
+_EC2_INSTANCE = re.compile(r"^i-[0-9a-f]{8,32}$", re.IGNORECASE)
+
+
 def canonical_mac(text: str) -> str:
     """'00-14-22-AB-CD-EF', '0014.22ab.cdef', '00:14:22:ab:cd:ef' -> '00:14:22:ab:cd:ef'."""
     hexdigits = re.sub(r"[:\-. ]", "", text.strip().lower())
@@ -60,6 +63,8 @@ def canonical(kind: IdentifierKind, text: str) -> str:
             return fqdn or short
         case IdentifierKind.SERIAL | IdentifierKind.ASSET_TAG | IdentifierKind.AGENT_ID:
             return canonical_code(text)  # agent ids are UUIDs: case carries no meaning
+        case IdentifierKind.CLOUD_ID if _EC2_INSTANCE.match(text.strip()):
+            return text.strip().lower()  # AWS writes instance ids in lower-case hex; a pasted one may not be
         case _:
             value = text.strip()
             if not value:

@@ -126,16 +126,6 @@ RETURN t.id AS target, labels(source) AS source_labels, {text_props("source")} A
 LIMIT $limit
 """)
 
-ASSETS_BY_NAME = named(
-    "assets_by_name", "explorer",
-    "Assets whose shown name is exactly $name (cloud instances go by their Name tag), two at most.",
-    """
-MATCH (a:Asset {name: $name})
-RETURN a.id AS id
-ORDER BY id
-LIMIT 2
-""")
-
 VERDICT_INPUTS = named(
     "verdict_inputs", "explorer",
     "What the should-exist verdict needs for assets by id: owners, sightings and addresses.",
@@ -269,7 +259,7 @@ async def element_id(reader: GraphReader, text: str) -> str:
     elif "@" in text and ":" not in text:
         label, key = "Person", text.lower()
     else:
-        asset_id = await find_asset_id(reader, text) or await _asset_by_name(reader, text)
+        asset_id = await find_asset_id(reader, text)   # identifiers, then an asset id, then a name
         if asset_id is None:
             raise NodeNotFound(f"nothing in the graph is called {text!r} (tried node ids, 'Internet', e-mail "
                                f"addresses, asset identifiers and asset names)")
@@ -278,13 +268,6 @@ async def element_id(reader: GraphReader, text: str) -> str:
     if not rows:
         raise NodeNotFound(f"no {label} has {NODES[label].key} {key!r}")
     return rows[0]["eid"]
-
-
-async def _asset_by_name(reader: GraphReader, name: str) -> str | None:
-    rows = await reader.rows(ASSETS_BY_NAME, name=name)
-    if len(rows) > 1:
-        raise NodeNotFound(f"more than one asset is named {name!r}: search by an identifier instead")
-    return rows[0]["id"] if rows else None
 
 
 async def with_verdicts(reader: GraphReader, subgraph: Subgraph, today: date | None = None) -> Subgraph:

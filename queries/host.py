@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from graph.identifiers import lookup_keys
-from graph.schema import CLAIM_PRECEDENCE
+from graph.identifiers import identifier_key, lookup_keys
+from graph.schema import CLAIM_PRECEDENCE, IdentifierKind
 from queries.catalog import GraphReader, named
 from queries.verdict import Verdict, is_departed, should_exist
 
@@ -24,6 +24,29 @@ UNWIND $keys AS key
 MATCH (i:Identifier {key: key})-[:IDENTIFIES]->(a:Asset) USING INDEX SEEK i:Identifier(key)
 RETURN a.id AS id, a.name AS name, collect(key) AS matched
 ORDER BY name, id
+""")
+
+FIND_BY_ID_OR_NAME = named(
+    "find_by_id_or_name", "responder",
+    "The asset whose id is $text (as findings and node ids give it), else the assets whose shown name is "
+    "exactly $text (cloud instances go by their Name tag, SBOM applications by their component name).",
+    """
+MATCH (a:Asset {id: $text}) USING INDEX SEEK a:Asset(id)
+RETURN a.id AS id, a.name AS name, ['asset id'] AS matched, 0 AS rank
+UNION ALL
+MATCH (a:Asset {name: $text}) USING INDEX SEEK a:Asset(name)
+RETURN a.id AS id, a.name AS name, ['name'] AS matched, 1 AS rank
+""")
+
+SOLE_IDENTIFIERS = named(
+    "sole_identifiers", "responder",
+    "For assets by id, the identifiers that point at that asset alone: what tells ambiguous candidates apart.",
+    """
+UNWIND $ids AS id
+MATCH (a:Asset {id: id}) USING INDEX SEEK a:Asset(id)
+RETURN a.id AS id,
+  [(i:Identifier)-[:IDENTIFIES]->(a) WHERE COUNT { (i)-[:IDENTIFIES]->(:Asset) } = 1
+   | {kind: i.kind, value: i.value}] AS sole
 """)
 
 ASSET_CONTEXT = named(
@@ -108,13 +131,26 @@ LIMIT $limit
 
 
 class AmbiguousIdentifier(Exception):
-    """The identifier points at more than one asset; the message lists them."""
+    """The identifier points at more than one asset; the message lists them, each with a `kind:value` that
+    picks it alone (its id where no identifier does), and a kind prefix when that would choose."""
 
     def __init__(self, text: str, candidates: list[dict[str, Any]]):
         self.candidates = candidates
-        listed = "; ".join(f"{c['name']} ({c['id']}, matched {', '.join(c['matched'])})" for c in candidates)
-        super().__init__(f"identifier {text!r} matches {len(candidates)} assets: {listed}. "
-                         f"Prefix the kind to choose, e.g. 'serial:{text}'.")
+        listed = "; ".join(f"{c['name']} ({c['id']}, matched {', '.join(c['matched'])}): "
+                           f"choose it with {c.get('pick') or c['id']!r}" for c in candidates)
+        super().__init__(f"identifier {text!r} matches {len(candidates)} assets: {listed}."
+                         + _prefix_hint(text, candidates))
+
+
+def _prefix_hint(text: str, candidates: list[dict[str, Any]]) -> str:
+    """A kind prefix helps only when the candidates matched through different kinds: name each kind whose
+    key only one candidate holds (when all matched by one MAC, every kind is held by all and none helps)."""
+    holders: dict[str, list[dict[str, Any]]] = {}
+    for c in candidates:
+        for key in c["matched"]:
+            holders.setdefault(key.partition(":")[0], []).append(c)
+    sole = [f"'{kind}:{text}' means {held[0]['name']}" for kind, held in holders.items() if len(held) == 1]
+    return f" They matched as different kinds; prefix one: {', '.join(sole)}." if sole else ""
 
 
 @dataclass
@@ -197,15 +233,34 @@ def _unique(items: list[dict]) -> list[dict]:
     return out
 
 
+def with_known_kind(text: str) -> str:
+    """'IP:10.0.1.217' -> 'ip:10.0.1.217': a kind prefix in any case. Only a known kind is a prefix:
+    identifiers hold colons of their own (MACs, IPv6, 'arn:aws:...'), so 'foo:bar' stays whole."""
+    prefix, sep, rest = text.partition(":")
+    return prefix.lower() + sep + rest if prefix.lower() in set(IdentifierKind) else text
+
+
 async def find_asset_id(reader: GraphReader, text: str) -> str | None:
-    """The one asset an identifier means, None if none; AmbiguousIdentifier if several."""
-    keys = lookup_keys(text)
-    if not keys:
-        return None
-    candidates = await reader.rows(FIND_BY_IDENTIFIER, keys=keys)
+    """The one asset a responder's text means, None if none; AmbiguousIdentifier if several.
+    Identifiers first (any kind, or the `kind:value` asked for); if none matches, an asset id, then an
+    asset's exact name (case-sensitive: no index serves a case-insensitive name)."""
+    text = text.strip()
+    keys = lookup_keys(with_known_kind(text))
+    candidates = await reader.rows(FIND_BY_IDENTIFIER, keys=keys) if keys else []
+    if not candidates:
+        rows = await reader.rows(FIND_BY_ID_OR_NAME, text=text)
+        candidates = [r for r in rows if r["rank"] == min(row["rank"] for row in rows)]
     if len(candidates) > 1:
-        raise AmbiguousIdentifier(text, candidates)
+        raise AmbiguousIdentifier(text, await _with_picks(reader, candidates))
     return candidates[0]["id"] if candidates else None
+
+
+async def _with_picks(reader: GraphReader, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each candidate with `pick`: its first identifier (strongest kind first) that means it alone."""
+    rows = await reader.rows(SOLE_IDENTIFIERS, ids=[c["id"] for c in candidates])
+    sole = {r["id"]: sorted(r["sole"], key=_by_kind) for r in rows}
+    return [{**c, "pick": next((identifier_key(i["kind"], i["value"]) for i in sole.get(c["id"], [])), None)}
+            for c in candidates]
 
 
 async def asset_contexts(reader: GraphReader, ids: list[str], today: date | None = None) -> list[AssetContext | None]:
