@@ -277,13 +277,20 @@ UNWIND $rows AS row
 MERGE (p:Person {email: row.email})
 ON CREATE SET p.first_seen = row.at
 // end_date is the earlier of the date a dated directory (HR) states and the day an account was found disabled
-// (SCIM); a node written before the two were kept apart holds its end date as stated
+// (SCIM). A node written before the two were kept apart has only end_date: seen by this directory alone,
+// that date was this directory's own (disabled); seen by another too, it may be the other's (kept as stated
+// until that directory speaks again).
+WITH p, row, NOT row.states_dates AND p.end_date IS NOT NULL AND p.stated_end_date IS NULL
+               AND p.disabled_on IS NULL AS before_split
+WITH p, row, before_split,
+  before_split AND EXISTS { (p)-[:SEEN_BY]->(other:Source) WHERE other.name <> row.source } AS elsewhere
 WITH p, row,
   CASE WHEN row.states_dates THEN row.end_date
-       WHEN p.stated_end_date IS NULL AND p.disabled_on IS NULL THEN p.end_date
+       WHEN elsewhere THEN p.end_date
        ELSE p.stated_end_date END AS stated,
   CASE WHEN row.states_dates THEN p.disabled_on
        WHEN row.departed_by IS NULL THEN null                               // enabled (again)
+       WHEN before_split AND NOT elsewhere AND p.end_date < row.departed_by THEN p.end_date
        WHEN p.disabled_on < row.departed_by THEN p.disabled_on              // disabled since an earlier file
        ELSE row.departed_by END AS disabled
 WITH p, row, stated, disabled,

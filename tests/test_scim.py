@@ -140,20 +140,31 @@ def test_an_account_that_comes_back_loses_only_the_end_date_its_directory_gave(s
     scim.write_text(json.dumps(_list(_user(0, "emma@example.com"), _user(1, "bob@example.com", active=False))))
     ingest_files(store, "scim", [_dated(scim, today - timedelta(days=3))], settings)
     assert _people(store)["bob@example.com"] == (None, today - timedelta(days=3), False)
+    ingest_files(store, "hr", [_hr(tmp_path, f"emma@example.com,Emma,E1,IT,,2020-01-01,{today}",
+                                   "bob@example.com,Bob,E9,IT,,2022-01-01,")], settings)
+    assert _people(store)["bob@example.com"] == (date(2022, 1, 1), today - timedelta(days=3), False)  # HR: no date
     scim.write_text(json.dumps(_list(_user(0, "emma@example.com"), _user(1, "bob@example.com"))))
     ingest_files(store, "scim", [_dated(scim, today)], settings)
     people = _people(store)
-    assert people["bob@example.com"] == (None, None, True)               # re-enabled where it was disabled
+    assert people["bob@example.com"] == (date(2022, 1, 1), None, True)   # re-enabled where it was disabled
     assert people["emma@example.com"] == (date(2020, 1, 1), today, False)  # HR says she left today: SCIM cannot undo it
 
 
-def test_a_person_stored_before_disabled_accounts_were_kept_apart_keeps_the_end_date(store, settings, tmp_path):
-    left = datetime.now(timezone.utc).date() - timedelta(days=30)
-    store.execute("CREATE (:Person {email: 'emma@example.com', end_date: $left, active: false})", left=left)
+def test_people_stored_before_disabled_accounts_were_kept_apart(store, settings, tmp_path):
+    """Such a node has only end_date: another directory's (kept until it speaks again), or SCIM's own."""
+    today = datetime.now(timezone.utc).date()
+    left = today - timedelta(days=30)
+    for email, source in (("emma@example.com", "hr"), ("bob@example.com", "scim"), ("cy@example.com", "scim")):
+        store.execute("MERGE (s:Source {name: $source}) CREATE (:Person {email: $email, end_date: $left, "
+                      "active: false})-[:SEEN_BY]->(s)", email=email, source=source, left=left)
     scim = tmp_path / "scim.json"
-    scim.write_text(json.dumps(_list(_user(0, "emma@example.com"))))
-    ingest_files(store, "scim", [scim], settings)
-    assert _people(store)["emma@example.com"] == (None, left, False)
+    scim.write_text(json.dumps(_list(_user(0, "emma@example.com"), _user(1, "bob@example.com"),
+                                     _user(2, "cy@example.com", active=False))))
+    ingest_files(store, "scim", [_dated(scim, today)], settings)
+    people = _people(store)
+    assert people["emma@example.com"] == (None, left, False)    # HR's, for all SCIM knows
+    assert people["bob@example.com"] == (None, None, True)      # SCIM's own: the account is back
+    assert people["cy@example.com"] == (None, left, False)      # still disabled, since the older file
 
 
 def _user(i: int, email: str, **extra) -> dict:
