@@ -214,7 +214,8 @@ class _NmapHandler(xml.sax.ContentHandler):
             self._by_address[key] = host
             self.hosts.append(host)
             return
-        known.ports += host.ports
+        found = {(port.protocol, port.number) for port in known.ports}   # masscan --banners: one <host> per banner
+        known.ports += [port for port in host.ports if (port.protocol, port.number) not in found]
         known.ended = max(filter(None, (known.ended, host.ended)), default=None)
 
 

@@ -249,7 +249,10 @@ def test_pn_hosts_that_never_answered_are_skipped_and_counted(store, settings):
 
 
 def test_masscan_xml_adds_the_hosts_that_answered_and_removes_no_port(store, settings):
-    """masscan writes one <host> per port found and no <status>, and does not say which ports it probed."""
+    """masscan writes one <host> per port found (with --banners, one more per banner on that port) and no
+    <status>, and does not say which ports it probed."""
+    [web, _] = read_batch("nmap", [nmap_fixture("masscan_web.xml")], LIMIT, lambda *a: None).hosts
+    assert [(p.protocol, p.number) for p in web.ports] == [("tcp", 80), ("tcp", 8080)]   # a banner is no port
     ingest_files(store, "nmap", [nmap_fixture("ports_full.xml")], settings)
     summary = ingest_files(store, "nmap", [nmap_fixture("masscan_web.xml")], settings)
     assert (summary.status, summary.records, summary.created, summary.skipped) == ("succeeded", 2, 1, 0)
