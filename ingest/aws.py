@@ -318,8 +318,9 @@ def _interfaces(path: Path, document: dict, reader: JsonFields) -> Batch:
         zone = reader.text(eni, "AvailabilityZone", epath)
         region = _zone_region(reader, zone, f"{epath}.AvailabilityZone")
         vpc = reader.text(eni, "VpcId", epath, pattern=_VPC_ID)
+        # only an instance's attachment is read: a service's names whatever it names (it is skipped below)
         owner = (reader.check(attachment, "InstanceOwnerId", f"{epath}.Attachment", _instance_owner)
-                 if attachment is not None else None)
+                 if attachment is not None and instance_id is not None else None)
         # the instance's account; an interface a service attached names the service: the interface's account
         account = (owner if owner is not None and _ACCOUNT.match(owner)
                    else reader.text(eni, "OwnerId", epath, pattern=_ACCOUNT))

@@ -178,12 +178,17 @@ def test_interfaces_aws_services_attached_are_skipped_and_counted(tmp_path):
 ])
 def test_a_malformed_instance_owner_is_still_refused(tmp_path, owner, expected):
     document = load(ACME / "ec2-describe-network-interfaces.json")
-    document["NetworkInterfaces"][2]["Attachment"]["InstanceOwnerId"] = owner
+    document["NetworkInterfaces"][0]["Attachment"]["InstanceOwnerId"] = owner
     path = write_json(tmp_path / "enis.json", document)
     with pytest.raises(IngestError) as caught:
         parse_batch(path, LIMIT)
     assert str(caught.value).splitlines() == [
-        f"{path}, field 'NetworkInterfaces[2].Attachment.InstanceOwnerId': {expected}"]
+        f"{path}, field 'NetworkInterfaces[0].Attachment.InstanceOwnerId': {expected}"]
+    # an interface no instance holds is skipped whatever service attached it
+    document["NetworkInterfaces"][0]["Attachment"]["InstanceOwnerId"] = "210987654321"
+    document["NetworkInterfaces"][2]["Attachment"]["InstanceOwnerId"] = owner
+    batch = parse_batch(write_json(tmp_path / "service.json", document), LIMIT)
+    assert (len(batch.hosts), batch.skipped) == (1, 6)
 
 
 def test_a_page_of_instances_claims_no_scope(tmp_path):
