@@ -186,6 +186,7 @@ _THOUSANDS_SPACES = " \u00a0\u202f"     # French and Swiss exports group with (n
 _EXPONENT = re.compile(r"[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+")
 _GROUPED = re.compile(r"[1-9][0-9]{0,2}(?:([^0-9])[0-9]{3})(?:\1[0-9]{3})*")
 _SHORT_HEAD = re.compile(r"[1-9][0-9]{0,2}")
+_LAKH = re.compile(r"[1-9][0-9]?(?:,[0-9]{2})*,[0-9]{3}")   # Indian grouping: 1,23,456 (with a decimal point)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def _digits(head: str, separators: str) -> str | None:
     if re.fullmatch(r"[0-9]*", head):
         return head
     grouped = _GROUPED.fullmatch(head)
-    if grouped and grouped[1] in separators:
+    if (grouped and grouped[1] in separators) or ("," in separators and _LAKH.fullmatch(head)):
         return re.sub(r"[^0-9]", "", head)
     return None
 
@@ -228,12 +229,14 @@ def _read_amount(text: str) -> Amount:
         return Amount(float(sign + digits), None)
     mark, head, tail = body[cut], body[:cut], body[cut + 1:]
     other = "," if mark == "." else "."
+    if mark == "." and not tail and cut == len(body) - 1 and re.fullmatch(r"[0-9]+", head):
+        return Amount(float(sign + head), ".")                # '5.': a decimal point with nothing after it
     if not re.fullmatch(r"[0-9]+", tail):
         raise ValueError(text)
     if len(tail) == 3 and _SHORT_HEAD.fullmatch(head):
         return Amount(float(sign + (f"{head}.{tail}" if mark == "." else head + tail)), None, ambiguous=True)
-    if len(tail) == 3 and mark in head:             # 1.234.567 or 1,234,567: thousands only
-        digits = _digits(head, mark)
+    if len(tail) == 3 and mark in head:             # 1.234.567, 1,234,567 or 1,23,456: thousands only
+        digits = re.sub(r"[^0-9]", "", head) if _LAKH.fullmatch(body) else _digits(head, mark)
         if digits is None:
             raise ValueError(text)
         return Amount(float(sign + digits + tail), other)

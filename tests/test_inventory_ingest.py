@@ -187,12 +187,14 @@ def _costs(path) -> list[float | None]:
     ("1,2345", 1.2345), ("0,125", 0.125),        # four digits, or a head of 0: no thousands group
     ("123,456", 123456.0), ("1234,567", 1234.567),   # a head of three digits may be a group, of four not
     ("1e3", 1000.0), ("1200", 1200.0),
+    ("1,23,456.00", 123456.0), ("1,23,456", 123456.0),   # Indian grouping (lakh), as float() took it before
+    ("12.", 12.0),                                        # a decimal point with nothing after it
 ])
 def test_cost_shapes_are_read_by_their_shape(tmp_path, cost, value):
     assert _costs(_cost_export(tmp_path, [cost])) == [value]
 
 
-@pytest.mark.parametrize("cost", ["1.234.56", "1,234,56", "12,34.5", "1.2.3", "12.", "1 23,45", "01 234", "1.234 567,50",
+@pytest.mark.parametrize("cost", ["1.234.56", "1,234,56", "12,34.5", "1.2.3", "12,", "1,23,4567", "1 23,45", "01 234", "1.234 567,50",
                                   "1,5e3", "12 euros", "nan", "1e400"])
 def test_cost_shapes_no_convention_reads_are_refused(tmp_path, cost):
     export = _cost_export(tmp_path, ["5", cost])
