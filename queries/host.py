@@ -36,7 +36,9 @@ RETURN a.id AS id, a.name AS name, ['asset id'] AS matched, 0 AS rank
 UNION ALL
 MATCH (a:Asset {name: $text}) USING INDEX SEEK a:Asset(name)
 RETURN a.id AS id, a.name AS name, ['name'] AS matched, 1 AS rank
+ORDER BY id LIMIT $most
 """)
+MOST_NAMED = 10     # a common name ('localhost', 'Spare laptop'): the ambiguity answer lists this many
 
 SOLE_IDENTIFIERS = named(
     "sole_identifiers", "responder",
@@ -134,11 +136,12 @@ class AmbiguousIdentifier(Exception):
     """The identifier points at more than one asset; the message lists them, each with a `kind:value` that
     picks it alone (its id where no identifier does), and a kind prefix when that would choose."""
 
-    def __init__(self, text: str, candidates: list[dict[str, Any]]):
+    def __init__(self, text: str, candidates: list[dict[str, Any]], more: bool = False):
         self.candidates = candidates
         listed = "; ".join(f"{c['name']} ({c['id']}, matched {', '.join(c['matched'])}): "
                            f"choose it with {c.get('pick') or c['id']!r}" for c in candidates)
-        super().__init__(f"identifier {text!r} matches {len(candidates)} assets: {listed}."
+        count = f"more than {len(candidates)}" if more else str(len(candidates))
+        super().__init__(f"identifier {text!r} matches {count} assets: {listed}."
                          + _prefix_hint(text, candidates))
 
 
@@ -248,10 +251,12 @@ async def find_asset_id(reader: GraphReader, text: str) -> str | None:
     keys = lookup_keys(with_known_kind(text))
     candidates = await reader.rows(FIND_BY_IDENTIFIER, keys=keys) if keys else []
     if not candidates:
-        rows = await reader.rows(FIND_BY_ID_OR_NAME, text=text)
-        candidates = [r for r in rows if r["rank"] == min(row["rank"] for row in rows)]
+        rows = await reader.rows(FIND_BY_ID_OR_NAME, text=text, most=MOST_NAMED + 1)
+        best = min((row["rank"] for row in rows), default=0)
+        candidates = [r for r in rows if r["rank"] == best]
     if len(candidates) > 1:
-        raise AmbiguousIdentifier(text, await _with_picks(reader, candidates))
+        listed = candidates[:MOST_NAMED]
+        raise AmbiguousIdentifier(text, await _with_picks(reader, listed), more=len(candidates) > len(listed))
     return candidates[0]["id"] if candidates else None
 
 

@@ -246,7 +246,7 @@ def test_upper_case_instance_ids_find_the_instance(named_assets, api):
 def test_name_and_id_lookups_seek_by_index(store):
     from queries.host import FIND_BY_ID_OR_NAME, SOLE_IDENTIFIERS
     with store.driver.session(database=store.database) as session:
-        by_text = plan_details(session.run("EXPLAIN " + FIND_BY_ID_OR_NAME.cypher, text="x").consume().plan)
+        by_text = plan_details(session.run("EXPLAIN " + FIND_BY_ID_OR_NAME.cypher, text="x", most=11).consume().plan)
         sole = plan_details(session.run("EXPLAIN " + SOLE_IDENTIFIERS.cypher, ids=["x"]).consume().plan)
     assert any(d.startswith("NodeUniqueIndexSeek") and "Asset(id)" in d for d in by_text), by_text
     assert any(d.startswith("NodeIndexSeek") and "Asset(name)" in d for d in by_text), by_text
@@ -272,3 +272,11 @@ def test_findings_severity_in_any_case(store, settings, tmp_path, cli_env):
         shown[severity] = [(f["rule"], f["subject"]) for f in json.loads(answer.output)]
     assert shown["HIGH"] == shown["high"] == shown["High"] == [("shadow-it", "rogue-01")]
     assert shown["CRITICAL"] == []
+
+
+@pytest.mark.parametrize("spares, said", [(10, "matches 10 assets"), (11, "matches more than 10 assets")])
+def test_a_common_name_lists_at_most_ten_candidates(store, api, spares, said):
+    store.execute("UNWIND range(1, $n) AS i CREATE (:Asset:Host {id: 'spare-' + toString(i), name: 'Spare laptop'})",
+                  n=spares)
+    message = lookup(api, "Spare laptop")["error"]
+    assert said in message and message.count("choose it with") == 10
