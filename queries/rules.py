@@ -213,7 +213,10 @@ CALL (c) {
 WITH c, [d IN departed WHERE d.email IS NOT NULL] AS departed, [h IN held + named WHERE h.id IS NOT NULL] AS retired
 WHERE size(departed) > 0 OR size(retired) > 0
 RETURN c.fingerprint AS fingerprint, c.kind AS kind, coalesce(c.name, c.subject, c.fingerprint) AS name,
-  c.not_after AS not_after, c.active AS active, c.last_used AS last_used, departed, retired
+  c.not_after AS not_after, c.active AS active, c.last_used AS last_used, departed, retired,
+  [(c)-[r:STORED_ON|GRANTS_ACCESS_TO]->(a:Asset)
+   WHERE NOT coalesce(a.lifecycle_stage, '') IN $retired AND coalesce(a.cloud_state, '') <> 'terminated'
+   | {id: a.id, name: a.name, via: type(r)}] AS live
 """, """
 MATCH (c:Credential) RETURN null AS scope, count(c) AS total
 """, ("fingerprint",), {"retired": RETIRED})
@@ -223,6 +226,10 @@ def _orphaned_credential(row: dict, params: dict) -> list[Draft]:
                 for d in row["departed"]]
     verbs = {"STORED_ON": "stored on", "GRANTS_ACCESS_TO": "grants access to", "AUTHENTICATES": "authenticates"}
     evidence += [f"{verbs[h['via']]} {h['name'] or h['id']}, which is {h['stage']}" for h in row["retired"]]
+    for via in ("GRANTS_ACCESS_TO", "STORED_ON"):    # what it still opens: the hosts a responder checks first
+        names = sorted({h["name"] or h["id"] for h in row["live"] if h["via"] == via})
+        if names:
+            evidence.append(f"{verbs[via]} {', '.join(names)}, in service")
     expires = _as_date(row["not_after"])
     if row["active"] is False:
         evidence.append("inactive")
@@ -235,7 +242,7 @@ def _orphaned_credential(row: dict, params: dict) -> list[Draft]:
     elif row["kind"] in ("aws_access_key", "aws_password"):
         evidence.append("never used")
     subject = f"{row['kind']} {row['name']}"
-    return [Draft((row["fingerprint"],), subject, evidence, sorted({h["id"] for h in row["retired"]}))]
+    return [Draft((row["fingerprint"],), subject, evidence, sorted({h["id"] for h in row["retired"] + row["live"]}))]
 
 
 # ----------------------------------------------------------------- controls

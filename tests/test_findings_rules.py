@@ -16,6 +16,7 @@ from ingest.pipeline import ingest_files
 from queries.findings import evaluate, run_rule
 from queries.rules import READS_FINDINGS, RULES, Severity, query_parameters
 from tests.builders import nmap_xml, osquery_log, snipeit_csv
+from tests.conftest import FIXTURES
 
 TODAY = date(2026, 11, 30)
 SCAN = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
@@ -112,6 +113,26 @@ def test_orphaned_credential_of_a_departed_person(store, load, tmp_path):
     # Cy leaves on 2027-01-31: her certificate is orphaned from that day, not the day before
     assert len(run_rule(store, RULES["orphaned-credential"], date(2027, 1, 30))) == 1
     assert len(run_rule(store, RULES["orphaned-credential"], date(2027, 1, 31))) == 2
+
+
+def test_an_orphaned_ssh_key_names_the_hosts_it_still_opens(store, load, tmp_path):
+    hr = tmp_path / "hr.csv"
+    hr.write_text("email,name,employee_id,department,manager_email,start_date,end_date\n"
+                  "alice@example.com,Alice,1,IT,,2020-01-01,2026-06-30\n")
+    load("hr", hr)
+    load("osquery", FIXTURES / "osquery" / "snapshot.log")
+    found = {f.subject: f for f in run_rule(store, RULES["orphaned-credential"], TODAY)}
+    alice = found["ssh_key alice@laptop"]
+    [web01] = store.read("MATCH (:Identifier {key: 'hostname:web01'})-[:IDENTIFIES]->(a:Asset) RETURN a.id AS id")
+    assert alice.assets == [web01["id"]]
+    assert alice.evidence[:2] == ["issued to alice@example.com, who left on 2026-06-30",
+                                  "grants access to web01, in service"]
+    # a host retired since: its key is orphaned by that, and the host is not called in service
+    store.execute("MATCH (:Identifier {key: 'hostname:db02'})-[:IDENTIFIES]->(a:Asset) "
+                  "SET a.lifecycle_stage = 'decommissioned'")
+    backup = {f.subject: f for f in run_rule(store, RULES["orphaned-credential"], TODAY)}["ssh_key backup@db02"]
+    assert [e for e in backup.evidence if "db02" in e] == ["stored on db02, which is decommissioned",
+                                                           "grants access to db02, which is decommissioned"]
 
 
 def test_missing_control_per_category_and_not_applicable(store, load, tmp_path):
