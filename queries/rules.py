@@ -225,7 +225,8 @@ def _orphaned_credential(row: dict, params: dict) -> list[Draft]:
     evidence = [f"issued to {d['email']}, who left" + (f" on {_day(d['end_date'])}" if d["end_date"] else "")
                 for d in row["departed"]]
     verbs = {"STORED_ON": "stored on", "GRANTS_ACCESS_TO": "grants access to", "AUTHENTICATES": "authenticates"}
-    evidence += [f"{verbs[h['via']]} {h['name'] or h['id']}, which is {h['stage']}" for h in row["retired"]]
+    evidence += [f"{verbs[h['via']]} {h['name'] or h['id']}, which is {h['stage']}"     # collect() has no order
+                 for h in sorted(row["retired"], key=lambda h: (h["via"], h["name"] or h["id"]))]
     for via in ("GRANTS_ACCESS_TO", "STORED_ON"):    # what it still opens: the hosts a responder checks first
         names = sorted({h["name"] or h["id"] for h in row["live"] if h["via"] == via})
         if names:

@@ -131,8 +131,8 @@ def test_an_orphaned_ssh_key_names_the_hosts_it_still_opens(store, load, tmp_pat
     store.execute("MATCH (:Identifier {key: 'hostname:db02'})-[:IDENTIFIES]->(a:Asset) "
                   "SET a.lifecycle_stage = 'decommissioned'")
     backup = {f.subject: f for f in run_rule(store, RULES["orphaned-credential"], TODAY)}["ssh_key backup@db02"]
-    assert [e for e in backup.evidence if "db02" in e] == ["stored on db02, which is decommissioned",
-                                                           "grants access to db02, which is decommissioned"]
+    assert [e for e in backup.evidence if "db02" in e] == ["grants access to db02, which is decommissioned",
+                                                           "stored on db02, which is decommissioned"]
 
 
 def test_missing_control_per_category_and_not_applicable(store, load, tmp_path):
