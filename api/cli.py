@@ -261,7 +261,8 @@ def ingest_runs_cmd(source: Annotated[Optional[str], typer.Option(help="Only thi
 
 @app.command("host")
 def host(identifier: Annotated[str, typer.Argument(help="hostname, FQDN, IP, MAC, serial, asset tag, "
-                                                        "cloud id or agent id; 'kind:value' picks a kind")],
+                                                        "cloud id or agent id; 'kind:value' picks a kind; "
+                                                        "else an asset id or exact name")],
          as_json: AsJson = False,
          max_hops: Annotated[int, typer.Option(help="Reachability depth (1-3)")] = 2,
          as_of: Annotated[Optional[str], typer.Option(help="Who held the identifier at this time (ISO 8601, "

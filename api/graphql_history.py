@@ -148,8 +148,8 @@ def _decode_run_cursor(cursor: str) -> tuple[dt.datetime, str]:
 @strawberry.type
 class HistoryQuery:
     @strawberry.field(description="The asset any identifier means: hostname, FQDN, IP, MAC, serial, asset tag, "
-                                  "cloud id or agent id; 'kind:value' picks a kind. Ambiguous: an error "
-                                  "listing the candidates.")
+                                  "cloud id or agent id; 'kind:value' picks a kind; else an asset id, else an "
+                                  "exact name (not with asOf). Ambiguous: an error listing the candidates.")
     async def asset(self, info: Info, identifier: str, as_of: Annotated[dt.datetime | None, strawberry.argument(
             description="The asset that held the identifier at this moment, as it was then (Asset.history says "
                         "what history cannot vouch for)")] = None) -> AssetRef | None:

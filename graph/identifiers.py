@@ -77,12 +77,13 @@ def identifier_key(kind: IdentifierKind | str, value: str) -> str:
 
 
 def lookup_keys(text: str) -> list[str]:
-    """Every identifier key a responder's free text could mean: 'kind:value' picks one kind.
+    """Every identifier key a responder's free text could mean: 'kind:value' (the kind in any case) picks
+    one kind; only a known kind is a prefix, identifiers hold colons of their own (MACs, IPv6, 'arn:...').
     Values that identify nothing (a placeholder serial, a shared virtual MAC) mean no key at all."""
     text = text.strip()
     prefix, _, rest = text.partition(":")
-    if rest and prefix in IdentifierKind.__members__.values():
-        kinds = [IdentifierKind(prefix)]
+    if rest and prefix.lower() in IdentifierKind.__members__.values():
+        kinds = [IdentifierKind(prefix.lower())]
         text = rest
     else:
         kinds = list(IdentifierKind)

@@ -94,8 +94,8 @@ _UNWIND_ROWS = "UNWIND $rows AS row"
 
 def _epoch_millis(rows: Sequence[dict[str, Any]], cypher: str) -> tuple[str, list[dict[str, Any]]]:
     """Send top-level datetimes as epoch milliseconds and rebuild them in Cypher (UTC, to the millisecond;
-    a naive datetime is taken as UTC): the driver packs a Python datetime in ~25 µs against ~1.6 µs for
-    an integer, which once made timestamps a fifth of an ingest's time."""
+    a naive datetime is taken as UTC): the driver packs a Python datetime many times slower than an
+    integer (docs/PERFORMANCE.md)."""
     if not rows or not isinstance(rows[0], dict) or not cypher.lstrip().startswith(_UNWIND_ROWS):
         return cypher, list(rows)
     keys = sorted({k for row in rows for k, v in row.items() if isinstance(v, datetime)})

@@ -229,7 +229,7 @@ def _read_amount(text: str) -> Amount:
         return Amount(float(sign + digits), None)
     mark, head, tail = body[cut], body[:cut], body[cut + 1:]
     other = "," if mark == "." else "."
-    if mark == "." and not tail and cut == len(body) - 1 and re.fullmatch(r"[0-9]+", head):
+    if mark == "." and not tail and re.fullmatch(r"[0-9]+", head):
         return Amount(float(sign + head), ".")                # '5.': a decimal point with nothing after it
     if not re.fullmatch(r"[0-9]+", tail):
         raise ValueError(text)

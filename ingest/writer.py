@@ -283,7 +283,8 @@ ON CREATE SET p.first_seen = row.at
 WITH p, row, NOT row.states_dates AND p.end_date IS NOT NULL AND p.stated_end_date IS NULL
                AND p.disabled_on IS NULL AS before_split
 WITH p, row, before_split,
-  before_split AND EXISTS { (p)-[:SEEN_BY]->(other:Source) WHERE other.name <> row.source } AS elsewhere
+  CASE WHEN before_split THEN EXISTS { (p)-[:SEEN_BY]->(other:Source) WHERE other.name <> row.source }
+       ELSE false END AS elsewhere
 WITH p, row,
   CASE WHEN row.states_dates THEN row.end_date
        WHEN elsewhere THEN p.end_date

@@ -173,10 +173,9 @@ async def changes(reader: GraphReader, since: datetime, until: datetime | None =
 
 
 async def resolve_asset(reader: GraphReader, text: str) -> str | None:
-    """An asset id as given, or the asset an identifier means now."""
+    """The asset an identifier, an asset id or a name means now (find_asset_id)."""
     from queries.host import find_asset_id
-    rows = await reader.rows(ASSET_CONTEXT, ids=[text], gone=GONE_STATES)
-    return text if rows else await find_asset_id(reader, text)
+    return await find_asset_id(reader, text)
 
 
 async def holder_at(reader: GraphReader, text: str, at: datetime) -> str | None:

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from graph.identifiers import identifier_key, lookup_keys
-from graph.schema import CLAIM_PRECEDENCE, IdentifierKind
+from graph.schema import CLAIM_PRECEDENCE
 from queries.catalog import GraphReader, named
 from queries.verdict import Verdict, is_departed, should_exist
 
@@ -236,19 +236,12 @@ def _unique(items: list[dict]) -> list[dict]:
     return out
 
 
-def with_known_kind(text: str) -> str:
-    """'IP:10.0.1.217' -> 'ip:10.0.1.217': a kind prefix in any case. Only a known kind is a prefix:
-    identifiers hold colons of their own (MACs, IPv6, 'arn:aws:...'), so 'foo:bar' stays whole."""
-    prefix, sep, rest = text.partition(":")
-    return prefix.lower() + sep + rest if prefix.lower() in set(IdentifierKind) else text
-
-
 async def find_asset_id(reader: GraphReader, text: str) -> str | None:
     """The one asset a responder's text means, None if none; AmbiguousIdentifier if several.
     Identifiers first (any kind, or the `kind:value` asked for); if none matches, an asset id, then an
     asset's exact name (case-sensitive: no index serves a case-insensitive name)."""
     text = text.strip()
-    keys = lookup_keys(with_known_kind(text))
+    keys = lookup_keys(text)
     candidates = await reader.rows(FIND_BY_IDENTIFIER, keys=keys) if keys else []
     if not candidates:
         rows = await reader.rows(FIND_BY_ID_OR_NAME, text=text, most=MOST_NAMED + 1)
