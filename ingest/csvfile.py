@@ -18,7 +18,7 @@ MAX_FIELD_CHARS = 4096
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN = re.compile(r"""^(
-    [+-]?\d[\d,]*(\.\d+)?([eE][+-]?\d+)?%?                      # 5  1,234.50  1e3
+    [+-]?\d([\d,. \u00a0\u202f]*\d)?([eE][+-]?\d+)?%?         # 5  1,234.50  1.234,56  1 234,56  1e3
   | \d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?   # ISO date or datetime
   | \d{1,2}[/.]\d{1,2}[/.]\d{2,4}                                # 31/12/2026
 )$""", re.VERBOSE)
@@ -141,10 +141,10 @@ class FieldReader:
             self.problems.add(f"{value!r} is not a number", self.line, field)
             return None
         marks = _FILE_MARKS.setdefault(self.problems, _DecimalMarks())
-        seen = NumberSeen(self.line, field, value)
+        seen = NumberSeen(self.line, field, value, amount.value)
         if amount.ambiguous:
             if marks.comma is not None:
-                self.problems.add(_ambiguous(value, marks.comma), self.line, field)
+                self.problems.add(_ambiguous(seen, marks.comma), self.line, field)
                 return None
             marks.hold(seen)
         elif amount.mark == "," and marks.comma is None:
@@ -154,7 +154,7 @@ class FieldReader:
                                   f"ambiguous shape such as {marks.held[0].value!r} and this file writes decimal "
                                   f"commas; the first {len(marks.held)} follow")
             for held in marks.held:      # read before this file showed its decimal comma
-                self.problems.add(_ambiguous(held.value, seen), held.line, held.field)
+                self.problems.add(_ambiguous(held, seen), held.line, held.field)
         return amount.value
 
     def whole(self, field: str) -> int | None:
@@ -250,7 +250,8 @@ def _read_amount(text: str) -> Amount:
 class NumberSeen:
     line: int
     field: str
-    value: str
+    value: str          # as written
+    amount: float       # as read
 
 
 @dataclass
@@ -272,9 +273,9 @@ class _DecimalMarks:
 _FILE_MARKS: WeakKeyDictionary[ProblemList, _DecimalMarks] = WeakKeyDictionary()
 
 
-def _ambiguous(value: str, comma: NumberSeen) -> str:
-    text = value.lstrip("$€£")
-    point, decimal_comma = read_amount(text).value, float(text.replace(".", "").replace(",", "."))
-    return (f"{value!r} is ambiguous ({point:g} or {decimal_comma:g}) and this file writes decimal commas "
+def _ambiguous(seen: NumberSeen, comma: NumberSeen) -> str:
+    """seen was read with a decimal point; the message gives both readings."""
+    decimal_comma = float(seen.value.lstrip("$€£").replace(".", "").replace(",", "."))
+    return (f"{seen.value!r} is ambiguous ({seen.amount:g} or {decimal_comma:g}) and this file writes decimal commas "
             f"(line {comma.line}, field '{comma.field}': {comma.value!r}); write its decimals too, "
             "as Snipe-IT does (1.234,00)")

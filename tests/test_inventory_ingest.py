@@ -189,6 +189,7 @@ def _costs(path) -> list[float | None]:
     ("1e3", 1000.0), ("1200", 1200.0),
     ("1,23,456.00", 123456.0), ("1,23,456", 123456.0),   # Indian grouping (lakh), as float() took it before
     ("12.", 12.0),                                        # a decimal point with nothing after it
+    ("-1.234,56", -1234.56), ("-1 234,56", -1234.56), ("-999,00", -999.0),   # negative, either convention
 ])
 def test_cost_shapes_are_read_by_their_shape(tmp_path, cost, value):
     assert _costs(_cost_export(tmp_path, [cost])) == [value]

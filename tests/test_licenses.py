@@ -79,13 +79,14 @@ def test_notice_periods(text, end, days):
     assert notice_days(text, end) == days
 
 
-@pytest.mark.parametrize("value", ["Adobe", "-5", "+1.50", "-1,234.50", "-", "2026-01-01", "+44", "Dell - EMEA"])
+@pytest.mark.parametrize("value", ["Adobe", "-5", "+1.50", "-1,234.50", "-1.234,56", "-1 234,56", "-", "2026-01-01",
+                                   "+44", "Dell - EMEA"])
 def test_plain_values_pass_the_formula_rule(value):
     assert refuse_formula(value) == value
 
 
 @pytest.mark.parametrize("value", ['=HYPERLINK("http://evil.example","x")', "@SUM(A1:A2)", "+cmd|' /C calc'!A0",
-                                   "-2+3", "\t=1+1", "\r@x", "  =1+1", "-ABC"])
+                                   "-2+3", "-1.234,5+A1", "\t=1+1", "\r@x", "  =1+1", "-ABC"])
 def test_formulas_are_refused(value):
     with pytest.raises(ValueError, match="looks like a spreadsheet formula"):
         refuse_formula(value)
