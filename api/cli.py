@@ -24,10 +24,11 @@ from ingest.errors import IngestError, RunFailed
 from ingest.pipeline import IngestSummary, ingest_files
 from ingest.registry import CONNECTORS, Connector
 from api.cli_itam import register as register_itam
-from api.cli_history import parse_moment, register as register_history
+from api.cli_history import parse_moment, refuse_unknown, register as register_history
 from queries.catalog import CATALOG, DatabaseUnavailable, GraphReader, GraphWriter, ReadTimedOut
 from queries.conflicts import ConflictAction, ConflictNotOpen, resolve_conflict
 from queries.explore import MAX_PATH_HOPS, access_path
+from queries.filter_values import RULE, SOURCE
 from queries.history import asset_as_of
 from queries.host import AmbiguousIdentifier, AssetContext, host_context, reachable
 from queries.ops import ingest_runs, open_conflicts
@@ -245,7 +246,8 @@ def _read(work):
 
 
 @ingest_app.command("runs")
-def ingest_runs_cmd(source: Annotated[Optional[str], typer.Option(help="Only this source")] = None,
+def ingest_runs_cmd(source: Annotated[Optional[str], typer.Option(help="Only this source (any case)",
+                                                                   callback=refuse_unknown(SOURCE))] = None,
                     as_json: AsJson = False) -> None:
     """Recent ingest runs with status and counts."""
     runs = _read(lambda reader: ingest_runs(reader, source))
@@ -409,7 +411,8 @@ def queries_cmd() -> None:
 
 # ----------------------------------------------------------------- findings and rules
 
-RuleOpt = Annotated[Optional[str], typer.Option("--rule", help="Only this rule id (see `itam rules`)")]
+RuleOpt = Annotated[Optional[str], typer.Option("--rule", help="Only this rule id (see `itam rules`; any case)",
+                                                callback=refuse_unknown(RULE))]
 SeverityOpt = Annotated[Optional[str], typer.Option("--severity", help="critical, high, medium, low, info; any case")]
 StatusOpt = Annotated[str, typer.Option("--status", help="OPEN, RESOLVED, SUPPRESSED or ALL")]
 

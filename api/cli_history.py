@@ -14,6 +14,7 @@ from api.terminal import safe
 from graph.config import Settings
 from graph.store import Store
 from ingest import changelog
+from queries.filter_values import CHANGE_KIND, UnknownValue, Vocabulary
 from queries.history import MAX_PAGE, changes
 
 changes_app = typer.Typer(help="What changed: the change log of ingest runs and mutations. Without a command, "
@@ -29,6 +30,19 @@ def parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def refuse_unknown(vocabulary: Vocabulary):
+    """An option callback: the option's value(s) in the vocabulary's spelling; an unknown one is a
+    BadParameter naming the option and the accepted values (the check GraphQL's filters use)."""
+    def callback(param: typer.CallbackParam, value: str | list[str] | None):
+        try:
+            if isinstance(value, list):
+                return vocabulary.check_all(param.opts[0], value) or None
+            return vocabulary.check(param.opts[0], value)
+        except UnknownValue as exc:
+            raise typer.BadParameter(exc.detail) from None
+    return callback
+
+
 def register(app: typer.Typer, console, fail, read) -> None:
     """Add `itam changes` to the `itam` app (console, error exit and query runner from api.cli)."""
     app.add_typer(changes_app, name="changes")
@@ -40,7 +54,8 @@ def register(app: typer.Typer, console, fail, read) -> None:
                     until: Annotated[str | None, typer.Option(help="Before this time")] = None,
                     asset: Annotated[str | None, typer.Option(help="Only this asset: any identifier or its id")]
                     = None,
-                    kind: Annotated[list[str] | None, typer.Option(help="Only these kinds (repeatable)")] = None,
+                    kind: Annotated[list[str] | None, typer.Option(help="Only these kinds (repeatable; any case)",
+                                                                   callback=refuse_unknown(CHANGE_KIND))] = None,
                     limit: Annotated[int, typer.Option(help="At most this many")] = 1000,
                     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
         if ctx.invoked_subcommand:

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from queries import history
+from queries.filter_values import CHANGE_KIND, RUN_STATUS, SOURCE
 from queries.host import AmbiguousIdentifier, find_asset_id
 from queries.ops import ingest_runs_page
 
@@ -170,7 +171,8 @@ class HistoryQuery:
                       after: str | None = None) -> ChangeConnection:
         from api.graphql_schema import PageInfo
         try:
-            rows, more = await history.changes(info.context.reader, since, until, asset, kinds, first, after)
+            rows, more = await history.changes(info.context.reader, since, until, asset,
+                                               CHANGE_KIND.check_all("kinds", kinds), first, after)
         except (ValueError, AmbiguousIdentifier) as exc:
             raise _user_error(str(exc)) from None
         edges = [ChangeEdge(cursor=history.encode_cursor(r["at"], r["id"], r["index"]), node=_change(r)) for r in rows]
@@ -184,6 +186,10 @@ class HistoryQuery:
         from api.graphql_schema import PageInfo
         if not 1 <= first <= history.MAX_PAGE:
             raise _user_error(f"first must be between 1 and {history.MAX_PAGE}")
+        try:
+            source, status = SOURCE.check("source", source), RUN_STATUS.check("status", status)
+        except ValueError as exc:
+            raise _user_error(str(exc)) from None
         runs = await ingest_runs_page(info.context.reader, source, status, first + 1,
                                       _decode_run_cursor(after) if after else None)
         edges = [IngestRunEdge(cursor=_run_cursor(r), node=ingest_run_of(r)) for r in runs[:first]]

@@ -22,6 +22,7 @@ from queries import findings as findings_q
 from queries.catalog import DatabaseUnavailable, GraphReader, GraphWriter, ReadTimedOut
 from queries.conflicts import ConflictAction as ConflictActionValue
 from queries.conflicts import ConflictNotOpen, resolve_conflict
+from queries.filter_values import ASSET_KIND, HOST_TYPE, LIFECYCLE_STAGE, RULE
 from queries.rules import RULES, Severity as RuleSeverity, get_rule
 from api.graphql_itam import ItamMutation, ItamQuery, Lifecycle, load_lifecycles
 from api.graphql_history import AssetHistory, HistoryQuery, asset_history
@@ -564,7 +565,7 @@ class FindingsQuery:
                        after: str | None = None) -> FindingConnection:
         try:
             found, more = await findings_q.list_findings(
-                info.context.reader, rule, severity.value if severity else None,
+                info.context.reader, RULE.check("rule", rule), severity.value if severity else None,
                 status.value if status else None, first, after)
         except ValueError as exc:
             raise UserError(str(exc)) from None
@@ -609,7 +610,9 @@ class Query(FindingsQuery, ItamQuery, HistoryQuery):
     async def assets(self, info: Info, kind: str | None = None, host_type: str | None = None,
                      lifecycle_stage: str | None = None, first: int = 50, after: str | None = None) -> AssetConnection:
         try:
-            ids, more = await list_asset_ids(info.context.reader, first, after, kind, host_type, lifecycle_stage)
+            ids, more = await list_asset_ids(info.context.reader, first, after, ASSET_KIND.check("kind", kind),
+                                             HOST_TYPE.check("hostType", host_type),
+                                             LIFECYCLE_STAGE.check("lifecycleStage", lifecycle_stage))
         except ValueError as exc:
             raise UserError(str(exc)) from None
         edges = [AssetEdge(cursor=encode_cursor(i), node=Asset(id=strawberry.ID(i))) for i in ids]
