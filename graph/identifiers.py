@@ -99,31 +99,29 @@ def lookup_keys(text: str) -> list[str]:
 
 
 # Attribute names as OpenSSL, RFC 4514, Windows and X.520 spell them, and cryptography's dotted OIDs,
-# each mapped to one short lower-case name (the ones stored identities already use).
+# each mapped to one short lower-case name (the ones stored identities already use). A name that is
+# already the short one ('cn', 'o', 'email'...) is not listed: canonical_dn keeps a name it does not find.
 _DN_NAMES = {
-    "cn": "cn", "commonname": "cn", "2.5.4.3": "cn",
-    "c": "c", "countryname": "c", "2.5.4.6": "c",
-    "l": "l", "localityname": "l", "2.5.4.7": "l",
-    "st": "st", "s": "st", "stateorprovincename": "st", "2.5.4.8": "st",
-    "street": "street", "streetaddress": "street", "2.5.4.9": "street",
-    "o": "o", "organizationname": "o", "2.5.4.10": "o",
-    "ou": "ou", "organizationalunitname": "ou", "2.5.4.11": "ou",
-    "serialnumber": "serialnumber", "2.5.4.5": "serialnumber",
-    "sn": "sn", "surname": "sn", "2.5.4.4": "sn",
-    "gn": "gn", "g": "gn", "givenname": "gn", "2.5.4.42": "gn",
-    "title": "title", "t": "title", "2.5.4.12": "title",
-    "businesscategory": "businesscategory", "2.5.4.15": "businesscategory",
-    "postalcode": "postalcode", "2.5.4.17": "postalcode",
-    "organizationidentifier": "organizationidentifier", "2.5.4.97": "organizationidentifier",
-    "dc": "dc", "domaincomponent": "dc", "0.9.2342.19200300.100.1.25": "dc",
-    "uid": "uid", "userid": "uid", "0.9.2342.19200300.100.1.1": "uid",
-    "email": "email", "e": "email", "emailaddress": "email", "1.2.840.113549.1.9.1": "email",
-    "jurisdictionc": "jurisdictionc", "jurisdictioncountryname": "jurisdictionc",
-    "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionc",
-    "jurisdictionst": "jurisdictionst", "jurisdictionstateorprovincename": "jurisdictionst",
-    "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionst",
-    "jurisdictionl": "jurisdictionl", "jurisdictionlocalityname": "jurisdictionl",
-    "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionl",
+    "commonname": "cn", "2.5.4.3": "cn",
+    "countryname": "c", "2.5.4.6": "c",
+    "localityname": "l", "2.5.4.7": "l",
+    "s": "st", "stateorprovincename": "st", "2.5.4.8": "st",
+    "streetaddress": "street", "2.5.4.9": "street",
+    "organizationname": "o", "2.5.4.10": "o",
+    "organizationalunitname": "ou", "2.5.4.11": "ou",
+    "2.5.4.5": "serialnumber",
+    "surname": "sn", "2.5.4.4": "sn",
+    "g": "gn", "givenname": "gn", "2.5.4.42": "gn",
+    "t": "title", "2.5.4.12": "title",
+    "2.5.4.15": "businesscategory",
+    "2.5.4.17": "postalcode",
+    "2.5.4.97": "organizationidentifier",
+    "domaincomponent": "dc", "0.9.2342.19200300.100.1.25": "dc",
+    "userid": "uid", "0.9.2342.19200300.100.1.1": "uid",
+    "e": "email", "emailaddress": "email", "1.2.840.113549.1.9.1": "email",
+    "jurisdictioncountryname": "jurisdictionc", "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionc",
+    "jurisdictionstateorprovincename": "jurisdictionst", "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionst",
+    "jurisdictionlocalityname": "jurisdictionl", "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionl",
 }
 # A separator splits only where an attribute name and '=' follow, so 'O=Example, Inc.' or '/O=R/D Lab'
 # written without escapes stay one value.

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from packageurl import PackageURL
 from pydantic import ValidationError
 
 from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObservation, HostObservation,
@@ -25,7 +24,7 @@ from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObse
 from graph.schema import IdentifierKind
 from ingest.errors import IngestError, ProblemList, read_limited
 from ingest.jsonfile import JsonFields, json_kind
-from ingest.purls import purl_type
+from ingest.purls import purl_type, read_purl, stable_purl
 from ingest.hostnames import host_name_identifiers
 
 SOURCE = "sbom"
@@ -36,7 +35,6 @@ SPDX3 = "SPDX 3 (JSON-LD) is not supported; export SPDX 2.3 JSON"
 MAX_DEPTH = 32                       # nesting of CycloneDX components
 HOST_TYPES = ("device",)             # CycloneDX metadata.component types that are hosts, not applications
 NO_VALUE = ("NOASSERTION", "NONE")   # SPDX placeholders
-IDENTITY_QUALIFIERS = {"oci": ("repository_url",)}   # qualifiers that name the package, not one build of it
 # '.', '..', './x', '../x', '/x', '~/x', 'C:\\x', or any backslash: where a scan ran, not what it scanned
 _PATH = re.compile(r"^(\.{1,2}|~)([/\\]|$)|^[/\\]|^[A-Za-z]:[/\\]|\\")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -78,17 +76,6 @@ def _observed_at(path: Path, stated: datetime | None) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
 
 
-def stable_purl(text: str) -> str | None:
-    """The purl of the package whatever its build: no version, subpath or qualifiers (but an OCI image's
-    repository_url, which says whose image it is). None if ``text`` is not a package URL."""
-    try:
-        purl = PackageURL.from_string(text)
-    except ValueError:
-        return None
-    kept = {k: v for k, v in (purl.qualifiers or {}).items() if k in IDENTITY_QUALIFIERS.get(purl.type, ())}
-    return PackageURL(type=purl.type, namespace=purl.namespace, name=purl.name, qualifiers=kept).to_string()
-
-
 def _image_repository(reference: str) -> str:
     """'bitnami/elasticsearch:8.7.1-debian-11-r7' -> 'bitnami/elasticsearch': tags and digests change per build."""
     head, _, last = reference.split("@", 1)[0].rpartition("/")
@@ -100,13 +87,12 @@ def _identity(fields: JsonFields, field: str, name: str | None, purl: str | None
               group: str | None = None, container: bool = False) -> tuple[str, str] | None:
     """(identity, display name) of the described application, or None (and a problem) if nothing names it."""
     if purl:
-        identity = stable_purl(purl)
-        if identity is None:
+        parsed = read_purl(purl)
+        if parsed is None:
             fields.add(f"{purl!r} is not a package URL (pkg:type/name@version)", f"{field}.purl")
             return None
-        parsed = PackageURL.from_string(identity)
         usable = name if name and not _PATH.search(name) else None
-        return identity, usable or "/".join(p for p in (parsed.namespace, parsed.name) if p)
+        return stable_purl(parsed), usable or "/".join(p for p in (parsed.namespace, parsed.name) if p)
     if name is None:
         return None                                         # already a problem: name is required
     if _PATH.search(name):

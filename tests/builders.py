@@ -1,9 +1,11 @@
-"""Real-format input files written by tests: a Snipe-IT export row set and nmap XML scans."""
+"""Real-format input files written by tests: Snipe-IT and HR CSV exports, nmap XML scans, osquery logs."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
+
+from demo.hr import HR_COLUMNS
 
 SNIPEIT_COLUMNS = ["asset_tag", "item_name", "asset_model", "category", "manufacturer", "serial", "mac_address",
                    "status", "location", "purchase_date", "purchase_cost", "warranty_months", "asset_eol_date",
@@ -18,6 +20,12 @@ def snipeit_csv(path: Path, rows: list[dict]) -> Path:
         writer.writeheader()
         for row in rows:
             writer.writerow({"status": "Deployed", "category": "Servers", **row})
+    return path
+
+
+def hr_csv(path: Path, *rows: str) -> Path:
+    """An HR directory export with every column ingest/hr.py reads (the demo's header) and the given CSV rows."""
+    path.write_text("".join(f"{line}\n" for line in (",".join(HR_COLUMNS), *rows)))
     return path
 
 
@@ -55,7 +63,8 @@ def nmap_xml(path: Path, hosts: list[dict], start: int = 1763625600, targets: st
 
 def osquery_log(path: Path, hosts: list[dict], unix_time: int = 1795478400) -> Path:
     """An osquery result log in the documented snapshot shape: hosts as {hostname, uuid, serial, mac, ip,
-    os: (name, version), programs: [(name, version, publisher)], keys: [authorized_keys rows]}."""
+    os: (name, version), programs: [(name, version, publisher)], keys: [authorized_keys rows],
+    certificates: [certificates rows]}."""
     import json
 
     lines = []
@@ -76,5 +85,7 @@ def osquery_log(path: Path, hosts: list[dict], unix_time: int = 1795478400) -> P
         snapshot("programs", [{"name": n, "version": v, "publisher": p} for n, v, p in host.get("programs", [])])
         if host.get("keys"):
             snapshot("authorized_keys", host["keys"])
+        if host.get("certificates"):
+            snapshot("certificates", host["certificates"])
     path.write_text("\n".join(lines) + "\n")
     return path

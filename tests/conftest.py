@@ -94,6 +94,14 @@ def nmap_fixture(name: str) -> Path:
     return FIXTURES / "nmap" / name
 
 
+def plan_details(plan: dict) -> list[str]:
+    """'Operator: details' of every step of an EXPLAIN plan (the operator without its '@neo4j' runtime tag)."""
+    details = [f"{plan['operatorType'].split('@')[0]}: {plan.get('args', {}).get('Details', '')}"]
+    for child in plan.get("children", []):
+        details += plan_details(child)
+    return details
+
+
 def stored_times(store: Store, names: tuple[str, ...]) -> dict[str, dict]:
     """Each credential's stored times by fingerprint, as Python datetimes (None where absent)."""
     rows = store.read("MATCH (c:Credential) RETURN c.fingerprint AS f, properties(c) AS p")

@@ -6,9 +6,10 @@ import re
 
 from hypothesis import strategies as st
 
+from demo.hr import HR_COLUMNS
 from tests.conftest import FIXTURES
 
-HR_CSV = (b"email,name,employee_id,department,manager_email,start_date,end_date\n"
+HR_CSV = (",".join(HR_COLUMNS).encode() + b"\n"
           b"ada@example.com,Ada Lovelace,E-0001,Engineering,,2019-03-01,\n"
           b"grace@example.com,Grace Hopper,E-0002,Engineering,ada@example.com,2020-01-15,2026-06-04\n"
           b"alan@example.com,\"Turing, Alan\",E-0003,Research,ada@example.com,2021-07-01,\n")

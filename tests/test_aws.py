@@ -21,6 +21,7 @@ from queries.catalog import GraphReader
 from queries.findings import run_rule
 from queries.host import reachable
 from queries.rules import RULES
+from tests.builders import hr_csv
 from tests.conftest import FIXTURES, stored_times
 
 AWS = FIXTURES / "aws"
@@ -602,10 +603,8 @@ def test_a_credentials_times_are_stored_as_the_report_gives_them(store, settings
 
 
 def test_credential_report_is_issued_to_people(store, settings, tmp_path):
-    hr = tmp_path / "hr.csv"
-    hr.write_text("email,name,employee_id,department,manager_email,start_date,end_date\n"
-                  "ada@example.com,Ada Lovelace,E1,Engineering,,2020-01-01,\n"
-                  "grace@example.com,Grace Hopper,E2,Engineering,ada@example.com,2021-01-01,\n")
+    hr = hr_csv(tmp_path / "hr.csv", "ada@example.com,Ada Lovelace,E1,Engineering,,2020-01-01,",
+                "grace@example.com,Grace Hopper,E2,Engineering,ada@example.com,2021-01-01,")
     ingest_files(store, "hr", [hr], settings)
     report = ACME / "iam-get-credential-report.json"
     first = ingest_files(store, "aws", [report], settings)
@@ -660,9 +659,7 @@ def test_bad_input_leaves_the_graph_unchanged(store, settings, tmp_path):
 
 
 def test_a_rotated_key_the_report_calls_unused_loses_its_predecessors_last_use(store, settings, tmp_path):
-    hr = tmp_path / "hr.csv"
-    hr.write_text("email,name,employee_id,department,manager_email,start_date,end_date\n"
-                  "grace@example.com,Grace Hopper,E2,Engineering,,2021-01-01,2025-11-30\n")
+    hr = hr_csv(tmp_path / "hr.csv", "grace@example.com,Grace Hopper,E2,Engineering,,2021-01-01,2025-11-30")
     ingest_files(store, "aws", [ACME / "iam-get-credential-report.json"], settings)
     ingest_files(store, "hr", [hr], settings)
     key = "aws:arn:aws:iam::210987654321:user/grace:access_key_1"

@@ -1,12 +1,12 @@
-"""X.509 certificates from a folder: minted here with `cryptography` in the real PEM and DER formats."""
+"""X.509 certificates from a folder: minted here with `cryptography` in the real PEM and DER formats (what
+OpenSSL writes is read from tests/fixtures/certificates, so no test needs the openssl command)."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json
-import shutil
 import struct
-import subprocess
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -315,17 +315,25 @@ def test_bad_folder_leaves_the_graph_unchanged(store, settings, pki, org):
 
 # --- one certificate, however a tool spells its names -------------------------------------------------
 
-OPENSSL = shutil.which("openssl")
-needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command writes the names other tools report")
+CERTIFICATES = Path(__file__).parent / "fixtures" / "certificates"     # its README.md: the openssl commands
 SPECIAL_OID = x509.ObjectIdentifier("1.3.6.1.4.1.99999.1")      # an attribute no tool has a name for
 
 
-def openssl_name(certificate: x509.Certificate, which: str, nameopt: str) -> str:
-    """The subject or issuer as `openssl x509 -nameopt` prints it: 'compat' is X509_NAME_oneline, the
-    form osquery's certificates table reports; 'oneline' the CBOM style 'C = US, O = ...'."""
-    out = subprocess.run([OPENSSL, "x509", "-noout", f"-{which}", "-nameopt", nameopt], check=True,
-                         input=certificate.public_bytes(serialization.Encoding.PEM), capture_output=True)
-    return out.stdout.decode().strip().split("=", 1)[1].strip()
+def openssl_names() -> dict[str, dict[str, str]]:
+    """vpn-ada.pem's subject and issuer as `openssl x509 -nameopt OPTION` printed them, by option: 'compat'
+    is X509_NAME_oneline, the form osquery's certificates table reports; 'oneline' the CBOM style 'C = US, O = ...'."""
+    names: dict[str, dict[str, str]] = {}
+    option: dict[str, str] = {}
+    for line in (CERTIFICATES / "vpn-ada.openssl-names.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("-nameopt "):
+            option = names.setdefault(line.removeprefix("-nameopt "), {})
+        else:
+            which, _, name = line.partition("=")
+            option[which] = name.strip()
+    return names
+
+
+OPENSSL_NAMES = openssl_names()
 
 
 def _awkward_name(cn: str) -> x509.Name:
@@ -343,21 +351,21 @@ def _awkward_name(cn: str) -> x509.Name:
 
 @pytest.fixture
 def awkward(tmp_path) -> tuple[x509.Certificate, Path]:
-    """A VPN certificate with awkward names, issued by a CA with awkward names, as a PEM file."""
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    cert = _mint(_awkward_name("vpn-ada"), key, _awkward_name("Issuing CA"), ca_key, 0x3003, [])
+    """A VPN certificate with awkward names, issued by a CA with awkward names: vpn-ada.pem, whose names
+    OpenSSL printed, in a folder of its own."""
     path = tmp_path / "files" / "vpn-ada.pem"
     path.parent.mkdir()
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes((CERTIFICATES / "vpn-ada.pem").read_bytes())
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    assert (cert.subject, cert.issuer) == (_awkward_name("vpn-ada"), _awkward_name("Issuing CA"))
     return cert, path
 
 
-@needs_openssl
 @pytest.mark.parametrize("nameopt", ["compat", "oneline", "RFC2253", "oneline,lname"])
 def test_a_name_as_openssl_writes_it_is_the_name_the_file_gives(awkward, nameopt):
     cert, path = awkward
     [parsed] = parse_batch(path, LIMIT).credentials
-    other = (openssl_name(cert, "subject", nameopt), openssl_name(cert, "issuer", nameopt))
+    other = (OPENSSL_NAMES[nameopt]["subject"], OPENSSL_NAMES[nameopt]["issuer"])
     assert other != (parsed.subject, parsed.issuer)                  # the spellings do differ
     assert x509_identity(*other, parsed.not_before, parsed.not_after) == \
         x509_identity(parsed.subject, parsed.issuer, parsed.not_before, parsed.not_after)
@@ -382,22 +390,14 @@ def test_names_that_differ_stay_apart(one, other):
     assert canonical_dn(one) != canonical_dn(other)
 
 
-def _osquery_certificate_log(path: Path, host: dict, cert: x509.Certificate) -> Path:
-    """An osquery result log of one host whose certificates table reports `cert` as osquery does:
-    one-line names, SHA-1, validity in seconds."""
-    osquery_log(path, [host])
-    row = {"common_name": "vpn-ada", "subject": openssl_name(cert, "subject", "compat"),
-           "issuer": openssl_name(cert, "issuer", "compat"),
-           "not_valid_before": str(int(cert.not_valid_before_utc.timestamp())),
-           "not_valid_after": str(int(cert.not_valid_after_utc.timestamp())),
-           "sha1": cert.fingerprint(hashes.SHA1()).hex(), "serial": format(cert.serial_number, "X"),
-           "path": "/home/ada/.vpn/vpn-ada.crt"}
-    line = {"name": "pack_inventory_certificates", "hostIdentifier": host["hostname"],
-            "calendarTime": "Tue Nov 24 00:00:00 2026 UTC", "unixTime": "1795478400", "epoch": "0", "counter": "0",
-            "numerics": False, "decorations": {"host_uuid": host["uuid"]}, "action": "snapshot", "snapshot": [row]}
-    with path.open("a") as handle:
-        handle.write(json.dumps(line) + "\n")
-    return path
+def _osquery_certificate(cert: x509.Certificate) -> dict:
+    """vpn-ada.pem as osquery's certificates table reports it: one-line names, SHA-1, validity in seconds."""
+    return {"common_name": "vpn-ada", "subject": OPENSSL_NAMES["compat"]["subject"],
+            "issuer": OPENSSL_NAMES["compat"]["issuer"],
+            "not_valid_before": str(int(cert.not_valid_before_utc.timestamp())),
+            "not_valid_after": str(int(cert.not_valid_after_utc.timestamp())),
+            "sha1": cert.fingerprint(hashes.SHA1()).hex(), "serial": format(cert.serial_number, "X"),
+            "path": "/home/ada/.vpn/vpn-ada.crt"}
 
 
 def _google_certificate(folder: Path) -> x509.Certificate:
@@ -420,13 +420,12 @@ LAPTOP = {"hostname": "ada-laptop", "uuid": "5B1C6F8E-2D4A-4F0B-9C3E-7A8D9E0F1A2
           "mac": "00:14:22:0a:da:01", "ip": "10.20.0.41"}
 
 
-@needs_openssl
 @pytest.mark.parametrize("first", ["files", "osquery and cbom"])
 def test_one_certificate_from_a_file_osquery_and_a_cbom_is_one_node(store, settings, tmp_path, awkward, first):
     from ingest.pipeline import ingest_files
     vpn, path = awkward
     google = _google_certificate(path.parent)
-    log = _osquery_certificate_log(tmp_path / "osqueryd.results.log", LAPTOP, vpn)
+    log = osquery_log(tmp_path / "osqueryd.results.log", [{**LAPTOP, "certificates": [_osquery_certificate(vpn)]}])
     assert [c.fingerprint[:5] for c in sbom.parse_batch(CBOM, LIMIT).credentials] == ["cbom:"]   # no SHA-256
     runs = [("certificates", path.parent), ("osquery", log), ("sbom", CBOM)]
     for source, file in runs if first == "files" else runs[1:] + runs[:1]:
@@ -453,9 +452,8 @@ def test_a_pkcs7_bundle_loads_each_certificate_in_it(pki, tmp_path, name, encodi
     assert batch.skipped == 0
 
 
-@needs_openssl
 def test_a_pkcs7_without_certificates_is_skipped_and_counted(pki, tmp_path):
-    empty = subprocess.run([OPENSSL, "crl2pkcs7", "-nocrl"], input=b"", capture_output=True, check=True).stdout
+    empty = (CERTIFICATES / "empty.p7b").read_bytes()                 # as openssl crl2pkcs7 -nocrl writes it
     assert b"-----BEGIN PKCS7-----" in empty
     (pki.folder / "empty.p7b").write_bytes(empty)
     batch = parse_batch(pki.folder, LIMIT)
@@ -473,15 +471,24 @@ def test_a_corrupt_pkcs7_names_the_file_and_the_block(pki, tmp_path, damage, det
         parse_batch(bundle, LIMIT)
 
 
-@needs_openssl
+def _bundle_in_issue_order(chain: list[x509.Certificate]) -> bytes:
+    """A PEM PKCS#7 bundle with the certificates in the order given, as `openssl crl2pkcs7 -nocrl -certfile`
+    writes it: cryptography writes DER's sorted SET order, so its certificates are put back in the given order."""
+    der = pkcs7.serialize_certificates(chain, serialization.Encoding.DER)
+    each = [c.public_bytes(serialization.Encoding.DER) for c in chain]
+    [written] = [b"".join(order) for order in (each, each[::-1]) if b"".join(order) in der]
+    text = base64.b64encode(der.replace(written, b"".join(each)))
+    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
+    return b"\n".join([b"-----BEGIN PKCS7-----", *lines, b"-----END PKCS7-----", b""])
+
+
 @pytest.mark.parametrize("order", ["server first", "CA first"])
 def test_a_bundle_in_issue_order_loads_without_a_warning(pki, tmp_path, order):
     """openssl crl2pkcs7 and Windows keep the certificates in the order given, which is not always
     DER's sorted SET order: cryptography then falls back to BER with a warning nobody can act on."""
     chain = [pki.server, pki.ca] if order == "server first" else [pki.ca, pki.server]
-    (tmp_path / "chain.pem").write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
     bundle = tmp_path / "chain.p7b"
-    subprocess.run([OPENSSL, "crl2pkcs7", "-nocrl", "-certfile", tmp_path / "chain.pem", "-out", bundle], check=True)
+    bundle.write_bytes(_bundle_in_issue_order(chain))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         batch = parse_batch(bundle, LIMIT)

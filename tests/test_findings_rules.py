@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from ingest.pipeline import ingest_files
 from queries.findings import evaluate, run_rule
 from queries.rules import READS_FINDINGS, RULES, Severity, query_parameters
-from tests.builders import nmap_xml, osquery_log, snipeit_csv
+from tests.builders import hr_csv, nmap_xml, osquery_log, snipeit_csv
 from tests.conftest import FIXTURES
 
 TODAY = date(2026, 11, 30)
@@ -95,12 +95,9 @@ def _cert(path: Path, cn: str, not_after: datetime, email: str | None = None) ->
 
 
 def test_orphaned_credential_of_a_departed_person(store, load, tmp_path):
-    hr = tmp_path / "hr.csv"
-    hr.write_text("email,name,employee_id,department,manager_email,start_date,end_date\n"
-                  "ada@example.com,Ada,1,IT,,2020-01-01,\n"
-                  "bob@example.com,Bob,2,IT,,2020-01-01,2026-06-30\n"
-                  "cy@example.com,Cy,3,IT,,2020-01-01,2027-01-31\n")
-    load("hr", hr)
+    load("hr", hr_csv(tmp_path / "hr.csv", "ada@example.com,Ada,1,IT,,2020-01-01,",
+                      "bob@example.com,Bob,2,IT,,2020-01-01,2026-06-30",
+                      "cy@example.com,Cy,3,IT,,2020-01-01,2027-01-31"))
     certs = tmp_path / "certs"
     certs.mkdir()
     _cert(certs / "ada.pem", "ada-vpn", datetime(2027, 6, 1, tzinfo=timezone.utc), "ada@example.com")
@@ -116,10 +113,7 @@ def test_orphaned_credential_of_a_departed_person(store, load, tmp_path):
 
 
 def test_an_orphaned_ssh_key_names_the_hosts_it_still_opens(store, load, tmp_path):
-    hr = tmp_path / "hr.csv"
-    hr.write_text("email,name,employee_id,department,manager_email,start_date,end_date\n"
-                  "alice@example.com,Alice,1,IT,,2020-01-01,2026-06-30\n")
-    load("hr", hr)
+    load("hr", hr_csv(tmp_path / "hr.csv", "alice@example.com,Alice,1,IT,,2020-01-01,2026-06-30"))
     load("osquery", FIXTURES / "osquery" / "snapshot.log")
     found = {f.subject: f for f in run_rule(store, RULES["orphaned-credential"], TODAY)}
     alice = found["ssh_key alice@laptop"]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from ingest.pipeline import ingest_files
 from tests.builders import nmap_xml, osquery_log, snipeit_csv
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, plan_details
 
 LAPTOP = {"hostname": "lt-0042", "uuid": "4c4c4544-0042-3510-8052-b4c04f4b4e32", "serial": "5CG1234ABC",
           "mac": "54:ee:75:12:34:56", "ip": "10.0.3.42",
@@ -252,13 +252,6 @@ def test_name_and_id_lookups_seek_by_index(store):
     assert any(d.startswith("NodeIndexSeek") and "Asset(name)" in d for d in by_text), by_text
     assert any(d.startswith("NodeUniqueIndexSeek") and "Asset(id)" in d for d in sole), sole
     assert not any("Scan" in d.split(":")[0] for d in by_text + sole), (by_text, sole)
-
-
-def plan_details(plan: dict) -> list[str]:
-    details = [f"{plan['operatorType'].split('@')[0]}: {plan.get('args', {}).get('Details', '')}"]
-    for child in plan.get("children", []):
-        details += plan_details(child)
-    return details
 
 
 def test_findings_severity_in_any_case(store, settings, tmp_path, cli_env):

@@ -12,6 +12,7 @@ from queries.catalog import CATALOG
 from queries.itam_rules import RULES, rule_parameters
 from queries.licensing import EVIDENCE_LINES
 from queries.policy import Policy
+from tests.conftest import plan_details
 from tests.itam_world import TODAY, agent, laptop, load
 
 IDS = {"lifecycle-standard", "license-shortfall", "unlicensed-install", "license-seat-reclaimable", "audit-overdue"}
@@ -110,18 +111,11 @@ def test_audit_overdue_and_lifecycle_standard_fire_with_their_denominators(store
     assert denominator(store, "lifecycle-standard") == 2
 
 
-def _plan_details(plan: dict) -> list[str]:
-    details = [f"{plan['operatorType']}: {plan.get('args', {}).get('Details', '')}"]
-    for child in plan.get("children", []):
-        details += _plan_details(child)
-    return details
-
-
 def test_licence_positions_seek_products_by_index(store):
     from queries.licensing import LICENSE_POSITIONS
     with store.driver.session(database=store.database) as session:
         plan = session.run("EXPLAIN " + LICENSE_POSITIONS.cypher, today=TODAY, product_key=None).consume().plan
-    details = _plan_details(plan)
+    details = plan_details(plan)
     for seek in ("License(product_key)", "Software(product_key)"):
         assert any(d.startswith("NodeIndexSeek") and seek in d for d in details), (seek, details)
 

@@ -13,6 +13,7 @@ from ingest.errors import IngestError
 from ingest.pipeline import ingest_files
 from ingest.scim import parse_batch
 from ingest.dates import file_observed_at
+from tests.builders import hr_csv
 from tests.conftest import FIXTURES
 
 USERS = FIXTURES / "scim" / "users.json"
@@ -88,13 +89,6 @@ def test_ingest_people_teams_managers_and_departures(store, settings):
     assert after == before
 
 
-def _hr(tmp_path, *rows: str):
-    path = tmp_path / "hr.csv"
-    path.write_text("email,name,employee_id,department,manager_email,start_date,end_date\n" + "".join(
-        f"{row}\n" for row in rows))
-    return path
-
-
 def _people(store) -> dict[str, tuple]:
     rows = store.read("MATCH (p:Person) RETURN p.email AS email, p.start_date AS start, p.end_date AS end, "
                       "p.active AS active")
@@ -111,9 +105,9 @@ def _dated(path, day: date):
 def test_a_disabled_account_keeps_the_directorys_earlier_end_date_and_moves_a_later_one(store, settings, tmp_path):
     today = datetime.now(timezone.utc).date()
     left, leaving = today - timedelta(days=180), today + timedelta(days=60)
-    ingest_files(store, "hr", [_hr(tmp_path, f"emma@example.com,Emma,E1,IT,,2020-01-01,{left}",
-                                   f"cy@example.com,Cy,E2,IT,,2021-01-01,{leaving}",
-                                   "ada@example.com,Ada,E3,IT,,2019-01-01,")], settings)
+    hr = hr_csv(tmp_path / "hr.csv", f"emma@example.com,Emma,E1,IT,,2020-01-01,{left}",
+                f"cy@example.com,Cy,E2,IT,,2021-01-01,{leaving}", "ada@example.com,Ada,E3,IT,,2019-01-01,")
+    ingest_files(store, "hr", [hr], settings)
     scim = tmp_path / "scim.json"
     scim.write_text(json.dumps(_list(_user(0, "emma@example.com", active=False),
                                      _user(1, "cy@example.com", active=False), _user(2, "ada@example.com"))))
@@ -135,13 +129,14 @@ def test_a_disabled_account_keeps_the_directorys_earlier_end_date_and_moves_a_la
 
 def test_an_account_that_comes_back_loses_only_the_end_date_its_directory_gave(store, settings, tmp_path):
     today = datetime.now(timezone.utc).date()
-    ingest_files(store, "hr", [_hr(tmp_path, f"emma@example.com,Emma,E1,IT,,2020-01-01,{today}")], settings)
+    hr = hr_csv(tmp_path / "hr.csv", f"emma@example.com,Emma,E1,IT,,2020-01-01,{today}")
+    ingest_files(store, "hr", [hr], settings)
     scim = tmp_path / "scim.json"
     scim.write_text(json.dumps(_list(_user(0, "emma@example.com"), _user(1, "bob@example.com", active=False))))
     ingest_files(store, "scim", [_dated(scim, today - timedelta(days=3))], settings)
     assert _people(store)["bob@example.com"] == (None, today - timedelta(days=3), False)
-    ingest_files(store, "hr", [_hr(tmp_path, f"emma@example.com,Emma,E1,IT,,2020-01-01,{today}",
-                                   "bob@example.com,Bob,E9,IT,,2022-01-01,")], settings)
+    hr_csv(hr, f"emma@example.com,Emma,E1,IT,,2020-01-01,{today}", "bob@example.com,Bob,E9,IT,,2022-01-01,")
+    ingest_files(store, "hr", [hr], settings)
     assert _people(store)["bob@example.com"] == (date(2022, 1, 1), today - timedelta(days=3), False)  # HR: no date
     scim.write_text(json.dumps(_list(_user(0, "emma@example.com"), _user(1, "bob@example.com"))))
     ingest_files(store, "scim", [_dated(scim, today)], settings)
