@@ -32,7 +32,7 @@ NODES: dict[str, NodeType] = {n.label: n for n in (
     NodeType("Team", "name", (), "departments and teams"),
     NodeType("Software", "key", ("name", "product_key", "licensable"), "a product; the version lives on INSTALLED"),
     NodeType("License", "id", ("product", "product_key", "name_key"), "seats of a product"),
-    NodeType("Credential", "fingerprint", ("kind", "x509_identity"), "certificates, keys, access keys"),
+    NodeType("Credential", "fingerprint", ("kind", "x509_identity", "not_after"), "certificates, keys, access keys"),
     NodeType("IPAddress", "address", (), "one IPv4 or IPv6 address"),
     NodeType("Subnet", "cidr", (), "a network segment"),
     NodeType("Port", "id", (), "a listening port of one host: '<asset id>/<proto>/<number>'"),

@@ -13,7 +13,7 @@ from graph.identifiers import x509_identity
 from graph.models import (ContractObservation, CredentialKind, CredentialObservation, CredentialTime,
                           LicenseObservation, ReachRule)
 from graph.networks import includes_public_addresses
-from graph.schema import INTERNET, NODES, IdentifierKind
+from graph.schema import INTERNET, NODES, RELS, IdentifierKind, verb
 from graph.store import BATCH_SIZE, count_batches, write_batches
 from ingest.catalog import control_verbs, write
 from ingest.digest import digest
@@ -295,13 +295,29 @@ def existing_digests(tx: Transaction, label: str, keys: list[str]) -> dict[str, 
     return {row["k"]: row["d"] for row in tx.run(EXISTING[label], keys=keys)}
 
 
+# Stored identities are recomputed, not trusted: one an older DN normalisation wrote (graph/identifiers.py
+# changed in ef72fb1) never equals today's, and its certificate would stay two nodes. The certificates that
+# expire when a batch's do are sought by the not_after index (a second either way: a time another tool wrote
+# in another zone is the same instant) and their identities computed again from the names they were stored with.
 FIND_X509 = write(
-    'read-certificates-by-identity',
-    'Read: certificates by issuer, subject and validity, to keep one node per certificate.',
+    'read-certificates-by-expiry',
+    "Read: certificates expiring when a batch's do, with their stored names, to recompute their identities "
+    "and keep one node per certificate.",
     """
-UNWIND $ids AS identity
-MATCH (c:Credential {x509_identity: identity})
-RETURN identity, c.fingerprint AS fingerprint
+UNWIND $expiries AS expiry
+MATCH (c:Credential) USING INDEX SEEK c:Credential(not_after)
+WHERE c.not_after >= expiry - duration({seconds: 1}) AND c.not_after <= expiry + duration({seconds: 1})
+  AND c.kind = $kind
+RETURN DISTINCT c.fingerprint AS fingerprint, c.x509_identity AS identity, c.subject AS subject,
+       c.issuer AS issuer, c.not_before AS not_before, c.not_after AS not_after
+""")
+RESPELL_X509 = write(
+    'respell-certificate-identities',
+    'Certificates whose stored identity an older DN normalisation wrote take the one computed now.',
+    """
+UNWIND $rows AS row
+MATCH (c:Credential {fingerprint: row.fingerprint}) USING INDEX SEEK c:Credential(fingerprint)
+SET c.x509_identity = row.identity
 """)
 REKEY_CREDENTIAL = write(
     'rekey-credential',
@@ -313,32 +329,105 @@ SET c.fingerprint = row.new, c.aliases = [a IN coalesce(c.aliases, []) WHERE a <
 """)
 
 
+def _earliest(kept: str, old: str) -> str:
+    return f"CASE WHEN {old} IS NULL OR {kept} < {old} THEN {kept} ELSE {old} END"
+
+
+def _latest(kept: str, old: str) -> str:
+    return f"CASE WHEN {old} IS NULL OR {kept} > {old} THEN {kept} ELSE {old} END"
+
+
+def _move_edges(rel: str, outgoing: bool) -> str:
+    """Cypher moving the old node's `rel` edges of one direction to the kept node. An equivalent edge
+    there (same verb, same other end: what the write path MERGEs on) keeps its own properties, takes
+    those it lacks, and has the earliest first_seen and the latest last_seen of the two."""
+    left, right = ("-", "->") if outgoing else ("<-", "-")
+    return f"""CALL (old, kept) {{
+  MATCH (old){left}[r:{verb(rel)}]{right}(x)
+  MERGE (kept){left}[m:{rel}]{right}(x)
+  WITH r, m, properties(m) AS had
+  SET m += properties(r)
+  SET m += had, m.first_seen = {_earliest('had.first_seen', 'r.first_seen')},
+      m.last_seen = {_latest('had.last_seen', 'r.last_seen')}
+  DELETE r
+}}"""
+
+
+# Every verb the vocabulary lets touch a credential, both ways. The old node is then DELETEd, not
+# DETACH DELETEd: an edge outside the vocabulary fails the transaction instead of vanishing.
+MERGE_CREDENTIAL = write(
+    'merge-credential',
+    'A certificate node under a weaker key folded into the node that holds its preferred key already: '
+    'its edges move (an equivalent one keeps the earliest first_seen and latest last_seen), properties '
+    'the kept node lacks come along, the old key and its aliases join the aliases, the old node goes.',
+    """
+UNWIND $rows AS row
+MATCH (old:Credential {fingerprint: row.old}) USING INDEX SEEK old:Credential(fingerprint)
+MATCH (kept:Credential {fingerprint: row.new}) USING INDEX SEEK kept:Credential(fingerprint)
+""" + "\n".join([_move_edges(rel, True) for rel, t in sorted(RELS.items()) if "Credential" in t.start] +
+                [_move_edges(rel, False) for rel, t in sorted(RELS.items()) if "Credential" in t.end]) + f"""
+WITH old, kept, properties(kept) AS had
+SET kept += old {{.*, fingerprint: had.fingerprint}}
+SET kept += had, kept.first_seen = {_earliest('had.first_seen', 'old.first_seen')},
+    kept.last_seen = {_latest('had.last_seen', 'old.last_seen')},
+    kept.aliases = reduce(known = [], a IN coalesce(had.aliases, []) + coalesce(old.aliases, []) + [old.fingerprint] |
+                          CASE WHEN a IN known OR a = had.fingerprint THEN known ELSE known + a END)
+DELETE old
+""")
+
+
 def _preference(fingerprint: str) -> tuple:
     """The key a certificate keeps when sightings disagree: a SHA-256 of the DER beats a SHA-1 or a CBOM ref."""
     is_sha256 = len(fingerprint) == 64 and all(c in "0123456789abcdef" for c in fingerprint)
     return (not is_sha256, fingerprint)
 
 
+def _native(moment):
+    return moment.to_native() if hasattr(moment, "to_native") else moment
+
+
+def _stored_certificates(tx: Transaction, expiries: set) -> dict[str, str]:
+    """{fingerprint: identity computed now} of the stored certificates expiring at these times; those
+    stored with another spelling are re-spelled on the way."""
+    found, respell = {}, []
+    for row in tx.run(FIND_X509, kind=CredentialKind.X509.value, expiries=sorted(expiries)):
+        now = x509_identity(row["subject"], row["issuer"], _native(row["not_before"]), _native(row["not_after"]))
+        if now and now != row["identity"]:
+            respell.append({"fingerprint": row["fingerprint"], "identity": now})
+        found[row["fingerprint"]] = now or row["identity"]
+    write_batches(tx, RESPELL_X509, respell)
+    return found
+
+
 def unify_certificates(tx: Transaction, credentials: list[CredentialObservation],
                        stored: list[dict]) -> list[CredentialObservation]:
     """One node per certificate across tools: sightings with the same issuer, subject and validity
-    take one fingerprint (SHA-256 preferred); an existing node with a weaker key is re-keyed."""
+    take one fingerprint (SHA-256 preferred). An existing node with a weaker key is re-keyed, or, when
+    a node holds the preferred key already (two tools' nodes an older version never unified), merged
+    into that node; all in the caller's transaction."""
     identities = {c.fingerprint: x509_identity(c.subject, c.issuer, c.not_before, c.not_after)
                   for c in credentials if c.kind == CredentialKind.X509}
-    wanted = sorted({i for i in identities.values() if i})
+    wanted = {i for i in identities.values() if i}
     if not wanted:
         return credentials
     groups: dict[str, set[str]] = defaultdict(set)
-    existing: dict[str, str] = {}
-    for row in tx.run(FIND_X509, ids=wanted):
-        groups[row["identity"]].add(row["fingerprint"])
-        existing[row["fingerprint"]] = row["identity"]
-    for fingerprint, identity in identities.items():
+    expiries = {c.not_after for c in credentials if identities.get(c.fingerprint)}
+    existing = {fp: identity for fp, identity in _stored_certificates(tx, expiries).items() if identity in wanted}
+    for fingerprint, identity in [*existing.items(), *identities.items()]:
         if identity:
             groups[identity].add(fingerprint)
     chosen = {fp: min(fps, key=_preference) for fps in groups.values() for fp in fps}
-    rekey = [{"old": fp, "new": chosen[fp]} for fp in sorted(existing) if chosen[fp] != fp]
+    weaker: dict[str, list[str]] = defaultdict(list)       # kept key -> the stored nodes that fold into it
+    for fp in sorted(existing, key=_preference):
+        if chosen[fp] != fp:
+            weaker[chosen[fp]].append(fp)
+    present = set(existing_digests(tx, "Credential", sorted(weaker)))
+    rekey = [{"old": olds.pop(0), "new": new} for new, olds in sorted(weaker.items()) if new not in present]
     write_batches(tx, REKEY_CREDENTIAL, rekey)
+    # One row per kept node in a statement: a second old node's merge must see what the first one moved.
+    for depth in range(max(map(len, weaker.values()), default=0)):
+        write_batches(tx, MERGE_CREDENTIAL, [{"old": olds[depth], "new": new}
+                                             for new, olds in sorted(weaker.items()) if depth < len(olds)])
     for link in stored:
         link["fingerprint"] = chosen.get(link["fingerprint"], link["fingerprint"])
     return [c.model_copy(update={"fingerprint": chosen.get(c.fingerprint, c.fingerprint)}) for c in credentials]
