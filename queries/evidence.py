@@ -10,13 +10,15 @@ from typing import Any
 
 from queries.audits import INTERVAL, LAST_AUDIT, audit_report
 from queries.catalog import GraphReader, NamedQuery, named
+from queries.licensing import LIVE_LICENCE
 from queries.lifecycle import lifecycles
 
 INVENTORY_EVIDENCE = named(
     "inventory_evidence", "evidence",
     "Per host in the inventory of record: owner (and whether active), current controls, last seen per "
-    "source, licence seats it holds and licensable products installed with no licence.",
-    """
+    "source, licence seats it holds, and per licensable product installed the licences that cover it "
+    "(live or not) with the seats of each held by the host or by one of its owners.",
+    f"""
 MATCH (src:Source) WHERE src.role = 'inventory'
 MATCH (src)<-[seen:SEEN_BY]-(a:Asset:Host)
 WHERE coalesce(seen.current, true)
@@ -28,8 +30,11 @@ RETURN a.id AS id,
     AS controls,
   [(a)-[s:SEEN_BY]->(x:Source) | x.name + '=' + toString(date(s.last_seen))] AS last_seen,
   [(l:License)-[:ASSIGNED_TO]->(a) | l.name] AS seats,
-  [(a)-[:INSTALLED]->(s:Software {licensable: true}) WHERE NOT EXISTS { (:License)-[:COVERS]->(s) } | s.product]
-    AS unlicensed
+  // a seat assigned to the host is a per-device seat, one assigned to its owner a per-user seat
+  [(a)-[:INSTALLED]->(s:Software {{licensable: true}}) | {{product: coalesce(s.product, s.name),
+     licences: [(l:License)-[:COVERS]->(s) | {{name: l.name, live: {LIVE_LICENCE},
+                 device_seat: EXISTS {{ (l)-[:ASSIGNED_TO]->(a) }},
+                 user_seats: [(l)-[:ASSIGNED_TO]->(p:Person)-[:OWNS]->(a) | p.email]}}]}}] AS licensable
 """)
 
 LATEST_RUNS = named(
@@ -83,6 +88,48 @@ class EvidenceReport:
                 "assets": self.assets, "completeness": self.completeness}
 
 
+# The statuses of a host's licensable products, worst first, in the order the licence column lists them.
+LICENCE_STATUSES = ("unlicensed", "lapsed", "no seat", "covered")
+
+
+def product_status(covering: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """One installed licensable product's status and the licences it names, from the licences covering it
+    (`name`, `live`, `device_seat`: the host holds a seat, `user_seats`: owners of the host holding one)."""
+    live = [lic for lic in covering if lic["live"]]
+    held = [lic for lic in live if lic["device_seat"] or lic["user_seats"]]
+    if not covering:
+        return "unlicensed", []
+    if not live:
+        return "lapsed", sorted({lic["name"] for lic in covering})
+    if not held:
+        return "no seat", sorted({lic["name"] for lic in live})
+    return "covered", sorted({lic["name"] if lic["device_seat"]
+                              else lic["name"] + " via " + " and ".join(sorted(set(lic["user_seats"])))
+                              for lic in held})
+
+
+def licence_status(installed: list[dict[str, Any]], seats: list[str]) -> str:
+    """The licence column of one host, from its licensable installs (`product`, `licences` covering it)
+    and the names of the licences with a seat assigned to the host.
+
+    Per product: `unlicensed` (no licence covers it: the rule of `unlicensed_installs`), `lapsed` (only
+    licences no longer live cover it), `no seat` (live licences cover it, but neither the host nor an owner
+    of it holds a seat of one) or `covered` (the host holds a seat of a live covering licence, or an owner
+    does: `via` the owner). Then `other seats`: seats the host holds of licences covering nothing
+    licensable installed on it. "none needed" when nothing licensable is installed.
+    """
+    covering: dict[str, list[dict[str, Any]]] = {}
+    for install in installed:              # one product may be installed under several names
+        covering.setdefault(install["product"], []).extend(install["licences"])
+    groups: dict[str, list[str]] = {status: [] for status in LICENCE_STATUSES}
+    for product, licences in sorted(covering.items()):
+        status, names = product_status(licences)
+        groups[status].append(f"{product} (licence: {', '.join(names)})" if names else product)
+    parts = [f"{status}: {', '.join(products)}" for status, products in groups.items() if products]
+    other = sorted(set(seats) - {lic["name"] for licences in covering.values() for lic in licences})
+    return "; ".join((parts or ["none needed"]) + ([f"other seats: {', '.join(other)}"] if other else []))
+
+
 async def inventory_report(reader: GraphReader, today: date, generated_at: datetime, policy) -> EvidenceReport:
     """The evidence report; everything sorted, so the same graph gives the same report."""
     audits = await audit_report(reader, today, policy)
@@ -91,7 +138,6 @@ async def inventory_report(reader: GraphReader, today: date, generated_at: datet
     assets = []
     for audit in audits:
         found, stage = evidence.get(audit["id"], {}), stages.get(audit["id"])
-        seats, unlicensed = sorted(found.get("seats", [])), sorted(set(found.get("unlicensed", [])))
         assets.append({
             "asset_tag": audit["asset_tag"], "name": audit["name"], "recorded_stage": audit["stage"],
             "effective_stage": stage.effective if stage else audit["stage"],
@@ -99,8 +145,7 @@ async def inventory_report(reader: GraphReader, today: date, generated_at: datet
             "controls": "; ".join(sorted(found.get("controls", []))),
             "last_seen": "; ".join(sorted(found.get("last_seen", []))),
             "last_audit": audit["last_audit"], "next_audit_due": audit["next_due"], "audit_status": audit["status"],
-            "licence_status": ("unlicensed: " + ", ".join(unlicensed)) if unlicensed
-            else ("seats: " + ", ".join(seats)) if seats else "none needed"})
+            "licence_status": licence_status(found.get("licensable", []), found.get("seats", []))})
     figures = []
     for label, query in COMPLETENESS.items():
         row = (await reader.rows(query, today=today, **policy.audit_params()))[0]
