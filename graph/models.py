@@ -193,6 +193,26 @@ class ScannedPorts(Frozen):
                    ranges={protocol: tuple(r) for protocol, r in ranges.items()})
 
 
+class CloudSubnet(Frozen):
+    """A subnet as its cloud lists it (`aws ec2 describe-subnets`): the addresses of hosts whose records name
+    it (`SubnetPlacement`) go in its CIDR blocks."""
+
+    id: str                                   # subnet-0abc...
+    cidrs: tuple[str, ...]                    # its IPv4 block, then its IPv6 block (AWS gives a subnet one of each)
+    record: str                               # 'file Subnets[N] (id)': for errors
+
+
+class SubnetPlacement(Frozen):
+    """A host's addresses in one cloud subnet, as its record names the subnet (an instance's or interface's
+    SubnetId). `cidrs` stays empty until the run fills in the blocks a listing of the subnet gives
+    (ingest/pipeline.py `CloudSubnets`)."""
+
+    subnet_id: str
+    addresses: tuple[str, ...]                # private IPv4 and IPv6 addresses, canonical as in `ips`
+    cidrs: tuple[str, ...] = ()
+    field: str = ""                           # where the record names the subnet: '<JSON path>.SubnetId'
+
+
 class HostObservation(Frozen):
     """One source's view of one asset (a host unless `kind` says otherwise) at one moment."""
 
@@ -205,6 +225,9 @@ class HostObservation(Frozen):
     owner: OwnerRef | None = None
     ips: tuple[str, ...] = ()
     subnet: str | None = None                     # the CIDR the source places the IPs in (cloud subnets)
+    # the cloud subnets its addresses are in, by id (CIDRs filled in by the run); not in the digest: a subnet's
+    # blocks do not change, and its addresses are there already
+    subnets: tuple[SubnetPlacement, ...] = Field(default=(), exclude=True)
     ports: tuple[PortObservation, ...] | None = None   # None: the source says nothing about ports
     # the ports the report probed (None: every port): a stored port outside them stays; not in the digest
     scanned_ports: ScannedPorts | None = Field(default=None, exclude=True)
@@ -292,9 +315,10 @@ class Batch(BaseModel):
     skipped: int = 0
     dropped: int = 0                          # ports and packages beyond the per-host caps
     scopes: list[str] = []                    # what the files cover completely (staleness works per scope)
+    subnets: list[CloudSubnet] = []           # cloud subnets the files list, for the run's hosts
 
     def extend(self, other: "Batch") -> None:
-        for name in ("hosts", "people", "credentials", "licenses", "contracts", "reach", "scopes"):
+        for name in ("hosts", "people", "credentials", "licenses", "contracts", "reach", "scopes", "subnets"):
             getattr(self, name).extend(getattr(other, name))
         self.skipped += other.skipped
         self.dropped += other.dropped

@@ -24,7 +24,13 @@ and the IAM credential report. One file per call, recognised by its shape:
   managed prefix lists, which become a rule with no CIDR and the pseudo group
   `prefix-list:<pl-id>` as source (the prefix list's CIDRs are not in this file).
   Egress rules are not read: reachability is about who can get in.
-- `aws ec2 describe-subnets` / `describe-vpcs`: validated, nothing becomes an asset.
+- `aws ec2 describe-subnets`: each subnet's id and CIDR blocks (`CidrBlock`, and the associated blocks of
+  `Ipv6CidrBlockAssociationSet`). Nothing becomes an asset: the run puts the private addresses of every
+  instance whose record (or interface) names the subnet (`SubnetId`) in that subnet, whatever order the files
+  come in (ingest/pipeline.py `CloudSubnets`). A subnet no subnets file of the run lists leaves its addresses in
+  the subnet an earlier run stored for them, else in their /24 (IPv6: /64), counted as `unplaced`; a listed
+  subnet whose CIDR does not hold an address placed in it fails the run. Public addresses are in no subnet.
+- `aws ec2 describe-vpcs`: validated, nothing becomes an asset.
 - `aws iam get-credential-report` (`Content` = base64 of the CSV report; an already decoded CSV,
   as some collectors store it, is accepted too): per user one `aws_password` credential and one
   `aws_access_key` per key slot in use. The report holds no secrets (no passwords, no secret
@@ -48,8 +54,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from graph.identifiers import canonical_ip, canonical_mac
-from graph.models import (AssetProperties, Batch, CredentialKind, CredentialObservation, CredentialTime,
-                          HostObservation, HostType, Identifier, OwnerRef, ReachRule, check_email)
+from graph.models import (AssetProperties, Batch, CloudSubnet, CredentialKind, CredentialObservation,
+                          CredentialTime, HostObservation, HostType, Identifier, OwnerRef, ReachRule, SubnetPlacement,
+                          check_email)
 from graph.schema import IdentifierKind, LifecycleStage
 from ingest.dates import file_observed_at
 from ingest.errors import IngestError, ProblemList, load_json
@@ -111,7 +118,7 @@ def parse_batch(path: Path, limit_bytes: int) -> Batch:
     elif "SecurityGroups" in document:
         batch = _security_groups(path, document, reader)
     elif "Subnets" in document:
-        batch = _subnets(document, reader)
+        batch = _subnets(path, document, reader)
     elif "Vpcs" in document:
         batch = _vpcs(document, reader)
     elif "Content" in document and "ReportFormat" in document:
@@ -182,22 +189,46 @@ class _Interface:
             except ValueError as exc:
                 reader.add(str(exc), f"{path}.MacAddress")
         self.ips: list[str] = []
+        private: list[str] = []          # the addresses in its subnet (public ones are not)
         if address := _ip(reader, eni, "PrivateIpAddress", path):
             self.ips.append(address)
+            private.append(address)
         association = reader.get(eni, "Association", path, dict)
         if association is not None and (public := _ip(reader, association, "PublicIp", f"{path}.Association")):
             self.ips.append(public)
         for where, item in reader.objects(eni, "PrivateIpAddresses", path):
             if address := _ip(reader, item, "PrivateIpAddress", where):
                 self.ips.append(address)
+                private.append(address)
             association = reader.get(item, "Association", where, dict)
             if association is not None and (public := _ip(reader, association, "PublicIp", f"{where}.Association")):
                 self.ips.append(public)
         for where, item in reader.objects(eni, "Ipv6Addresses", path):
             if address := _ip(reader, item, "Ipv6Address", where):
                 self.ips.append(address)
+                private.append(address)
+        self.subnet = _in_subnet(reader, eni, path, private)
         self.groups = [g for where, item in reader.objects(eni, "Groups", path)
                        if (g := reader.text(item, "GroupId", where, required=True, pattern=_GROUP_ID))]
+
+
+def _in_subnet(reader: JsonFields, obj: dict, path: str, addresses: list[str]) -> SubnetPlacement | None:
+    """The record's (or interface's) private addresses in the subnet its SubnetId names."""
+    subnet_id = reader.text(obj, "SubnetId", path, pattern=_SUBNET_ID)
+    if subnet_id is None or not addresses:
+        return None
+    return SubnetPlacement(subnet_id=subnet_id, addresses=tuple(dict.fromkeys(addresses)), field=f"{path}.SubnetId")
+
+
+def _placements(found: list[SubnetPlacement | None]) -> tuple[SubnetPlacement, ...]:
+    """One placement per subnet (an instance names its primary interface's subnet, and so does the interface)."""
+    merged: dict[str, SubnetPlacement] = {}
+    for placement in filter(None, found):
+        known = merged.setdefault(placement.subnet_id, placement)
+        if known is not placement:
+            addresses = tuple(dict.fromkeys(known.addresses + placement.addresses))
+            merged[placement.subnet_id] = known.model_copy(update={"addresses": addresses})
+    return tuple(merged.values())
 
 
 def _scope(account: str | None, region: str | None) -> str | None:
@@ -241,7 +272,7 @@ def _instances(path: Path, document: dict, reader: JsonFields, complete: bool) -
                 record=f"{path.name} {draft['path']} ({draft['id']})", observed_at=at,
                 identifiers=tuple(dict.fromkeys(identifiers)), properties=props, owner=draft["owner"][0],
                 ips=tuple(dict.fromkeys(draft["ips"])), security_groups=tuple(dict.fromkeys(draft["groups"])),
-                scope=scope))
+                subnets=draft["subnets"], scope=scope))
         except ValidationError as exc:
             reader.add(f"invalid instance: {exc.errors()[0]['msg']}", draft["path"])
             continue
@@ -262,13 +293,16 @@ def _instance(reader: JsonFields, instance: dict, path: str, account: str | None
     region = _zone_region(reader, zone, f"{path}.Placement.AvailabilityZone")
     metadata = reader.get(instance, "MetadataOptions", path, dict)
     tokens = reader.text(metadata, "HttpTokens", f"{path}.MetadataOptions") if metadata is not None else None
-    ips = [ip for key in ("PrivateIpAddress", "PublicIpAddress") if (ip := _ip(reader, instance, key, path))]
+    private = _ip(reader, instance, "PrivateIpAddress", path)
+    ips = [ip for ip in (private, _ip(reader, instance, "PublicIpAddress", path)) if ip]
+    subnets = [_in_subnet(reader, instance, path, [private] if private else [])]
     macs, groups, names = [], [], _names(reader, instance, path)
     for epath, eni in reader.objects(instance, "NetworkInterfaces", path):
         interface = _Interface(reader, eni, epath)
         macs += [interface.mac] if interface.mac else []
         ips += interface.ips
         groups += interface.groups
+        subnets.append(interface.subnet)
     groups += [g for gpath, item in reader.objects(instance, "SecurityGroups", path)
                if (g := reader.text(item, "GroupId", gpath, required=True, pattern=_GROUP_ID))]
     launched = reader.moment(instance, "LaunchTime", path)
@@ -288,7 +322,7 @@ def _instance(reader: JsonFields, instance: dict, path: str, account: str | None
     except ValidationError as exc:
         reader.add(f"invalid instance: {exc.errors()[0]['msg']}", path)
         return None
-    return {"id": instance_id, "path": path, "macs": macs, "ips": ips, "groups": groups,
+    return {"id": instance_id, "path": path, "macs": macs, "ips": ips, "groups": groups, "subnets": _placements(subnets),
             "names": names, "properties": properties, "owner": _owner(tags)}
 
 
@@ -330,13 +364,14 @@ def _interfaces(path: Path, document: dict, reader: JsonFields) -> Batch:
             skipped += 1
             continue
         entry = per_instance.setdefault(instance_id, {
-            "paths": [], "enis": [], "macs": [], "ips": [], "groups": [], "names": [],
+            "paths": [], "enis": [], "macs": [], "ips": [], "groups": [], "names": [], "subnets": [],
             "region": region, "vpc": vpc, "account": account})
         entry["paths"].append(epath)
         entry["enis"].append(eni_id)
         entry["macs"] += [interface.mac] if interface.mac else []
         entry["ips"] += interface.ips
         entry["groups"] += interface.groups
+        entry["subnets"].append(interface.subnet)
         entry["names"] += [n for n in names if n not in entry["names"]]
     hosts = []
     for instance_id, entry in per_instance.items():
@@ -351,6 +386,7 @@ def _interfaces(path: Path, document: dict, reader: JsonFields) -> Batch:
                 properties=AssetProperties(cloud_provider="aws", cloud_account=entry["account"],
                                            cloud_region=entry["region"], vpc_id=entry["vpc"]),
                 ips=tuple(dict.fromkeys(entry["ips"])), security_groups=tuple(dict.fromkeys(entry["groups"])),
+                subnets=_placements(entry["subnets"]),
                 # the scope the instance belongs to, so this sighting keeps it there; the file claims no scope
                 scope=_scope(entry["account"], entry["region"])))
         except ValidationError as exc:
@@ -421,14 +457,28 @@ def _security_groups(path: Path, document: dict, reader: JsonFields) -> Batch:
     return Batch(reach=list(unique.values()))
 
 
-# ---------------------------------------------------------------- subnets and VPCs: checked only
+# ---------------------------------------------------------------- subnets (for the run's hosts) and VPCs (checked only)
 
-def _subnets(document: dict, reader: JsonFields) -> Batch:
+def _subnets(path: Path, document: dict, reader: JsonFields) -> Batch:
+    """Each subnet's id and CIDR blocks: IPv4, then the IPv6 blocks associated now (not those being removed)."""
+    subnets: dict[str, CloudSubnet] = {}
     for spath, subnet in reader.objects(document, "Subnets", "", required=True):
-        reader.text(subnet, "SubnetId", spath, required=True, pattern=_SUBNET_ID)
-        _cidr(reader, subnet, "CidrBlock", spath, required=True)
+        subnet_id = reader.text(subnet, "SubnetId", spath, required=True, pattern=_SUBNET_ID)
+        cidrs = [_cidr(reader, subnet, "CidrBlock", spath, required=True)]
+        for where, item in reader.objects(subnet, "Ipv6CidrBlockAssociationSet", spath):
+            cidr = _cidr(reader, item, "Ipv6CidrBlock", where, required=True)
+            state = reader.get(item, "Ipv6CidrBlockState", where, dict)
+            if state is None or reader.text(state, "State", f"{where}.Ipv6CidrBlockState") == "associated":
+                cidrs.append(cidr)
         reader.text(subnet, "VpcId", spath, pattern=_VPC_ID)
-    return Batch()
+        if subnet_id is None or None in cidrs:
+            continue
+        if subnet_id in subnets:
+            reader.add(f"subnet {subnet_id} already at {subnets[subnet_id].record}", f"{spath}.SubnetId")
+            continue
+        subnets[subnet_id] = CloudSubnet(id=subnet_id, cidrs=tuple(dict.fromkeys(filter(None, cidrs))),
+                                         record=f"{path.name} {spath} ({subnet_id})")
+    return Batch(subnets=list(subnets.values()))
 
 
 def _vpcs(document: dict, reader: JsonFields) -> Batch:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import gc
+import ipaddress
 import os
 import queue
 import socket
@@ -33,12 +34,12 @@ from neo4j import Transaction
 from neo4j.exceptions import TransientError
 
 from graph.config import Settings
-from graph.models import (Batch, ContractObservation, CredentialObservation, HostObservation, LicenseObservation,
-                          PersonObservation)
+from graph.models import (Batch, CloudSubnet, ContractObservation, CredentialObservation, HostObservation,
+                          LicenseObservation, PersonObservation)
 from graph.schema import SOURCES
 from graph.store import Store
 from ingest import changelog, links
-from ingest.errors import IngestError, RunFailed
+from ingest.errors import IngestError, Problem, RunFailed
 from ingest.license_matching import relink_licences
 from ingest.reconcile import Resolver
 from ingest.registry import BY_SOURCE
@@ -64,7 +65,7 @@ SET r.source = $run.source, r.started = $run.started, r.finished = $run.finished
     r.files = $run.files, r.records = $run.records, r.created = $run.created, r.updated = $run.updated,
     r.unchanged = $run.unchanged, r.conflicts = $run.conflicts, r.skipped = $run.skipped, r.error = $run.error,
     r.unmatched = $run.unmatched, r.retired = $run.retired, r.dropped = $run.dropped,
-    r.batches = $run.batches, r.batches_total = $run.batches_total, r.scopes = $run.scopes,
+    r.batches = $run.batches, r.batches_total = $run.batches_total, r.scopes = $run.scopes, r.unplaced = $run.unplaced,
     r.pid = $run.pid, r.host = $run.host, r.heartbeat = $run.heartbeat
 """)
 # Each committed batch says so, in its own transaction: a run whose process died is told apart by it.
@@ -119,6 +120,7 @@ class IngestSummary:
     unmatched: int = 0
     retired: int = 0
     dropped: int = 0          # ports and packages beyond the per-host caps
+    unplaced: int = 0         # addresses whose cloud subnet no subnets file of the run listed (CloudSubnets)
     batches: int = 0          # write transactions committed
     batches_total: int = 0    # write transactions the run needs (1: the run is all or nothing)
     scopes: list[str] = field(default_factory=list)
@@ -132,6 +134,61 @@ class IngestSummary:
         data["started"] = self.started.isoformat()
         data["finished"] = self.finished.isoformat() if self.finished else None
         return data
+
+
+class CloudSubnets:
+    """The cloud subnets of one run (`Batch.subnets`: describe-subnets) and the hosts whose records name them
+    (`HostObservation.subnets`), whatever order the files come in. The first read notes each host as it meets
+    it; once every file is read (before anything is written) `check` holds each subnet's listed CIDR against
+    the addresses placed in it; `place` gives a host its subnets' CIDRs as it is written. A CIDR block is one
+    range, so the lowest and highest address placed in a subnet (per IP version) are all that is kept: a
+    streamed run holds one entry per subnet, not one per host. Addresses in a subnet no file lists are
+    counted (`unplaced`) and go where ingest/writer.py puts an address no source places."""
+
+    def __init__(self) -> None:
+        self.listed: dict[str, CloudSubnet] = {}
+        self.unplaced = 0
+        self._ends: dict[tuple[str, int], list[tuple[int, str, str, str]]] = {}   # [lowest, highest] placed
+        self._placed: dict[str, int] = {}       # addresses placed, per subnet id
+
+    def note(self, host: HostObservation) -> None:
+        for placement in host.subnets:
+            self._placed[placement.subnet_id] = self._placed.get(placement.subnet_id, 0) + len(placement.addresses)
+            for address in placement.addresses:
+                ip = ipaddress.ip_address(address)
+                entry = (int(ip), address, host.record, placement.field)
+                ends = self._ends.setdefault((placement.subnet_id, ip.version), [entry, entry])
+                ends[0], ends[1] = min(ends[0], entry), max(ends[1], entry)
+
+    def check(self, subnets: list[CloudSubnet]) -> None:
+        """Learn the run's subnets and check every address noted against them; IngestError names each
+        record and field whose subnet does not hold its address, and a subnet two files list differently."""
+        problems = []
+        for subnet in subnets:
+            known = self.listed.setdefault(subnet.id, subnet)
+            if known.cidrs != subnet.cidrs:
+                problems.append(Problem(subnet.record, f"{subnet.id} is {', '.join(subnet.cidrs)} here but "
+                                                       f"{', '.join(known.cidrs)} at {known.record}", field="CidrBlock"))
+        for (subnet_id, version), ends in sorted(self._ends.items()):
+            if (listed := self.listed.get(subnet_id)) is None:
+                continue
+            blocks = [net for net in map(ipaddress.ip_network, listed.cidrs) if net.version == version]
+            for _, address, record, field_path in dict.fromkeys(ends):
+                if not any(ipaddress.ip_address(address) in net for net in blocks):
+                    held = ", ".join(str(net) for net in blocks) or f"no IPv{version} block"
+                    problems.append(Problem(record, f"{address} is not in {subnet_id}, which {listed.record} lists "
+                                                    f"as {held}", field=field_path))
+        if problems:
+            raise IngestError(problems)
+        self.unplaced = sum(n for subnet_id, n in self._placed.items() if subnet_id not in self.listed)
+
+    def place(self, host: HostObservation) -> HostObservation:
+        """The host with the CIDRs of each of its subnets the run lists."""
+        if not any(p.subnet_id in self.listed for p in host.subnets):
+            return host
+        return host.model_copy(update={"subnets": tuple(
+            p.model_copy(update={"cidrs": self.listed[p.subnet_id].cidrs}) if p.subnet_id in self.listed else p
+            for p in host.subnets)})
 
 
 @dataclass
@@ -149,6 +206,7 @@ class Reading:
     software: bool = False      # some host reports packages: licence links are rebuilt
     ips: bool = False           # some host has addresses: subnet containment is rebuilt
     streamed: bool = False
+    subnets: CloudSubnets = field(default_factory=CloudSubnets)
 
     @property
     def hosts(self) -> int:
@@ -174,6 +232,7 @@ def read_run(source: str, paths: Sequence[Path], limit: int, progress: Progress,
         part, hosts = connector.stream(path, limit)
         file_hosts: list[HostObservation] = []
         for host in _prepared(hosts, part.scopes, reading.batch):
+            reading.subnets.note(host)
             if whole_files:
                 file_hosts.append(host)
             cost = host_rows(host)
@@ -188,7 +247,8 @@ def read_run(source: str, paths: Sequence[Path], limit: int, progress: Progress,
                     kept, reading.streamed = None, True     # more than one batch: read again when written
         reading.batch.extend(part)
         progress("read", done, len(paths))
-    reading.batch.hosts = kept or []
+    reading.subnets.check(reading.batch.subnets)       # every file is read: the run's subnets are all known
+    reading.batch.hosts = [reading.subnets.place(host) for host in kept or []]
     if reading.streamed and whole_files and paths:
         reading.last_file_hosts = file_hosts
     _duplicates_across_files(reading.batch.people)
@@ -228,14 +288,14 @@ def _hosts_again(source: str, reading: Reading, limit: int) -> Iterator[HostObse
             kept, reading.last_file_hosts = reading.last_file_hosts[::-1], None
             while kept:                 # each let go once handed over
                 next(costs, None)
-                yield kept.pop()
+                yield reading.subnets.place(kept.pop())
             continue
         _unchanged(path, stamp)
         part, hosts = connector.stream(path, limit)
         for host in _prepared(hosts, part.scopes, scratch):
             if next(costs, None) != host_rows(host):
                 raise _changed(path)
-            yield host
+            yield reading.subnets.place(host)
         _unchanged(path, stamp)
     if next(costs, None) is not None:
         raise _changed(reading.files[-1][0])
@@ -437,6 +497,7 @@ def _ingest_files(store: Store, source: str, paths: Sequence[Path | str], settin
     reading = read_run(source, files, settings.max_file_bytes, progress, keep_rows=None if dry_run else limit)
     batch = reading.batch
     summary.skipped, summary.dropped, summary.scopes = batch.skipped, batch.dropped, sorted(set(batch.scopes))
+    summary.unplaced = reading.subnets.unplaced
     summary.records = reading.hosts + sum(len(getattr(batch, name)) for name in
                                           ("people", "credentials", "licenses", "contracts", "reach"))
     run = _Run(summary, Resolver(source), change_log=settings.change_log)

@@ -102,16 +102,40 @@ ON CREATE SET r.first_seen = row.at
 SET r.last_seen = CASE WHEN r.last_seen > row.at THEN r.last_seen ELSE row.at END
 """)
 
+# An address is IN one subnet. The subnet its source places it in (a cloud subnet the run lists) replaces any
+# other, e.g. the /24 it was guessed to be in before. An address no source places stays in the subnet one placed
+# it in before (unless its record now names another cloud subnet): a run without the subnet listing, or a scan,
+# does not move it back to a guessed /24, where it would reach, and be reached by, hosts of other subnets.
 LINK_IPS = write(
     'link-ip-addresses',
-    'IP addresses with their subnet; an address held by another asset is marked no longer current there.',
+    'IP addresses with their subnet (the one a source placed them in replaces a guessed /24, which never replaces '
+    'it); an address held by another asset is marked no longer current there.',
     """
 UNWIND $rows AS row
 MERGE (ip:IPAddress {address: row.address})
 ON CREATE SET ip.first_seen = row.at, ip.version = row.version, ip.public = row.public
-MERGE (net:Subnet {cidr: row.subnet})
-ON CREATE SET net.first_seen = row.at
-MERGE (ip)-[:IN]->(net)
+WITH ip, row
+CALL (ip, row) {
+  WITH ip, row WHERE row.placed
+  MERGE (net:Subnet {cidr: row.subnet})
+  ON CREATE SET net.first_seen = row.at
+  SET net.listed = true, net.cloud_id = coalesce(row.cloud_subnet, net.cloud_id)
+  MERGE (ip)-[:IN]->(net)
+  WITH ip, net
+  MATCH (ip)-[old:IN]->(other:Subnet) WHERE other <> net
+  DELETE old
+}
+CALL (ip, row) {
+  WITH ip, row WHERE NOT row.placed
+  OPTIONAL MATCH (ip)-[moved:IN]->(other:Subnet)
+  WHERE other.listed AND other.cloud_id <> row.cloud_subnet   // the record names another cloud subnet now
+  DELETE moved
+  WITH DISTINCT ip, row
+  WHERE NOT EXISTS { MATCH (ip)-[:IN]->(known:Subnet) WHERE known.listed }
+  MERGE (net:Subnet {cidr: row.subnet})
+  ON CREATE SET net.first_seen = row.at
+  MERGE (ip)-[:IN]->(net)
+}
 WITH ip, row
 MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 OPTIONAL MATCH (other:Asset)-[old:HAS_IP {current: true}]->(ip) WHERE other <> a
@@ -428,12 +452,22 @@ def _plain(value: Any) -> Any:
     return value.value if hasattr(value, "value") else value
 
 
-def _subnet_for(address: str, declared: str | None) -> str:
-    if declared:
-        network = ipaddress.ip_network(declared, strict=False)
-        if ipaddress.ip_address(address) in network:
-            return str(network)
-    return subnet_of(address)
+def _subnet_for(address: str, obs: HostObservation) -> tuple[str, bool, str | None]:
+    """(the subnet the address goes in, whether its source placed it there, the cloud subnet id its record
+    names). A cloud subnet of the observation whose blocks the run listed, or the CIDR it declares, holding the
+    address; else the address's /24 (IPv6: /64), which LINK_IPS uses only if no source placed it before."""
+    ip = ipaddress.ip_address(address)
+    for placement in obs.subnets:
+        if address in placement.addresses:
+            for cidr in placement.cidrs:
+                if ip in ipaddress.ip_network(cidr):
+                    return cidr, True, placement.subnet_id
+            return subnet_of(address), False, placement.subnet_id
+    if obs.subnet:
+        network = ipaddress.ip_network(obs.subnet, strict=False)
+        if ip in network:
+            return str(network), True, None
+    return subnet_of(address), False, None
 
 
 class HostRows:
@@ -491,8 +525,9 @@ class HostRows:
                                      "at": at, "exclusive": ident.kind in TIME_BOUND_KINDS})
         for address in obs.ips:
             ip = ipaddress.ip_address(address)
+            subnet, placed, cloud_subnet = _subnet_for(address, obs)
             self.ips.append({"asset": asset, "address": address, "version": ip.version, "public": ip.is_global,
-                             "subnet": _subnet_for(address, obs.subnet), "at": at})
+                             "subnet": subnet, "placed": placed, "cloud_subnet": cloud_subnet, "at": at})
         if obs.ports is not None:
             ports = [{"id": f"{asset}/{p.protocol}/{p.number}", **p.model_dump()} for p in obs.ports]
             self.ports.append({"asset": asset, "at": at, "ports": ports, "reported": {p["id"]: True for p in ports},
