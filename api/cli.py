@@ -175,6 +175,9 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
         table.add_column(column, justify="right")
     table.add_row(*(str(getattr(summary, c)) for c in columns))
     console.print(table)
+    if summary.unplaced:
+        console.print(f"{summary.unplaced} addresses in subnets no describe-subnets file of the run lists: kept in the "
+                      "subnet stored before, else in their /24 (IPv6 /64)", style="yellow")
     if summary.findings:
         f = summary.findings
         console.print(f"findings: {f['opened']} opened, {f['reopened']} re-opened, {f['resolved']} resolved, "

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from api.cli import _print_summary
+
 from graph.store import connect_async
 from ingest.aws import parse_batch
 from ingest.errors import IngestError
-from ingest.pipeline import ingest_files
+from ingest.pipeline import IngestSummary, ingest_files
 from queries.catalog import GraphReader
 from queries.host import reachable
 from tests.builders import nmap_xml
@@ -267,3 +269,11 @@ def test_each_interface_places_its_own_addresses_and_public_ones_in_none(tmp_pat
         (PUBLIC, ("10.20.0.10",), "Reservations[0].Instances[0].SubnetId"),
         (LOW, ("10.20.1.21", "10.20.1.22", "2a05:d018:abc:120::21"),
          "Reservations[0].Instances[0].NetworkInterfaces[1].SubnetId")]
+
+
+@pytest.mark.parametrize("unplaced, shown", [(0, False), (1, True)])
+def test_the_cli_summary_says_how_many_addresses_no_subnet_listing_placed(capsys, unplaced, shown):
+    summary = IngestSummary(source="aws", files=["instances.json"], unplaced=unplaced)
+    _print_summary(summary, as_json=False)
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("1 addresses in subnets no describe-subnets file of the run lists" in out) == shown
