@@ -60,7 +60,9 @@ RELS: dict[str, RelType] = {r.verb: r for r in (
     RelType("OWNS", ("Person",), ("Asset",)),
     RelType("MEMBER_OF", ("Person",), ("Team",)),
     RelType("REPORTS_TO", ("Person",), ("Person",)),
-    RelType("INSTALLED", ("Asset",), ("Software",), "{version}"),
+    RelType("INSTALLED", ("Asset",), ("Software",), "{version, versions}: one per asset, product and source; "
+                                                    "`versions` only when several are installed (kernels, "
+                                                    "shaded jars): read them with `installed_versions`"),
     RelType("COVERS", ("License", "Contract"), ("Software", "Asset", "License")),
     RelType("ASSIGNED_TO", ("License",), ("Asset", "Person")),
     RelType("ISSUED_TO", ("Credential",), ("Person",)),
@@ -167,6 +169,12 @@ def schema_statements() -> list[str]:
         for prop in node.indexes:
             statements.append(f"CREATE INDEX {name}_{prop} IF NOT EXISTS FOR (n:{node.label}) ON (n.{prop})")
     return statements
+
+
+def installed_versions(rel: str) -> str:
+    """Cypher for every version an INSTALLED relationship `rel` stands for: `versions` when a source reported
+    several of one product on one asset, else the one `version` (null when unknown)."""
+    return f"coalesce({rel}.versions, [{rel}.version])"
 
 
 def label(name: str) -> str:

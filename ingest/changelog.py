@@ -24,7 +24,7 @@ from typing import Any
 
 from neo4j import Transaction
 
-from graph.schema import TIME_BOUND_KINDS
+from graph.schema import TIME_BOUND_KINDS, installed_versions
 from graph.store import write_batches
 from ingest.catalog import control_verbs, write
 
@@ -49,7 +49,7 @@ _FACETS = {
     "identifiers": "[(i:Identifier)-[:IDENTIFIES]->(a) | i.key]",
     "owners": "[(p:Person)-[o:OWNS]->(a) | [coalesce(o.source, ''), p.email]]",
     "ports": "[(a)-[:LISTENS_ON]->(p:Port) | p {.protocol, .number, .service, .product, .version}]",
-    "software": "[(a)-[r:INSTALLED]->(s:Software) | [s.key, s.name, r.source, r.version, s.purl]]",
+    "software": f"[(a)-[r:INSTALLED]->(s:Software) | [s.key, s.name, r.source, {installed_versions('r')}, s.purl]]",
     "controls": "[(c:Control)-[r:%s]->(a) | [c.name, c.category, type(r), coalesce(r.current, true)]]"
                 % control_verbs(),
     "sightings": "[(a)-[s:SEEN_BY]->(src:Source) | [src.name, coalesce(s.scope, ''), coalesce(s.current, true)]]",
@@ -144,7 +144,7 @@ def capture(tx: Transaction, asset_ids: Iterable[str], emails: Iterable[str] = (
                 "identifiers": set(row["identifiers"]),
                 "owners": dict(row["owners"]),
                 "ports": {f"{p['protocol']}/{p['number']}": p for p in row["ports"]},
-                "software": {(key, src): (name, version, purl) for key, name, src, version, purl in row["software"]},
+                "software": {(key, src): (name, tuple(versions), purl) for key, name, src, versions, purl in row["software"]},
                 "controls": {(tool, verb): (category, current) for tool, category, verb, current in row["controls"]},
                 "sightings": {(src, scope): current for src, scope, current in row["sightings"]},
             }
@@ -185,6 +185,29 @@ def other_holders(tx: Transaction, claims: Iterable[tuple[str, str]]) -> set[tup
             for row in tx.run(HOLDERS, rows=rows[start:start + 5000])}
 
 
+Install = tuple[str, tuple[str | None, ...], str | None]     # a product's name, versions and purl on an asset
+
+
+def _software_changes(key: tuple[str, str], before: Install | None, after: Install | None) -> list[dict]:
+    """One product's changes from one source, per version: one version for another is an upgrade; else each
+    version gone is removed and each new one installed (several versions of one product can be installed)."""
+    old_versions: tuple[str | None, ...] = before[1] if before else ()
+    new_versions: tuple[str | None, ...] = after[1] if after else ()
+    if before is not None and after is not None and set(old_versions) == set(new_versions):
+        return []
+    name, _, purl = after or before or ("", (), None)
+    data = json.dumps({"key": key[0], "source": key[1], "purl": purl})
+    if len(old_versions) == 1 and len(new_versions) == 1 and before and after:
+        return [{"kind": "software_upgraded", "field": "software", "subject": name, "before": old_versions[0],
+                 "after": new_versions[0], "data": data}]
+    gone = [v for v in old_versions if after is None or v not in new_versions]
+    came = [v for v in new_versions if before is None or v not in old_versions]
+    return ([{"kind": "software_removed", "field": "software", "subject": name, "before": v, "after": None,
+              "data": data} for v in gone]
+            + [{"kind": "software_installed", "field": "software", "subject": name, "before": None, "after": v,
+                "data": data} for v in came])
+
+
 def _diff_asset(old: dict | None, new: dict) -> list[dict]:
     """Changes of one asset, each {kind, field, subject, before, after, data?}; moves are found later."""
     out = []
@@ -220,14 +243,7 @@ def _diff_asset(old: dict | None, new: dict) -> list[dict]:
         out.append({"kind": kind, "field": "port", "subject": port, "before": before and port_text(before),
                     "after": after and port_text(after), "data": json.dumps(after or before)})
     for key in sorted(set(old["software"]) | set(new["software"])):
-        before, after = old["software"].get(key), new["software"].get(key)
-        if before == after:
-            continue
-        kind = ("software_installed" if before is None else "software_removed" if after is None
-                else "software_upgraded")
-        name, _, purl = after or before
-        out.append({"kind": kind, "field": "software", "subject": name, "before": before and before[1],
-                    "after": after and after[1], "data": json.dumps({"key": key[0], "source": key[1], "purl": purl})})
+        out += _software_changes(key, old["software"].get(key), new["software"].get(key))
     for key in sorted(set(old["controls"]) | set(new["controls"])):
         before, after = old["controls"].get(key, (None, False)), new["controls"].get(key, (None, False))
         if before[1] != after[1]:

@@ -662,8 +662,7 @@ def _software(facts: list[tuple[str, dict]], namespaces: dict[str, str | None]) 
         sw = SoftwareObservation(name=fact["name"], version=version, vendor=vendor or None, purl=purl,
                                  package_type=kind)
         out.setdefault((sw.key, sw.version or "", sw.purl or ""), sw)
-    # In the order osquery listed them: where one product has several versions (kernels), the last
-    # listed is usually the newest, and the writer keeps one version per product.
+    # In the order osquery listed them; a product with several versions (kernels) keeps every one.
     return list(out.values())
 
 
@@ -757,9 +756,9 @@ def _observation(path: Path, label: str, records: list[_Record], observed_at: da
     if complete:
         software = tuple(present)
     elif any(tables[t].seen for t in PACKAGE_TABLES):
-        still = {sw.key for sw in present}
+        still = {(sw.key, sw.version) for sw in present}      # removed, then added again: still there
         added = tuple(present)
-        removed = tuple(sw for sw in _software(package_facts["absent"], namespaces) if sw.key not in still)
+        removed = tuple(sw for sw in _software(package_facts["absent"], namespaces) if (sw.key, sw.version) not in still)
 
     credentials: dict[str, CredentialObservation] = {}
     for cert in tables["certificates"].present:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
@@ -361,6 +362,11 @@ def observation_digest(obs: HostObservation) -> str:
     return digest(obs.model_dump(mode="json", exclude={"record", "observed_at", "time_from_source"}))
 
 
+def version_order(version: str) -> list:
+    """Sorts versions as people read them: digit runs as numbers ('5.14.0-427' after '5.14.0-70')."""
+    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", version))]
+
+
 def subnet_of(address: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str:
     ip = ipaddress.ip_address(address)
     prefix = v4_prefix if ip.version == 4 else v6_prefix
@@ -388,7 +394,8 @@ DELETE i
 # epoch milliseconds: the driver packs a nested datetime slowly, see graph/store.py `_epoch_millis`).
 SOFTWARE_ADD = write(
     'add-installed-software',
-    'Software products by key (their fields once per batch) and INSTALLED {version, licences} from the asset.',
+    'Software products by key (their fields once per batch) and INSTALLED {version, versions, licences} from the '
+    'asset: a full inventory replaces the versions, a change adds to them.',
     """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
@@ -402,17 +409,31 @@ FOREACH (p IN CASE WHEN sw.product IS NULL THEN [] ELSE [sw.product] END |
                          ELSE datetime({epochMillis: p.last_seen}) END)
 MERGE (a)-[i:INSTALLED {source: row.source}]->(s)
 ON CREATE SET i.first_seen = row.at
-SET i.version = sw.version, i.licenses = sw.licenses, i.last_seen = row.at
+WITH i, sw, row, CASE WHEN row.keep AND i.version IS NOT NULL  // a change adds to what is installed
+  THEN coalesce(i.versions, [i.version]) + [v IN sw.versions WHERE NOT v IN coalesce(i.versions, [i.version])]
+  ELSE sw.versions END AS versions
+SET i.version = versions[-1], i.versions = CASE WHEN size(versions) > 1 THEN versions END,
+    i.licenses = sw.licenses, i.last_seen = row.at
 """)
 SOFTWARE_REMOVE = write(
     'remove-installed-software',
-    'Packages an event log says were removed.',
+    'Packages an event log says were removed: the versions it names (all when it names none); the install '
+    'goes when none is left.',
     """
 UNWIND $rows AS row
 MATCH (a:Asset {id: row.asset}) USING INDEX SEEK a:Asset(id)
 UNWIND row.software AS sw
 MATCH (a)-[i:INSTALLED {source: row.source}]->(s:Software) WHERE s.key = sw.key  // from the asset in hand
-DELETE i
+WITH i, CASE WHEN size(sw.versions) = 0 THEN []
+  ELSE [v IN coalesce(i.versions, [i.version]) WHERE v IS NOT NULL AND NOT v IN sw.versions] END AS left
+CALL (i, left) {
+  WITH i, left WHERE size(left) > 0
+  SET i.version = left[-1], i.versions = CASE WHEN size(left) > 1 THEN left END
+}
+CALL (i, left) {
+  WITH i, left WHERE size(left) = 0
+  DELETE i
+}
 """)
 
 # Kept per verb: relationship types come from the vocabulary, never from input.
@@ -565,15 +586,25 @@ class HostRows:
         return scanned.key
 
     def _software_row(self, asset: str, items, at, installed: bool = True) -> dict:
-        unique = {sw.key: sw for sw in items}
+        """One asset's installs, one per product: every version reported (oldest first), the licences of the
+        first item listing any, the product's fields from the first item."""
+        first: dict[str, Any] = {}
+        versions: dict[str, set[str]] = defaultdict(set)
+        licences: dict[str, list[str]] = defaultdict(list)
+        for sw in items:
+            first.setdefault(sw.key, sw)
+            if sw.version:
+                versions[sw.key].add(sw.version)
+            licences[sw.key] = licences[sw.key] or list(sw.licenses)
         installs = []
-        for key, sw in sorted(unique.items()):
-            install = {"key": key, "version": sw.version, "licenses": list(sw.licenses), "product": None}
+        for key, sw in sorted(first.items()):
+            install = {"key": key, "versions": sorted(versions[key], key=version_order), "licenses": licences[key],
+                       "product": None}
             if installed:
                 self._product(key, sw, at, install)
             installs.append(install)
-        return {"asset": asset, "at": at, "source": self.source, "reported": dict.fromkeys(unique, True),
-                "software": installs}
+        return {"asset": asset, "at": at, "source": self.source, "reported": dict.fromkeys(first, True),
+                "software": installs, "keep": False}
 
     def _product(self, key: str, sw, at, install: dict) -> None:
         """The product's fields for the batch, merged over its installs (first known name, vendor, purl, CPE

@@ -230,7 +230,8 @@ INSTALLED_PRODUCTS = named("installed_products", "findings",
                  "Every distinct installed product and version, and every operating system, for EOL coverage.",
                  """
 MATCH ()-[i:INSTALLED]->(s:Software)
-RETURN DISTINCT 'software' AS kind, s.name AS name, i.version AS version, s.purl AS purl, s.cpe AS cpe
+UNWIND coalesce(i.versions, [i.version]) AS version
+RETURN DISTINCT 'software' AS kind, s.name AS name, version, s.purl AS purl, s.cpe AS cpe
 UNION
 MATCH (a:Asset) WHERE a.os_name IS NOT NULL
 RETURN DISTINCT 'os' AS kind, a.os_name AS name, a.os_version AS version, null AS purl, null AS cpe

@@ -274,7 +274,7 @@ async def _rewind(reader: GraphReader, row: dict, later: list[dict], at: datetim
     idents = {f"{i['kind']}:{i['value']}": i for i in row["identifiers"]}
     owners = {o["source"] or "": o for o in row["owners"]}
     ports = {f"{p['protocol']}/{p['number']}": p for p in row["ports"]}
-    software = {(s["name"], s["source"]): s for s in row["software"]}
+    software = {(s["name"], s["source"], s["version"]): s for s in row["software"]}
     controls = {c["tool"]: c for c in row["controls"]}
     sightings = {f"{s['source']} {s['scope'] or ''}".strip(): s for s in row["sightings"]}
     owner_emails: dict[str, str | None] = {}
@@ -300,13 +300,13 @@ async def _rewind(reader: GraphReader, row: dict, later: list[dict], at: datetim
                 ports.pop(subject, None)
             else:
                 ports[subject] = json.loads(c["data"])
-        elif kind.startswith("software_"):
+        elif kind.startswith("software_"):     # per version: installed, removed, or one for another
             data = json.loads(c["data"])
-            if c.get("before") is None:
-                software.pop((subject, data["source"]), None)
-            else:
-                software[(subject, data["source"])] = {"name": subject, "version": c.get("before"),
-                                                       "source": data["source"], "purl": data["purl"]}
+            if kind != "software_removed":
+                software.pop((subject, data["source"], c.get("after")), None)
+            if kind != "software_installed":
+                software[(subject, data["source"], c.get("before"))] = {
+                    "name": subject, "version": c.get("before"), "source": data["source"], "purl": data["purl"]}
         elif kind in ("control_gained", "control_lost"):
             if c.get("before") is None:
                 controls.pop(subject, None)

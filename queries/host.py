@@ -62,7 +62,8 @@ RETURN a {.*} AS asset,
   [(i:Identifier)-[:IDENTIFIES]->(a) | {kind: i.kind, value: i.value}] AS identifiers,
   [(p:Person)-[o:OWNS]->(a) | {name: p.name, email: p.email, active: p.active, end_date: p.end_date,
                                 source: o.source, teams: [(p)-[:MEMBER_OF]->(t:Team) | t.name]}] AS owners,
-  [(a)-[r:INSTALLED]->(s:Software) | {name: s.name, version: r.version, source: r.source, purl: s.purl}] AS software,
+  COLLECT { MATCH (a)-[r:INSTALLED]->(s:Software) UNWIND coalesce(r.versions, [r.version]) AS version
+            RETURN {name: s.name, version: version, source: r.source, purl: s.purl} } AS software,
   [(l:License)-[:ASSIGNED_TO]->(a) | {product: l.product, seats: l.seats, expires_on: l.expires_on}]
     + [(a)-[:INSTALLED]->(:Software)<-[:COVERS]-(l:License) | {product: l.product, seats: l.seats,
                                                                  expires_on: l.expires_on}] AS licenses,

@@ -15,6 +15,9 @@ from ingest.software_table import current_table, normalise
 from queries.catalog import GraphReader, named
 
 RETIRED = "['decommissioned', 'disposed']"
+# An install's versions as one text ('5.14.0-70, 5.14.0-427'): a licence counts the product on the asset once.
+VERSION_TEXT = "CASE WHEN i.versions IS NULL THEN i.version ELSE reduce(t = head(i.versions), v IN tail(i.versions) | " \
+               "t + ', ' + v) END"
 # A licence counts from purchase until it expires or is terminated.
 LIVE_LICENCE = ("(l.expires_on IS NULL OR l.expires_on >= $today) "
                 "AND (l.terminated_on IS NULL OR l.terminated_on > $today)")
@@ -55,7 +58,7 @@ CALL (key) {{
   WITH s, i, a ORDER BY a.name, a.id, s.name, i.source
   RETURN collect(DISTINCT a.id) AS asset_ids,
          [x IN collect(CASE WHEN a IS NULL THEN null ELSE {{asset_id: a.id, asset: a.name, software: s.name,
-                       version: i.version, source: i.source}} END) WHERE x IS NOT NULL] AS installs,
+                       version: {VERSION_TEXT}, source: i.source}} END) WHERE x IS NOT NULL] AS installs,
          collect(DISTINCT s.product)[0] AS installed_as
 }}
 WITH key, licences, contracted, assigned, asset_ids, installs, installed_as,
@@ -109,7 +112,7 @@ MATCH (a:Asset)-[i:INSTALLED]->(s)
 WHERE NOT coalesce(a.lifecycle_stage, '') IN {RETIRED}
 WITH s.product AS product, s.product_key AS key, a, s, i ORDER BY a.name, a.id, s.name, i.source
 WITH product, key, collect(DISTINCT a.id) AS asset_ids,
-     collect({{asset_id: a.id, asset: a.name, software: s.name, version: i.version, source: i.source}}) AS installs
+     collect({{asset_id: a.id, asset: a.name, software: s.name, version: {VERSION_TEXT}, source: i.source}}) AS installs
 RETURN product AS subject, key AS product_key, asset_ids, installs, {QUOTED_INSTALLS} AS evidence
 """)
 

@@ -322,8 +322,8 @@ its end of life per endoflife.date: no more security fixes. Within `warn_days` (
 life it is a low-severity warning. Upgrade to a supported cycle.""", """
 UNWIND $pairs AS pair
 MATCH (s:Software {key: pair.software}) USING INDEX SEEK s:Software(key)
-MATCH (a:Asset)-[i:INSTALLED]->(s) WHERE i.version = pair.version
-WITH s, i.version AS version, collect({id: a.id, name: a.name}) AS assets
+MATCH (a:Asset)-[i:INSTALLED]->(s) WHERE pair.version IN coalesce(i.versions, [i.version])
+WITH s, pair.version AS version, collect({id: a.id, name: a.name}) AS assets
 RETURN s.key AS software, s.name AS name, s.purl AS purl, s.cpe AS cpe, version, assets
 """, """
 MATCH ()-[i:INSTALLED]->() RETURN null AS scope, count(i) AS total
@@ -334,7 +334,8 @@ MATCH ()-[i:INSTALLED]->() RETURN null AS scope, count(i) AS total
 MATCH (s:Software)
 CALL (s) {
   MATCH ()-[i:INSTALLED]->(s)
-  RETURN DISTINCT i.version AS version
+  UNWIND coalesce(i.versions, [i.version]) AS version
+  RETURN DISTINCT version
 }
 RETURN s.key AS software, s.name AS name, s.purl AS purl, s.cpe AS cpe, version
 """, select=_eol_software_pairs)

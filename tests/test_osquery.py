@@ -187,7 +187,8 @@ def test_a_log_starting_mid_stream_gives_changes_not_a_full_set():
     assert keys(host, IdentifierKind.HOSTNAME) == ["build03"]         # from the older 'hostname' key
     assert host.software is None and host.ports is None
     assert packages(host.software_added) == {"curl": "8.5.0-2ubuntu10.5", "jq": "1.7.1-3build1"}
-    assert packages(host.software_removed) == {"vim": "2:9.1.0016-1ubuntu7.2"}   # not curl: it was upgraded
+    # curl was upgraded: its old version is gone (a product can have several versions installed)
+    assert packages(host.software_removed) == {"vim": "2:9.1.0016-1ubuntu7.2", "curl": "8.5.0-2ubuntu10.4"}
 
 
 def test_batch_log_epoch_change_starts_afresh():
@@ -300,7 +301,8 @@ def test_a_changes_only_log_takes_the_distribution_from_its_packages(tmp_path):
                                event("added", "samba", "2:4.17.12+dfsg-0+deb12u2")]) + "\n")
     [host] = parse_batch(path, LIMIT).hosts
     assert [sw.purl for sw in host.software_added] == ["pkg:deb/debian/samba@2:4.17.12%2Bdfsg-0%2Bdeb12u2?arch=amd64"]
-    assert host.software_removed == ()                 # an upgrade: the product stays installed
+    # an upgrade: the old version goes, the product stays installed (tests/test_software_versions.py)
+    assert [sw.version for sw in host.software_removed] == ["2:4.17.12+dfsg-0+deb12u1"]
 
 
 def test_a_host_with_nothing_to_identify_it_is_refused(tmp_path):
