@@ -29,7 +29,9 @@ and the IAM credential report. One file per call, recognised by its shape:
   instance whose record (or interface) names the subnet (`SubnetId`) in that subnet, whatever order the files
   come in (ingest/pipeline.py `CloudSubnets`). A subnet no subnets file of the run lists leaves its addresses in
   the subnet an earlier run stored for them, else in their /24 (IPv6: /64), counted as `unplaced`; a listed
-  subnet whose CIDR does not hold an address placed in it fails the run. Public addresses are in no subnet.
+  subnet whose CIDR does not hold an address placed in it fails the run. Public addresses are in no subnet
+  (ingest/writer.py `_subnet_for`), and an address another source reports that no record places goes in the
+  smallest listed subnet holding it.
 - `aws ec2 describe-vpcs`: validated, nothing becomes an asset.
 - `aws iam get-credential-report` (`Content` = base64 of the CSV report; an already decoded CSV,
   as some collectors store it, is accepted too): per user one `aws_password` credential and one

@@ -35,7 +35,7 @@ from neo4j.exceptions import TransientError
 
 from graph.config import Settings
 from graph.models import (Batch, CloudSubnet, ContractObservation, CredentialObservation, HostObservation,
-                          LicenseObservation, PersonObservation)
+                          LicenseObservation, PersonObservation, SubnetPlacement)
 from graph.schema import SOURCES
 from graph.store import Store
 from ingest import changelog, links
@@ -136,6 +136,13 @@ class IngestSummary:
         return data
 
 
+LISTED_SUBNETS = write(
+    'read-listed-subnets', 'Read: the cloud subnets earlier runs listed (cloud id and CIDR), which hold the '
+    'addresses no record places.',
+    "MATCH (net:Subnet) WHERE net.listed AND net.cloud_id IS NOT NULL RETURN net.cloud_id AS cloud_id, net.cidr AS cidr",
+    scans='every subnet, once per run with addresses: containment is computed in Python')
+
+
 class CloudSubnets:
     """The cloud subnets of one run (`Batch.subnets`: describe-subnets) and the hosts whose records name them
     (`HostObservation.subnets`), whatever order the files come in. The first read notes each host as it meets
@@ -150,6 +157,8 @@ class CloudSubnets:
         self.unplaced = 0
         self._ends: dict[tuple[str, int], list[tuple[int, str, str, str]]] = {}   # [lowest, highest] placed
         self._placed: dict[str, int] = {}       # addresses placed, per subnet id
+        # every listed block (this run's and the stored ones): {(IP version, prefix): {network: (id, CIDR)}}
+        self._blocks: dict[tuple[int, int], dict[int, tuple[str, str]]] = {}
 
     def note(self, host: HostObservation) -> None:
         for placement in host.subnets:
@@ -181,14 +190,45 @@ class CloudSubnets:
         if problems:
             raise IngestError(problems)
         self.unplaced = sum(n for subnet_id, n in self._placed.items() if subnet_id not in self.listed)
+        for subnet in self.listed.values():
+            for cidr in subnet.cidrs:
+                self._block(subnet.id, cidr)
+
+    def learn_stored(self, rows: Iterable[dict]) -> None:
+        """The cloud subnets earlier runs listed ({cloud_id, cidr}); the run's own listing wins for an id."""
+        for row in rows:
+            if row["cloud_id"] not in self.listed:
+                self._block(row["cloud_id"], row["cidr"])
+
+    def _block(self, subnet_id: str, cidr: str) -> None:
+        net = ipaddress.ip_network(cidr)
+        self._blocks.setdefault((net.version, net.prefixlen), {})[int(net.network_address)] = (subnet_id, cidr)
+
+    def _holding(self, address: str) -> tuple[str, str] | None:
+        """(subnet id, CIDR) of the smallest listed block holding the address, if any."""
+        ip = ipaddress.ip_address(address)
+        bits = ip.max_prefixlen
+        for (version, prefix), blocks in sorted(self._blocks.items(), key=lambda item: -item[0][1]):
+            if version == ip.version and (found := blocks.get(int(ip) >> (bits - prefix) << (bits - prefix))):
+                return found
+        return None
 
     def place(self, host: HostObservation) -> HostObservation:
-        """The host with the CIDRs of each of its subnets the run lists."""
-        if not any(p.subnet_id in self.listed for p in host.subnets):
+        """The host with the CIDRs of each of its subnets the run lists; an address its record places in no
+        cloud subnet (a scan, an agent, an inventory) goes in the smallest listed block holding it."""
+        placements = [p.model_copy(update={"cidrs": self.listed[p.subnet_id].cidrs}) if p.subnet_id in self.listed
+                      else p for p in host.subnets]
+        if self._blocks:
+            named = {address for p in host.subnets for address in p.addresses}
+            found: dict[tuple[str, str], list[str]] = {}
+            for address in host.ips:
+                if address not in named and (held := self._holding(address)):
+                    found.setdefault(held, []).append(address)
+            placements += [SubnetPlacement(subnet_id=subnet_id, addresses=tuple(addresses), cidrs=(cidr,))
+                           for (subnet_id, cidr), addresses in found.items()]
+        if placements == list(host.subnets):
             return host
-        return host.model_copy(update={"subnets": tuple(
-            p.model_copy(update={"cidrs": self.listed[p.subnet_id].cidrs}) if p.subnet_id in self.listed else p
-            for p in host.subnets)})
+        return host.model_copy(update={"subnets": tuple(placements)})
 
 
 @dataclass
@@ -496,6 +536,9 @@ def _ingest_files(store: Store, source: str, paths: Sequence[Path | str], settin
     limit = settings.ingest_batch_rows
     reading = read_run(source, files, settings.max_file_bytes, progress, keep_rows=None if dry_run else limit)
     batch = reading.batch
+    if reading.ips:       # the subnets stored before also hold addresses (a streamed run places as it writes)
+        reading.subnets.learn_stored(store.read(LISTED_SUBNETS))
+        batch.hosts = [reading.subnets.place(host) for host in batch.hosts]
     summary.skipped, summary.dropped, summary.scopes = batch.skipped, batch.dropped, sorted(set(batch.scopes))
     summary.unplaced = reading.subnets.unplaced
     summary.records = reading.hosts + sum(len(getattr(batch, name)) for name in

@@ -110,7 +110,7 @@ SET r.last_seen = CASE WHEN r.last_seen > row.at THEN r.last_seen ELSE row.at EN
 LINK_IPS = write(
     'link-ip-addresses',
     'IP addresses with their subnet (the one a source placed them in replaces a guessed /24, which never replaces '
-    'it); an address held by another asset is marked no longer current there.',
+    'it; a cloud\'s public address is in none); an address held by another asset is marked no longer current there.',
     """
 UNWIND $rows AS row
 MERGE (ip:IPAddress {address: row.address})
@@ -122,17 +122,22 @@ CALL (ip, row) {
   ON CREATE SET net.first_seen = row.at
   SET net.listed = true, net.cloud_id = coalesce(row.cloud_subnet, net.cloud_id)
   MERGE (ip)-[:IN]->(net)
+  FOREACH (_ IN CASE WHEN ip.nat THEN [1] ELSE [] END | REMOVE ip.nat)
   WITH ip, net
   MATCH (ip)-[old:IN]->(other:Subnet) WHERE other <> net
   DELETE old
 }
 CALL (ip, row) {
   WITH ip, row WHERE NOT row.placed
+  // a cloud's public address (its record places the others, row.subnet null) is in no subnet, for good
+  FOREACH (_ IN CASE WHEN row.subnet IS NULL AND ip.nat IS NULL THEN [1] ELSE [] END | SET ip.nat = true)
+  WITH ip, row
   OPTIONAL MATCH (ip)-[moved:IN]->(other:Subnet)
-  WHERE other.listed AND other.cloud_id <> row.cloud_subnet   // the record names another cloud subnet now
+  WHERE (other.listed AND other.cloud_id <> row.cloud_subnet)  // the record names another cloud subnet now
+     OR (ip.nat AND other.listed IS NULL)                      // a /24 guessed before it was known public
   DELETE moved
   WITH DISTINCT ip, row
-  WHERE NOT EXISTS { MATCH (ip)-[:IN]->(known:Subnet) WHERE known.listed }
+  WHERE ip.nat IS NULL AND NOT EXISTS { MATCH (ip)-[:IN]->(known:Subnet) WHERE known.listed }
   MERGE (net:Subnet {cidr: row.subnet})
   ON CREATE SET net.first_seen = row.at
   MERGE (ip)-[:IN]->(net)
@@ -473,10 +478,11 @@ def _plain(value: Any) -> Any:
     return value.value if hasattr(value, "value") else value
 
 
-def _subnet_for(address: str, obs: HostObservation) -> tuple[str, bool, str | None]:
+def _subnet_for(address: str, obs: HostObservation) -> tuple[str | None, bool, str | None]:
     """(the subnet the address goes in, whether its source placed it there, the cloud subnet id its record
     names). A cloud subnet of the observation whose blocks the run listed, or the CIDR it declares, holding the
-    address; else the address's /24 (IPv6: /64), which LINK_IPS uses only if no source placed it before."""
+    address; none for an address a cloud record leaves out of its subnets (a public one); else the address's /24
+    (IPv6: /64), which LINK_IPS uses only if no source placed it before."""
     ip = ipaddress.ip_address(address)
     for placement in obs.subnets:
         if address in placement.addresses:
@@ -488,6 +494,8 @@ def _subnet_for(address: str, obs: HostObservation) -> tuple[str, bool, str | No
         network = ipaddress.ip_network(obs.subnet, strict=False)
         if ip in network:
             return str(network), True, None
+    if any(placement.field for placement in obs.subnets):
+        return None, False, None        # a cloud record names its addresses' subnets: this one is public
     return subnet_of(address), False, None
 
 

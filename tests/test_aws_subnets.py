@@ -108,7 +108,7 @@ def test_instances_of_one_20_in_two_24s_reach_each_other(store, settings, tmp_pa
     assert (summary.created, summary.unplaced) == (3, 0)
     assert subnet_of(store, "10.20.1.20") == subnet_of(store, "10.20.2.30") == ["10.20.0.0/20"]
     assert subnet_of(store, "10.20.16.10") == ["10.20.16.0/28"]
-    assert subnet_of(store, "203.0.113.10") == ["203.0.113.0/24"]      # a public address is in no VPC subnet
+    assert subnet_of(store, "203.0.113.10") == []       # a public address: the cloud maps it onto the private one
     assert store.read("MATCH (net:Subnet {cidr: '10.20.0.0/20'}) RETURN net.cloud_id AS id, net.listed AS listed"
                       ) == [{"id": WIDE, "listed": True}]
     ingest_files(store, "nmap", [scan(tmp_path / "scan.xml", {
@@ -181,6 +181,42 @@ def test_a_later_run_without_the_subnets_file_keeps_the_stored_subnet(store, set
     assert subnet_of(store, "10.20.1.20") == ["10.20.0.0/20"]
 
 
+@pytest.mark.parametrize("batch_rows", [None, 2])       # 2: streamed, placed as the hosts are read again
+def test_a_scanned_address_goes_in_the_smallest_listed_subnet_holding_it(store, settings, tmp_path, batch_rows):
+    settings = dataclasses.replace(settings, ingest_batch_rows=batch_rows or settings.ingest_batch_rows)
+    described = instances(tmp_path / "instances.json", {     # a /28 inside the /20 (another VPC's, say)
+        BASTION: ("10.20.1.10", PUBLIC), APP: ("10.20.1.20", WIDE), DB: ("10.20.2.30", WIDE)})
+    ingest_files(store, "aws", [described, subnets(tmp_path / "subnets.json", {
+        PUBLIC: "10.20.1.0/28", WIDE: "10.20.0.0/20"})], settings)
+    # addresses no instance record holds (a database's interface, a container): the scan finds them
+    summary = ingest_files(store, "nmap", [scan(tmp_path / "scan.xml", {
+        "10.20.1.20": ("tcp", 8080, "http"), "10.20.9.9": ("tcp", 5432, "postgresql"),
+        "10.20.1.5": ("tcp", 22, "ssh"), "10.20.1.16": ("tcp", 22, "ssh"), "10.20.16.1": ("tcp", 22, "ssh"),
+        "10.99.0.1": ("tcp", 22, "ssh")})], settings)
+    assert (summary.batches_total > 1) == bool(batch_rows)
+    assert subnet_of(store, "10.20.9.9") == ["10.20.0.0/20"]
+    assert subnet_of(store, "10.20.1.5") == ["10.20.1.0/28"]       # the /20 holds it too: the smaller wins
+    assert subnet_of(store, "10.20.1.16") == ["10.20.0.0/20"]      # just past the /28
+    assert subnet_of(store, "10.20.16.1") == ["10.20.16.0/24"]     # just past the /20: in no listed subnet
+    assert subnet_of(store, "10.99.0.1") == ["10.99.0.0/24"]
+    assert reached_from(settings, asset_id(store, APP)) == {"10.20.9.9": ("tcp/5432",), "10.20.1.16": ("tcp/22",)}
+
+
+def test_a_public_address_scanned_before_or_after_stays_in_no_subnet(store, settings, tmp_path):
+    outside = scan(tmp_path / "outside.xml", {"203.0.113.10": ("tcp", 22, "ssh"), "203.0.113.99": ("tcp", 443, "https")})
+    ingest_files(store, "nmap", [outside], settings)
+    assert subnet_of(store, "203.0.113.10") == ["203.0.113.0/24"]   # a scan alone cannot know: its /24
+    described = instances(tmp_path / "instances.json", {
+        BASTION: ("10.20.16.10", PUBLIC), APP: ("10.20.1.20", WIDE), DB: ("10.20.2.30", WIDE)})
+    ingest_files(store, "aws", [described, subnets(tmp_path / "subnets.json", {
+        PUBLIC: "10.20.16.0/28", WIDE: "10.20.0.0/20"})], settings)
+    assert subnet_of(store, "203.0.113.10") == []                   # the bastion's public address
+    ingest_files(store, "nmap", [outside], settings)                 # the next external scan does not undo it
+    assert subnet_of(store, "203.0.113.10") == []
+    assert subnet_of(store, "203.0.113.99") == ["203.0.113.0/24"]
+    assert "203.0.113.99" not in reached_from(settings, asset_id(store, BASTION))
+
+
 @pytest.mark.parametrize("batch_rows", [None, 6])       # 6: streamed, the hosts read again as they are written
 def test_file_order_does_not_matter(store, settings, tmp_path, batch_rows):
     if batch_rows:
@@ -203,7 +239,7 @@ def test_interfaces_files_place_their_instances_too(store, settings, tmp_path):
     summary = ingest_files(store, "aws", [ACME / "ec2-describe-network-interfaces.json", listed], settings)
     assert summary.unplaced == 0
     assert subnet_of(store, "10.20.0.10") == ["10.20.0.0/22"]     # the bastion's attached interface
-    assert subnet_of(store, "203.0.113.10") == ["203.0.113.0/24"]
+    assert subnet_of(store, "203.0.113.10") == []
 
 
 # ------------------------------------------------------------------ input that cannot be right
