@@ -62,7 +62,8 @@ RELS: dict[str, RelType] = {r.verb: r for r in (
     RelType("REPORTS_TO", ("Person",), ("Person",)),
     RelType("INSTALLED", ("Asset",), ("Software",), "{version, versions}: one per asset, product and source; "
                                                     "`versions` only when several are installed (kernels, "
-                                                    "shaded jars): read them with `installed_versions`"),
+                                                    "shaded jars): read them as coalesce(versions, [version]), "
+                                                    "`installed_versions`"),
     RelType("COVERS", ("License", "Contract"), ("Software", "Asset", "License")),
     RelType("ASSIGNED_TO", ("License",), ("Asset", "Person")),
     RelType("ISSUED_TO", ("Credential",), ("Person",)),
