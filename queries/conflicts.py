@@ -64,6 +64,11 @@ DETACH DELETE gone
 
 # The property that keeps two relationships of one type between the same nodes apart.
 _REL_KEYS = {"SEEN_BY": "scope", "INSTALLED": "source"}
+# Both assets had the product from one source: the survivor's install takes the versions of both.
+_MERGED_VERSIONS = """
+WITH n, r, reduce(u = [], v IN coalesce(n.versions, [n.version]) + coalesce(r.versions, [r.version]) |
+                  CASE WHEN v IS NULL OR v IN u THEN u ELSE u + v END) AS versions
+SET n.version = coalesce(versions[-1], n.version), n.versions = CASE WHEN size(versions) > 1 THEN versions END"""
 
 
 def _mover(verb: str, outgoing: bool):
@@ -80,7 +85,7 @@ MATCH (into:Asset {{id: $into}}), (gone:Asset {{id: $gone}}) USING INDEX SEEK in
 MATCH {pattern}
 WHERE other <> into
 MERGE {merged}
-ON CREATE SET n += properties(r)
+ON CREATE SET n += properties(r){_MERGED_VERSIONS if verb == "INSTALLED" else ""}
 DELETE r
 """)
 

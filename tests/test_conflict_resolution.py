@@ -91,6 +91,26 @@ def test_cli_merge_folds_the_record_into_the_older_asset_for_good(store, setting
     assert len(store.read("MATCH (a:Asset) RETURN a")) == 1
 
 
+def test_a_merge_keeps_the_versions_of_a_product_both_assets_had(store, settings, tmp_path, cli_env):
+    dock = "00:e0:4c:68:01:9a"            # one docking station's MAC on two laptops: a conflict
+    log = osquery_log(tmp_path / "dock.log", [
+        {"hostname": "lt-ana", "uuid": "0E4F5C1B-0001-4000-8000-00000000A001", "serial": "5CG1230ANA",
+         "mac": dock, "ip": "10.1.0.10", "programs": [("OpenSSL", "1.1.1n", "OpenSSL"), ("OpenSSL", "3.5.1", "OpenSSL"),
+                                                       ("7-Zip", "23.01", "Igor")]},
+        {"hostname": "lt-ben", "uuid": "0E4F5C1B-0001-4000-8000-00000000B002", "serial": "5CG1230BEN",
+         "mac": dock, "ip": "10.1.0.11", "programs": [("OpenSSL", "3.5.1", "OpenSSL"), ("OpenSSL", "0.9.8", "OpenSSL")]}])
+    ingest_files(store, "osquery", [log], settings)
+    (conflict,) = store.read("MATCH (c:Conflict) RETURN c.id AS id")
+    done = CliRunner().invoke(app, ["conflicts", "resolve", conflict["id"], "--merge"])
+    assert done.exit_code == 0, done.output
+    rows = store.read("MATCH (a:Asset)-[i:INSTALLED]->(s:Software) RETURN s.name AS name, i.version AS version, "
+                      "i.versions AS versions ORDER BY name")
+    assert rows[0] == {"name": "7-Zip", "version": "23.01", "versions": None}
+    [openssl] = rows[1:]
+    assert sorted(openssl["versions"]) == ["0.9.8", "1.1.1n", "3.5.1"]     # each of both, once
+    assert openssl["version"] == openssl["versions"][-1]
+
+
 def test_graphql_resolve_needs_admin_and_records_who(store, settings, tmp_path):
     conflict_id, _ = board_swap(store, settings, tmp_path)
     auth = TokenAuth({READER: Role.READER, ADMIN: Role.ADMIN}, allow_anonymous=False)
