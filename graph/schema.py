@@ -178,6 +178,11 @@ def installed_versions(rel: str) -> str:
     return f"coalesce({rel}.versions, [{rel}.version])"
 
 
+def merged_versions(kept: str, added: str) -> str:
+    """Cypher for the versions of list `kept`, then those of list `added` it lacks: each once, no nulls."""
+    return f"reduce(u = [], v IN {kept} + {added} | CASE WHEN v IS NULL OR v IN u THEN u ELSE u + v END)"
+
+
 def label(name: str) -> str:
     """A node label from the vocabulary; anything else is a programming error."""
     if name not in NODES and name not in ASSET_KINDS:

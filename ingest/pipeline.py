@@ -157,7 +157,8 @@ class CloudSubnets:
         self.unplaced = 0
         self._ends: dict[tuple[str, int], list[tuple[int, str, str, str]]] = {}   # [lowest, highest] placed
         self._placed: dict[str, int] = {}       # addresses placed, per subnet id
-        # every listed block (this run's and the stored ones): {(IP version, prefix): {network: (id, CIDR)}}
+        # every listed block (this run's and the stored ones): {(IP version, prefix): {network: (id, CIDR)}},
+        # longest prefix first (kept in that order as blocks are learned, not sorted per address)
         self._blocks: dict[tuple[int, int], dict[int, tuple[str, str]]] = {}
 
     def note(self, host: HostObservation) -> None:
@@ -194,21 +195,28 @@ class CloudSubnets:
             for cidr in subnet.cidrs:
                 self._block(subnet.id, cidr)
 
-    def learn_stored(self, rows: Iterable[dict]) -> None:
-        """The cloud subnets earlier runs listed ({cloud_id, cidr}); the run's own listing wins for an id."""
-        for row in rows:
-            if row["cloud_id"] not in self.listed:
-                self._block(row["cloud_id"], row["cidr"])
+    def learn_stored(self, rows: Iterable[dict]) -> bool:
+        """The cloud subnets earlier runs listed ({cloud_id, cidr}); the run's own listing wins for an id.
+        True when that adds a block the run did not list."""
+        learned = [self._block(row["cloud_id"], row["cidr"]) for row in rows if row["cloud_id"] not in self.listed]
+        return any(learned)
 
-    def _block(self, subnet_id: str, cidr: str) -> None:
+    def _block(self, subnet_id: str, cidr: str) -> bool:
         net = ipaddress.ip_network(cidr)
-        self._blocks.setdefault((net.version, net.prefixlen), {})[int(net.network_address)] = (subnet_id, cidr)
+        key = (net.version, net.prefixlen)
+        if key not in self._blocks:
+            self._blocks = dict(sorted({**self._blocks, key: {}}.items(), key=lambda item: -item[0][1]))
+        blocks = self._blocks[key]
+        if int(net.network_address) in blocks:      # the run's own listing (learned first) wins
+            return False
+        blocks[int(net.network_address)] = (subnet_id, cidr)
+        return True
 
     def _holding(self, address: str) -> tuple[str, str] | None:
         """(subnet id, CIDR) of the smallest listed block holding the address, if any."""
         ip = ipaddress.ip_address(address)
         bits = ip.max_prefixlen
-        for (version, prefix), blocks in sorted(self._blocks.items(), key=lambda item: -item[0][1]):
+        for (version, prefix), blocks in self._blocks.items():
             if version == ip.version and (found := blocks.get(int(ip) >> (bits - prefix) << (bits - prefix))):
                 return found
         return None
@@ -536,8 +544,9 @@ def _ingest_files(store: Store, source: str, paths: Sequence[Path | str], settin
     limit = settings.ingest_batch_rows
     reading = read_run(source, files, settings.max_file_bytes, progress, keep_rows=None if dry_run else limit)
     batch = reading.batch
-    if reading.ips:       # the subnets stored before also hold addresses (a streamed run places as it writes)
-        reading.subnets.learn_stored(store.read(LISTED_SUBNETS))
+    # the subnets stored before also hold addresses: kept hosts are placed again if they add a block (a
+    # streamed run's hosts are placed as they are read again)
+    if reading.ips and reading.subnets.learn_stored(store.read(LISTED_SUBNETS)):
         batch.hosts = [reading.subnets.place(host) for host in batch.hosts]
     summary.skipped, summary.dropped, summary.scopes = batch.skipped, batch.dropped, sorted(set(batch.scopes))
     summary.unplaced = reading.subnets.unplaced

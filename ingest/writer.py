@@ -11,7 +11,8 @@ from typing import Any
 from neo4j import Transaction
 
 from graph.models import HostObservation, PersonObservation
-from graph.schema import CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, TIME_BOUND_KINDS, SourceRole, label, verb
+from graph.schema import (CLAIM_PRECEDENCE, CONTROL_VERBS, INTERNET, TIME_BOUND_KINDS, SourceRole,
+                          installed_versions, label, merged_versions, verb)
 from graph.store import BATCH_SIZE, epoch_millis, write_batches
 from ingest import links
 from ingest.digest import digest
@@ -414,12 +415,10 @@ FOREACH (p IN CASE WHEN sw.product IS NULL THEN [] ELSE [sw.product] END |
                          ELSE datetime({epochMillis: p.last_seen}) END)
 MERGE (a)-[i:INSTALLED {source: row.source}]->(s)
 ON CREATE SET i.first_seen = row.at
-WITH i, sw, row, CASE WHEN row.keep AND i.version IS NOT NULL  // a change adds to what is installed
-  THEN coalesce(i.versions, [i.version]) + [v IN sw.versions WHERE NOT v IN coalesce(i.versions, [i.version])]
-  ELSE sw.versions END AS versions
+WITH i, sw, row, CASE WHEN row.keep THEN MERGED ELSE sw.versions END AS versions  // a change adds to them
 SET i.version = versions[-1], i.versions = CASE WHEN size(versions) > 1 THEN versions END,
     i.licenses = sw.licenses, i.last_seen = row.at
-""")
+""".replace("MERGED", merged_versions(installed_versions("i"), "sw.versions")))
 SOFTWARE_REMOVE = write(
     'remove-installed-software',
     'Packages an event log says were removed: the versions it names (all when it names none); the install '

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from graph.schema import RELS
+from graph.schema import RELS, installed_versions, merged_versions
 from queries.catalog import GraphWriter, named, run
 
 
@@ -65,9 +65,8 @@ DETACH DELETE gone
 # The property that keeps two relationships of one type between the same nodes apart.
 _REL_KEYS = {"SEEN_BY": "scope", "INSTALLED": "source"}
 # Both assets had the product from one source: the survivor's install takes the versions of both.
-_MERGED_VERSIONS = """
-WITH n, r, reduce(u = [], v IN coalesce(n.versions, [n.version]) + coalesce(r.versions, [r.version]) |
-                  CASE WHEN v IS NULL OR v IN u THEN u ELSE u + v END) AS versions
+_MERGED_VERSIONS = f"""
+WITH n, r, {merged_versions(installed_versions('n'), installed_versions('r'))} AS versions
 SET n.version = coalesce(versions[-1], n.version), n.versions = CASE WHEN size(versions) > 1 THEN versions END"""
 
 
